@@ -1,0 +1,99 @@
+//! What `export_providers!` expands to: per-class state and the exported
+//! symbols.
+
+use super::vtable;
+use super::Provider;
+use crate::class::vif_plug_class;
+use crate::host::vif_plug_host;
+use std::os::raw::c_char;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// A provider's live instance and what the SDK keeps beside it.
+pub struct Instance<T> {
+    pub(crate) provider: T,
+    pub(crate) host: HostPtr,
+    pub(crate) maintained: MaintainedList,
+}
+
+/// Where a class keeps its instance between `init` and `destroy`.
+pub struct Slot<T> {
+    inner: Mutex<Option<Instance<T>>>,
+}
+
+impl<T> Slot<T> {
+    /// An empty slot, for a `static`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Slot {
+            inner: Mutex::new(None),
+        }
+    }
+
+    /// Callbacks keep working after a panic was caught: the provider's state
+    /// is whatever the panicking call left, which the provider must tolerate.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<Instance<T>>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub(crate) struct HostPtr(pub(crate) *const vif_plug_host);
+// SAFETY: the host context is read-only and valid until `destroy`; the ABI
+// only calls a class from one thread at a time.
+unsafe impl Send for HostPtr {}
+
+/// The NULL-terminated list `get_maintained_iface_options` returns; points
+/// into `Provider::MAINTAINED_IFACE_OPTIONS`, which is 'static.
+pub(crate) struct MaintainedList(pub(crate) Vec<*const c_char>);
+// SAFETY: the pointers are to 'static immutable strings.
+unsafe impl Send for MaintainedList {}
+
+/// Implemented by `export_providers!` for each exported provider type.
+pub trait Exported: Provider {
+    /// The instance storage of this class.
+    fn slot() -> &'static Slot<Self>;
+
+    /// The C vtable of this class.
+    const CLASS: vif_plug_class = vtable::class::<Self>();
+}
+
+/// The exported `vif_plug_provider_classes`: same layout as
+/// `const struct vif_plug_class *[N]`, the last entry `None` (NULL).
+#[repr(transparent)]
+pub struct ClassList<const N: usize>(pub [Option<&'static vif_plug_class>; N]);
+
+/// Exports one or more [`Provider`](crate::sdk::Provider) types from a cdylib:
+/// generates each class's vtable, the NULL-terminated
+/// `vif_plug_provider_classes` array, the `vif_plug_provider_abi` version
+/// record and the `abi_stable` layout the host checks. Use it once per
+/// library.
+#[macro_export]
+macro_rules! export_providers {
+    ($($provider:ty),+ $(,)?) => {
+        const _: () = {
+            $(
+                impl $crate::sdk::__private::Exported for $provider {
+                    fn slot() -> &'static $crate::sdk::__private::Slot<Self> {
+                        static SLOT: $crate::sdk::__private::Slot<$provider> =
+                            $crate::sdk::__private::Slot::new();
+                        &SLOT
+                    }
+                }
+            )+
+
+            const COUNT: usize = [$(stringify!($provider)),+].len();
+
+            #[unsafe(no_mangle)]
+            pub static vif_plug_provider_classes: $crate::sdk::__private::ClassList<{ COUNT + 1 }> =
+                $crate::sdk::__private::ClassList([
+                    $(Some(&<$provider as $crate::sdk::__private::Exported>::CLASS),)+
+                    None,
+                ]);
+
+            #[unsafe(no_mangle)]
+            pub static vif_plug_provider_abi: $crate::vif_plug_abi_info = $crate::VIF_PLUG_ABI_INFO;
+
+            #[unsafe(no_mangle)]
+            pub static vif_plug_provider_rust_layout: &$crate::__TypeLayout = $crate::RUST_LAYOUT;
+        };
+    };
+}

@@ -1,0 +1,222 @@
+//! Safe views of `vif_plug_port_ctx_in`, and the owned answer `PortOut`.
+
+use crate::map::{vif_plug_kv, vif_plug_map};
+use crate::port_ctx::{vif_plug_port_ctx_in, VIF_PLUG_OP_CREATE, VIF_PLUG_OP_REMOVE};
+use std::ffi::CStr;
+use std::os::raw::c_char;
+
+/// The operation of a port context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Create, or update an existing port.
+    Create,
+    /// Remove the port from this chassis.
+    Remove,
+}
+
+/// A borrowed, validated key/value map from the host.
+#[derive(Clone, Copy)]
+pub struct MapView<'a> {
+    entries: &'a [vif_plug_kv],
+}
+
+impl<'a> MapView<'a> {
+    /// Checks every pointer and string of `map` once, so that the accessors
+    /// need no further checks.
+    ///
+    /// # Safety
+    /// `map` must describe `n_entries` readable pairs whose non-NULL strings
+    /// are NUL-terminated, all valid for `'a`, as the ABI guarantees.
+    pub(crate) unsafe fn new(map: &'a vif_plug_map) -> Result<Self, String> {
+        if map.n_entries == 0 {
+            return Ok(MapView { entries: &[] });
+        }
+        if map.entries.is_null() {
+            return Err(format!("map of {} entries has a NULL array", map.n_entries));
+        }
+        // SAFETY: non-NULL and, per the caller's contract, `n_entries` long.
+        let entries = unsafe { std::slice::from_raw_parts(map.entries, map.n_entries) };
+        for kv in entries {
+            // SAFETY: the caller guarantees the strings are valid for 'a.
+            unsafe {
+                str_at(kv.key).ok_or("map has a NULL or non-UTF-8 key")?;
+                str_at(kv.value).ok_or("map has a NULL or non-UTF-8 value")?;
+            }
+        }
+        Ok(MapView { entries })
+    }
+
+    /// The value for `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// All pairs, in the host's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        // SAFETY: every pointer was checked to be a valid UTF-8 C string in `new`.
+        self.entries
+            .iter()
+            .map(|kv| unsafe { (str_unchecked(kv.key), str_unchecked(kv.value)) })
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl std::fmt::Debug for MapView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// The Interface record that already exists for a port.
+#[derive(Debug, Clone, Copy)]
+pub struct Iface<'a> {
+    /// Interface name.
+    pub name: &'a str,
+    /// Interface type; "" for a system interface.
+    pub iface_type: &'a str,
+    /// All its options, including those other programs maintain.
+    pub options: MapView<'a>,
+}
+
+/// What the host says about one port operation.
+#[derive(Debug, Clone, Copy)]
+pub struct PortIn<'a> {
+    op: Op,
+    lport_name: &'a str,
+    lport_options: MapView<'a>,
+    iface: Option<Iface<'a>>,
+    bridge_name: &'a str,
+    bridge_datapath_type: &'a str,
+    dpdk_initialized: bool,
+}
+
+impl<'a> PortIn<'a> {
+    /// Validates a raw context: known op, non-NULL UTF-8 strings, sane maps.
+    ///
+    /// # Safety
+    /// `raw` must be a context as the ABI describes it, valid for `'a`.
+    pub(crate) unsafe fn new(raw: &'a vif_plug_port_ctx_in) -> Result<Self, String> {
+        let op = match raw.op_type {
+            VIF_PLUG_OP_CREATE => Op::Create,
+            VIF_PLUG_OP_REMOVE => Op::Remove,
+            other => return Err(format!("unknown op_type {other}")),
+        };
+        // SAFETY (all blocks below): the caller guarantees the pointers are
+        // NULL or valid C strings and maps for 'a.
+        let lport_name = unsafe { str_at(raw.lport_name) }.ok_or("lport_name is NULL or not UTF-8")?;
+        let lport_options = unsafe { MapView::new(&raw.lport_options) }?;
+        let iface = match unsafe { str_at(raw.iface_name) } {
+            None if raw.iface_name.is_null() => None,
+            None => return Err("iface_name is not UTF-8".into()),
+            Some(name) => Some(Iface {
+                name,
+                iface_type: unsafe { str_at(raw.iface_type) }.unwrap_or(""),
+                options: unsafe { MapView::new(&raw.iface_options) }?,
+            }),
+        };
+        Ok(PortIn {
+            op,
+            lport_name,
+            lport_options,
+            iface,
+            bridge_name: unsafe { str_at(raw.bridge_name) }.unwrap_or(""),
+            bridge_datapath_type: unsafe { str_at(raw.bridge_datapath_type) }.unwrap_or(""),
+            dpdk_initialized: raw.dpdk_initialized,
+        })
+    }
+
+    /// Create/update or remove.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+    /// The logical port name.
+    pub fn lport_name(&self) -> &'a str {
+        self.lport_name
+    }
+    /// The logical port's options.
+    pub fn lport_options(&self) -> MapView<'a> {
+        self.lport_options
+    }
+    /// One logical port option.
+    pub fn lport_option(&self, key: &str) -> Option<&'a str> {
+        self.lport_options.get(key)
+    }
+    /// The existing Interface record, if any.
+    pub fn iface(&self) -> Option<Iface<'a>> {
+        self.iface
+    }
+    /// The integration bridge's name.
+    pub fn bridge_name(&self) -> &'a str {
+        self.bridge_name
+    }
+    /// The integration bridge's `datapath_type` ("" means "system").
+    pub fn bridge_datapath_type(&self) -> &'a str {
+        self.bridge_datapath_type
+    }
+    /// Whether the local Open vSwitch has initialized DPDK.
+    pub fn dpdk_initialized(&self) -> bool {
+        self.dpdk_initialized
+    }
+}
+
+/// A provider's answer to a CREATE: the interface to create or update.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortOut {
+    /// Port and Interface name (at most 15 bytes, no '/', ':' or whitespace).
+    pub name: String,
+    /// Interface type; `None` for a system interface.
+    pub iface_type: Option<String>,
+    /// Interface options to set.
+    pub options: Vec<(String, String)>,
+}
+
+impl PortOut {
+    /// A system interface called `name`, without options.
+    pub fn new(name: impl Into<String>) -> Self {
+        PortOut {
+            name: name.into(),
+            iface_type: None,
+            options: Vec::new(),
+        }
+    }
+
+    /// Sets the interface type.
+    pub fn with_type(mut self, iface_type: impl Into<String>) -> Self {
+        self.iface_type = Some(iface_type.into());
+        self
+    }
+
+    /// Adds an interface option.
+    pub fn with_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.options.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Reads a C string as UTF-8; None for NULL or invalid UTF-8.
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn str_at<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_str().ok()
+}
+
+/// # Safety
+/// `p` must have passed [`str_at`] and still be valid for `'a`.
+unsafe fn str_unchecked<'a>(p: *const c_char) -> &'a str {
+    // SAFETY: per the caller's contract, `p` is a valid UTF-8 C string.
+    unsafe { str_at(p) }.unwrap_or_default()
+}
