@@ -1,0 +1,233 @@
+//! `vif-plug-host check`: the conformance run a vendor does before shipping a
+//! provider. It loads each file as the agent would, drives every class
+//! through the whole port life cycle on sample ports, and reports each step
+//! and each violation of the contract.
+
+use crate::config::ProviderConfig;
+use crate::loader;
+use crate::provider::{BridgeInfo, ExistingIface, PortOutput, PortRequest, PrepareError, Provider};
+use crate::registry::Registry;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Inputs to a check run.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Configuration given to the providers' `init`.
+    pub config: ProviderConfig,
+    /// Extra logical port options on the sample ports, e.g. the lookup keys
+    /// a hardware provider needs (`vif-plug:representor:pf-mac=...`).
+    pub lport_options: Vec<(String, String)>,
+}
+
+/// Totals of a check run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Files checked.
+    pub files: usize,
+    /// Classes found.
+    pub classes: usize,
+    /// Contract violations found.
+    pub violations: usize,
+}
+
+impl Summary {
+    /// True when nothing was violated.
+    pub fn passed(&self) -> bool {
+        self.violations == 0
+    }
+}
+
+/// Writes the report lines and counts violations.
+struct Reporter<'w> {
+    out: &'w mut dyn Write,
+    summary: Summary,
+}
+
+impl Reporter<'_> {
+    fn line(&mut self, indent: usize, tag: &str, text: &str) -> io::Result<()> {
+        writeln!(self.out, "{:indent$}{tag:<5} {text}", "", indent = indent * 2)
+    }
+    fn ok(&mut self, text: &str) -> io::Result<()> {
+        self.line(2, "ok", text)
+    }
+    fn note(&mut self, text: &str) -> io::Result<()> {
+        self.line(2, "note", text)
+    }
+    fn fail(&mut self, indent: usize, text: &str) -> io::Result<()> {
+        self.summary.violations += 1;
+        self.line(indent, "FAIL", text)
+    }
+}
+
+/// Checks each file in turn and writes a readable report to `out`.
+pub fn run(files: &[impl AsRef<Path>], opts: &CheckOptions, out: &mut dyn Write) -> io::Result<Summary> {
+    let mut r = Reporter {
+        out,
+        summary: Summary::default(),
+    };
+    for file in files {
+        check_file(file.as_ref(), opts, &mut r)?;
+    }
+    let s = r.summary;
+    writeln!(
+        r.out,
+        "\n{}: {} file(s), {} class(es), {} violation(s)",
+        if s.passed() { "PASS" } else { "FAIL" },
+        s.files,
+        s.classes,
+        s.violations
+    )?;
+    Ok(s)
+}
+
+fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Result<()> {
+    r.summary.files += 1;
+    writeln!(r.out, "{}", path.display())?;
+    let lib = match loader::load_library(path) {
+        Ok(lib) => lib,
+        Err(e) => return r.fail(1, &e.to_string()),
+    };
+    r.line(
+        1,
+        "ok",
+        &format!(
+            "loaded: ABI {}.{}, struct sizes match{}",
+            lib.abi.major,
+            lib.abi.minor,
+            if lib.rust_layout_checked {
+                ", Rust type layout matches"
+            } else {
+                " (no Rust layout exported: a C provider)"
+            }
+        ),
+    )?;
+    if lib.classes.is_empty() {
+        return r.fail(1, "vif_plug_provider_classes is empty: nothing to load");
+    }
+    let mut registry = Registry::new();
+    for class in lib.classes {
+        r.summary.classes += 1;
+        let class = match class {
+            Ok(c) => c,
+            Err((i, e)) => {
+                r.fail(1, &format!("class #{i}: {e}"))?;
+                continue;
+            }
+        };
+        let type_name = class.type_name().to_owned();
+        writeln!(r.out, "  class {type_name:?}")?;
+        match registry.register(class, &opts.config) {
+            Ok(provider) => drive(provider, opts, r)?,
+            Err(e) => {
+                r.fail(2, &e.to_string())?;
+                continue;
+            }
+        }
+        match registry.unregister(&type_name) {
+            Ok(()) => r.ok("destroy")?,
+            Err(e) => r.fail(2, &e.to_string())?,
+        }
+    }
+    Ok(())
+}
+
+fn sample(type_name: &str, lport: &str, opts: &CheckOptions) -> PortRequest {
+    let mut lport_options = vec![
+        ("vif-plug-type".to_owned(), type_name.to_owned()),
+        ("requested-chassis".to_owned(), "check-chassis".to_owned()),
+    ];
+    lport_options.extend(opts.lport_options.iter().cloned());
+    PortRequest {
+        lport_name: lport.to_owned(),
+        lport_options,
+        iface: None,
+        bridge: BridgeInfo {
+            name: "br-int".to_owned(),
+            datapath_type: String::new(),
+            dpdk_initialized: false,
+        },
+    }
+}
+
+fn describe(o: &PortOutput) -> String {
+    let opts: Vec<String> = o.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "interface {:?}, type {}, options {{{}}}",
+        o.name,
+        o.iface_type.as_deref().map_or("NULL (system)".into(), |t| format!("{t:?}")),
+        opts.join(", ")
+    )
+}
+
+/// CREATE prepare -> finish -> ctx_destroy; returns the answer if any.
+fn create(
+    p: &Provider,
+    req: &PortRequest,
+    what: &str,
+    r: &mut Reporter<'_>,
+) -> io::Result<Option<PortOutput>> {
+    match p.prepare_create(req) {
+        Ok(op) => {
+            let out = op.output().clone();
+            r.ok(&format!("{what} {}: prepare -> {}", req.lport_name, describe(&out)))?;
+            op.finish();
+            r.ok(&format!("{what} {}: finish, ctx_destroy", req.lport_name))?;
+            Ok(Some(out))
+        }
+        Err(PrepareError::Declined) => {
+            r.note(&format!(
+                "{what} {}: declined (prepare returned false); if the provider needs lookup keys, pass them with --lport-option",
+                req.lport_name
+            ))?;
+            Ok(None)
+        }
+        Err(e) => {
+            r.fail(2, &format!("{what} {}: {e}", req.lport_name))?;
+            Ok(None)
+        }
+    }
+}
+
+fn drive(p: &Provider, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Result<()> {
+    r.ok("init")?;
+    let maintained = p.maintained_options();
+    r.ok(&format!(
+        "maintained interface options: {}",
+        if maintained.is_empty() {
+            "(none)".to_owned()
+        } else {
+            maintained.join(", ")
+        }
+    ))?;
+    r.ok(&format!("run -> {}", p.run()))?;
+
+    let t = p.type_name();
+    let first = sample(t, "lsp1", opts);
+    let created = create(p, &first, "CREATE", r)?;
+    create(p, &sample(t, "a-logical-port-name-longer-than-ifnamsiz", opts), "CREATE", r)?;
+
+    let mut existing = first.clone();
+    if let Some(out) = &created {
+        // The update path: the interface exists, with an option another
+        // program maintains next to the provider's own.
+        let mut options: Vec<(String, String)> = out.options.iter().cloned().collect();
+        options.push(("check-foreign-option".into(), "kept".into()));
+        existing.iface = Some(ExistingIface {
+            name: out.name.clone(),
+            iface_type: out.iface_type.clone().unwrap_or_default(),
+            options,
+        });
+        create(p, &existing, "UPDATE", r)?;
+    }
+
+    match p.prepare_remove(&existing) {
+        Ok(op) => {
+            op.finish();
+            r.ok("REMOVE lsp1: prepare (ctx_out NULL) -> true, finish")?;
+        }
+        Err(PrepareError::Declined) => r.note("REMOVE lsp1: declined (prepare returned false)")?,
+        Err(e) => r.fail(2, &format!("REMOVE lsp1: {e}"))?,
+    }
+    r.ok(&format!("run -> {}", p.run()))
+}

@@ -1,0 +1,85 @@
+//! Per-provider configuration: `--provider-config TYPE:KEY=VALUE`.
+
+use std::collections::BTreeMap;
+
+/// Key/value settings for each provider type, in the order given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderConfig {
+    by_type: BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl ProviderConfig {
+    /// Parses `TYPE:KEY=VALUE`. A repeated key replaces the earlier value.
+    pub fn add(&mut self, spec: &str) -> Result<(), String> {
+        let (type_name, setting) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("{spec:?}: expected TYPE:KEY=VALUE (no ':')"))?;
+        let (key, value) = setting
+            .split_once('=')
+            .ok_or_else(|| format!("{spec:?}: expected TYPE:KEY=VALUE (no '=')"))?;
+        if type_name.is_empty() || key.is_empty() {
+            return Err(format!("{spec:?}: TYPE and KEY must not be empty"));
+        }
+        let entries = self.by_type.entry(type_name.to_owned()).or_default();
+        match entries.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.to_owned(),
+            None => entries.push((key.to_owned(), value.to_owned())),
+        }
+        Ok(())
+    }
+
+    /// The settings for `type_name` (empty if none).
+    pub fn for_type(&self, type_name: &str) -> &[(String, String)] {
+        self.by_type.get(type_name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Types that have settings.
+    pub fn types(&self) -> impl Iterator<Item = &str> {
+        self.by_type.keys().map(String::as_str)
+    }
+}
+
+/// Parses a clap argument.
+pub fn parse_spec(spec: &str) -> Result<String, String> {
+    ProviderConfig::default().add(spec)?;
+    Ok(spec.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_groups_by_type() {
+        let mut c = ProviderConfig::default();
+        c.add("devlink:sysfs-root=/tmp/sys").unwrap();
+        c.add("devlink:filter=pci/0000:03:00.0").unwrap();
+        c.add("dummy:x=").unwrap();
+        assert_eq!(
+            c.for_type("devlink"),
+            &[
+                ("sysfs-root".to_owned(), "/tmp/sys".to_owned()),
+                ("filter".to_owned(), "pci/0000:03:00.0".to_owned())
+            ]
+        );
+        assert_eq!(c.for_type("dummy"), &[("x".to_owned(), String::new())]);
+        assert!(c.for_type("other").is_empty());
+    }
+
+    #[test]
+    fn later_value_wins() {
+        let mut c = ProviderConfig::default();
+        c.add("t:k=1").unwrap();
+        c.add("t:k=2").unwrap();
+        assert_eq!(c.for_type("t"), &[("k".to_owned(), "2".to_owned())]);
+    }
+
+    #[test]
+    fn malformed_specs_are_refused() {
+        let mut c = ProviderConfig::default();
+        assert!(c.add("no-colon").unwrap_err().contains("no ':'"));
+        assert!(c.add("t:no-equals").unwrap_err().contains("no '='"));
+        assert!(c.add(":k=v").is_err());
+        assert!(c.add("t:=v").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! The VIF plug host: loads provider libraries at start-up, keeps the
+//! registry, and drives providers through the ABI's port life cycle.
+//!
+//! - [`loader`]: finding, trusting, mapping and version-checking libraries;
+//! - [`provider`]: a class as the host calls it, with the call-order
+//!   contract enforced by types;
+//! - [`registry`]: registered classes by type;
+//! - [`check`]: the conformance run behind `vif-plug-host check`.
+
+pub mod check;
+pub mod config;
+pub mod loader;
+pub mod provider;
+pub mod registry;
+
+pub use config::ProviderConfig;
+pub use registry::Registry;

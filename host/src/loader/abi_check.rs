@@ -1,0 +1,110 @@
+//! Whether a library's ABI record (and, for Rust providers, its layout)
+//! matches this host.
+
+use abi_stable::type_layout::TypeLayout;
+use vif_plug_abi::{vif_plug_abi_info, VIF_PLUG_ABI_INFO};
+
+/// Compares a library's version record with ours. The major version must be
+/// equal; a library built for a newer minor version might read members this
+/// host does not provide, so it is refused. For an equal minor version every
+/// struct size must match ours; a difference means a different header or
+/// compiler settings (packing, pointer size).
+pub(crate) fn check_version(theirs: &vif_plug_abi_info) -> Result<(), String> {
+    let ours = VIF_PLUG_ABI_INFO;
+    if theirs.major != ours.major {
+        return Err(format!(
+            "built for ABI version {}.{}, but this host implements {}.{} (major versions differ)",
+            theirs.major, theirs.minor, ours.major, ours.minor
+        ));
+    }
+    if theirs.minor > ours.minor {
+        return Err(format!(
+            "built for ABI version {}.{}, newer than this host's {}.{}; upgrade the host",
+            theirs.major, theirs.minor, ours.major, ours.minor
+        ));
+    }
+    // Only minor 0 exists so far. When 1.1 appends members, sizes for an
+    // older minor are checked against that minor's table here.
+    let sizes = [
+        ("struct vif_plug_class", theirs.class_size, ours.class_size),
+        (
+            "struct vif_plug_port_ctx_in",
+            theirs.port_ctx_in_size,
+            ours.port_ctx_in_size,
+        ),
+        (
+            "struct vif_plug_port_ctx_out",
+            theirs.port_ctx_out_size,
+            ours.port_ctx_out_size,
+        ),
+        ("struct vif_plug_host", theirs.host_size, ours.host_size),
+        ("struct vif_plug_kv", theirs.kv_size, ours.kv_size),
+    ];
+    match sizes.iter().find(|(_, t, o)| t != o) {
+        Some((name, t, o)) => Err(format!(
+            "ABI version {}.{} matches, but sizeof({name}) is {t} in the library and {o} in this host (mismatched header or compiler settings)",
+            theirs.major, theirs.minor
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Compares a Rust provider's exported layout of the ABI types with ours,
+/// which catches a provider built against an incompatible `vif-plug-abi`
+/// even when the version record matches.
+pub(crate) fn check_rust_layout(theirs: &'static TypeLayout) -> Result<(), String> {
+    abi_stable::abi_stability::check_layout_compatibility(vif_plug_abi::RUST_LAYOUT, theirs)
+        .into_result()
+        .map_err(|e| {
+            let full = e.to_string();
+            log::debug!("full abi_stable layout report:\n{full}");
+            let summary = full
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("its vif-plug-abi type layout differs from this host's: {summary} (RUST_LOG=debug shows the full report)")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_record_is_accepted() {
+        assert!(check_version(&VIF_PLUG_ABI_INFO).is_ok());
+    }
+
+    #[test]
+    fn another_major_is_refused_naming_both_versions() {
+        let mut v = VIF_PLUG_ABI_INFO;
+        v.major += 1;
+        let e = check_version(&v).unwrap_err();
+        assert!(e.contains(&format!("{}.0", v.major)), "{e}");
+        assert!(e.contains(&format!("{}.0", VIF_PLUG_ABI_INFO.major)), "{e}");
+    }
+
+    #[test]
+    fn a_newer_minor_is_refused() {
+        let mut v = VIF_PLUG_ABI_INFO;
+        v.minor += 1;
+        assert!(check_version(&v).unwrap_err().contains("newer"));
+    }
+
+    #[test]
+    fn a_size_difference_is_refused_naming_the_struct() {
+        let mut v = VIF_PLUG_ABI_INFO;
+        v.port_ctx_in_size += 8;
+        assert!(check_version(&v)
+            .unwrap_err()
+            .contains("sizeof(struct vif_plug_port_ctx_in)"));
+    }
+
+    #[test]
+    fn our_own_layout_is_accepted() {
+        assert!(check_rust_layout(vif_plug_abi::RUST_LAYOUT).is_ok());
+    }
+}

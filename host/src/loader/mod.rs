@@ -1,0 +1,170 @@
+//! Finding, checking and mapping provider libraries.
+//!
+//! Every refusal is one line naming the file and the reason, and never stops
+//! the other files from loading.
+
+mod abi_check;
+mod file_checks;
+mod library;
+
+pub use library::LoadedLibrary;
+
+use crate::config::ProviderConfig;
+use crate::registry::Registry;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where providers are loaded from when neither `--provider` nor
+/// `--provider-dir` is given.
+pub const DEFAULT_PROVIDER_DIR: &str = "/usr/lib/vif-plug-host/providers";
+
+/// Why a library was not loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file or directory could not be read.
+    Io(PathBuf, io::Error),
+    /// It could have been planted or altered by someone else.
+    Untrusted {
+        /// The file given.
+        path: PathBuf,
+        /// What is wrong, naming the file or directory and its owner/mode.
+        reason: String,
+    },
+    /// It is not a loadable shared object.
+    NotSharedObject(PathBuf, String),
+    /// The dynamic loader refused it.
+    Dlopen(PathBuf, String),
+    /// A required symbol is not exported.
+    MissingSymbol(PathBuf, &'static str),
+    /// Its ABI version, struct sizes or layout do not match this host.
+    Incompatible(PathBuf, String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Io(p, e) => write!(f, "refusing provider {}: {e}", p.display()),
+            LoadError::Untrusted { path, reason } => {
+                write!(f, "refusing provider {}: {reason}", path.display())
+            }
+            LoadError::NotSharedObject(p, why) => {
+                write!(f, "refusing provider {}: not a shared object: {why}", p.display())
+            }
+            LoadError::Dlopen(p, why) => write!(f, "refusing provider {}: {why}", p.display()),
+            LoadError::MissingSymbol(p, sym) => write!(
+                f,
+                "refusing provider {}: it does not export {sym}{}",
+                p.display(),
+                if *sym == "vif_plug_provider_abi" {
+                    " (define it with VIF_PLUG_DEFINE_ABI_INFO, or export_providers! in Rust)"
+                } else {
+                    ""
+                }
+            ),
+            LoadError::Incompatible(p, why) => {
+                write!(f, "refusing provider {}: {why}", p.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Checks `path` and maps it. The library stays mapped while any class from
+/// it is alive.
+pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
+    let real = file_checks::check_trusted(path)?;
+    file_checks::check_elf(path, &real)?;
+    library::open(path, &real)
+}
+
+/// Where to look for providers.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Individual files (`--provider`).
+    pub files: Vec<PathBuf>,
+    /// Directories whose `*.so` files are loaded (`--provider-dir`).
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Sources {
+    /// The given sources, or [`DEFAULT_PROVIDER_DIR`] if none were given.
+    pub fn or_default(mut self) -> Self {
+        if self.files.is_empty() && self.dirs.is_empty() {
+            self.dirs.push(PathBuf::from(DEFAULT_PROVIDER_DIR));
+        }
+        self
+    }
+
+    /// The files to load, in order: the `--provider` files, then each
+    /// directory's `*.so` files sorted by name; and the directories that
+    /// could not be listed.
+    pub fn files(&self) -> (Vec<PathBuf>, Vec<LoadError>) {
+        let mut files = self.files.clone();
+        let mut errors = Vec::new();
+        for dir in &self.dirs {
+            match std::fs::read_dir(dir) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "so"))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => errors.push(LoadError::Io(dir.clone(), e)),
+            }
+        }
+        (files, errors)
+    }
+}
+
+/// Loads every provider file and registers its classes, logging one line per
+/// refusal. Returns how many classes were registered.
+pub fn load_into(registry: &mut Registry, sources: &Sources, config: &ProviderConfig) -> usize {
+    let (files, errors) = sources.files();
+    for e in errors {
+        log::error!("{e}");
+    }
+    let mut registered = 0;
+    for file in files {
+        let lib = match load_library(&file) {
+            Ok(lib) => lib,
+            Err(e) => {
+                log::error!("{e}");
+                continue;
+            }
+        };
+        if lib.classes.is_empty() {
+            log::warn!("provider {} exports no classes", file.display());
+        }
+        for class in lib.classes {
+            let class = match class {
+                Ok(c) => c,
+                Err((i, e)) => {
+                    log::error!("refusing class #{i} of provider {}: {e}", file.display());
+                    continue;
+                }
+            };
+            match registry.register(class, config) {
+                Ok(p) => {
+                    registered += 1;
+                    log::info!(
+                        "registered provider {:?} from {} (maintains {} interface option(s))",
+                        p.type_name(),
+                        file.display(),
+                        p.maintained_options().len()
+                    );
+                }
+                Err(e) => log::error!("{e}"),
+            }
+        }
+    }
+    for t in config.types() {
+        if registry.get(t).is_none() {
+            log::warn!("--provider-config given for {t:?}, but no such provider is registered");
+        }
+    }
+    registered
+}

@@ -1,0 +1,418 @@
+//! A provider class as the host uses it: a checked copy of the C vtable with
+//! safe methods that enforce the call-order contract.
+//!
+//! The contract lives in the types: [`PreparedCreate`] calls
+//! `port_ctx_destroy` when dropped, so it happens exactly once whatever the
+//! caller does, and `port_finish` can only be called through
+//! [`PreparedCreate::finish`] / [`PreparedRemove::finish`], which consume the
+//! operation.
+
+mod ctx_in;
+mod ctx_out;
+mod host_ctx;
+
+pub use ctx_in::{BridgeInfo, ExistingIface, NulInRequest, PortRequest};
+pub use ctx_out::{check_iface_type, check_ifname, Options, PortOutput, MAX_IFNAME_LEN};
+pub use host_ctx::log_target;
+pub(crate) use host_ctx::HostContext;
+
+use ctx_in::RawCtxIn;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use vif_plug_abi::{
+    vif_plug_class, vif_plug_port_ctx_in, vif_plug_port_ctx_out,
+    VIF_PLUG_OP_CREATE, VIF_PLUG_OP_REMOVE,
+};
+
+type PortFn = unsafe extern "C" fn(*const vif_plug_port_ctx_in, *mut vif_plug_port_ctx_out);
+type PrepareFn =
+    unsafe extern "C" fn(*const vif_plug_port_ctx_in, *mut vif_plug_port_ctx_out) -> bool;
+
+/// What keeps a class's code mapped: the library it came from, or nothing for
+/// a class linked into the program.
+pub(crate) type Keepalive = Option<Rc<libloading::os::unix::Library>>;
+
+/// A checked vtable. Shared by the registered provider and each operation in
+/// flight, so neither can outlive the library.
+pub(crate) struct ClassHandle {
+    raw: vif_plug_class,
+    type_name: String,
+    origin: PathBuf,
+    prepare: PrepareFn,
+    finish: PortFn,
+    ctx_destroy: PortFn,
+    _library: Keepalive,
+}
+
+/// Why a class in a library is unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassError {
+    /// `type` is NULL.
+    NullType,
+    /// `type` is "".
+    EmptyType,
+    /// `type` is not UTF-8 or contains whitespace or control characters.
+    BadType(String),
+    /// A required callback is NULL.
+    MissingCallback {
+        /// The class's type.
+        type_name: String,
+        /// The member that is NULL.
+        callback: &'static str,
+    },
+}
+
+impl std::fmt::Display for ClassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassError::NullType => f.write_str("its type is NULL"),
+            ClassError::EmptyType => f.write_str("its type is an empty string"),
+            ClassError::BadType(t) => write!(f, "its type {t:?} is not a printable UTF-8 word"),
+            ClassError::MissingCallback {
+                type_name,
+                callback,
+            } => write!(f, "class {type_name:?}: required callback {callback} is NULL"),
+        }
+    }
+}
+
+impl std::error::Error for ClassError {}
+
+impl ClassHandle {
+    /// Checks a vtable and copies it.
+    ///
+    /// # Safety
+    /// `raw.type_` must be NULL or a NUL-terminated string, and the callbacks
+    /// must be NULL or functions with the ABI's signatures, all valid for as
+    /// long as `library` is kept loaded.
+    unsafe fn new(
+        raw: &vif_plug_class,
+        origin: &Path,
+        library: Keepalive,
+    ) -> Result<Self, ClassError> {
+        if raw.type_.is_null() {
+            return Err(ClassError::NullType);
+        }
+        // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+        let type_c = unsafe { CStr::from_ptr(raw.type_) };
+        let type_name = match type_c.to_str() {
+            Ok("") => return Err(ClassError::EmptyType),
+            Ok(t) if t.chars().all(|c| !c.is_whitespace() && !c.is_control()) => t.to_owned(),
+            _ => return Err(ClassError::BadType(type_c.to_string_lossy().into_owned())),
+        };
+        let missing = |callback| ClassError::MissingCallback {
+            type_name: type_name.clone(),
+            callback,
+        };
+        Ok(ClassHandle {
+            prepare: raw.port_prepare.ok_or_else(|| missing("port_prepare"))?,
+            finish: raw.port_finish.ok_or_else(|| missing("port_finish"))?,
+            ctx_destroy: raw.port_ctx_destroy.ok_or_else(|| missing("port_ctx_destroy"))?,
+            raw: *raw,
+            type_name,
+            origin: origin.to_owned(),
+            _library: library,
+        })
+    }
+}
+
+/// A provider class that passed the loader's checks and is ready to register.
+pub struct ProviderClass {
+    handle: Rc<ClassHandle>,
+}
+
+impl ProviderClass {
+    /// Checks a vtable found in a loaded library.
+    ///
+    /// # Safety
+    /// As for the library's symbols: the vtable and what it points to must
+    /// follow the ABI and stay valid while `library` is loaded.
+    pub(crate) unsafe fn from_library(
+        raw: &vif_plug_class,
+        origin: &Path,
+        library: Rc<libloading::os::unix::Library>,
+    ) -> Result<Self, ClassError> {
+        // SAFETY: forwarded from the caller.
+        let handle = unsafe { ClassHandle::new(raw, origin, Some(library)) }?;
+        Ok(ProviderClass {
+            handle: Rc::new(handle),
+        })
+    }
+
+    /// Uses a class linked into this program rather than loaded from a file
+    /// (benchmarks, and embedding a provider in a custom host).
+    ///
+    /// # Safety
+    /// `raw` must follow the ABI: a valid type string and callbacks with the
+    /// documented signatures and behaviour.
+    pub unsafe fn from_static(raw: &'static vif_plug_class, origin: &str) -> Result<Self, ClassError> {
+        // SAFETY: forwarded from the caller; 'static needs no keepalive.
+        let handle = unsafe { ClassHandle::new(raw, Path::new(origin), None) }?;
+        Ok(ProviderClass {
+            handle: Rc::new(handle),
+        })
+    }
+
+    /// The class's type.
+    pub fn type_name(&self) -> &str {
+        &self.handle.type_name
+    }
+
+    /// The file the class was loaded from.
+    pub fn origin(&self) -> &Path {
+        &self.handle.origin
+    }
+}
+
+/// Why a prepare produced nothing to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    /// The provider returned false: not now. Retry when inputs change or
+    /// `run` reports a change.
+    Declined,
+    /// The request cannot be expressed in C (a NUL byte in a string).
+    BadRequest(NulInRequest),
+    /// The provider returned true but its answer is unusable; every problem
+    /// is listed. `port_ctx_destroy` has been called.
+    BadOutput(Vec<String>),
+}
+
+impl std::fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrepareError::Declined => f.write_str("the provider declined (prepare returned false)"),
+            PrepareError::BadRequest(e) => write!(f, "cannot pass the port to the provider: {e}"),
+            PrepareError::BadOutput(problems) => {
+                write!(f, "the provider returned an unusable answer: {}", problems.join("; "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for PrepareError {}
+
+/// A registered provider: an initialised class and its host context.
+pub struct Provider {
+    handle: Rc<ClassHandle>,
+    maintained: Vec<String>,
+    // Dropped after `handle`'s destroy ran (see the registry), never before.
+    _host: Box<HostContext>,
+}
+
+impl Provider {
+    /// Calls `init` with a fresh host context; on success reads the
+    /// maintained options. `Err` carries init's errno.
+    pub(crate) fn init(class: ProviderClass, config: &[(String, String)]) -> Result<Self, InitFailure> {
+        let handle = class.handle;
+        let host = HostContext::new(&handle.type_name, config).map_err(InitFailure::BadConfig)?;
+        if let Some(init) = handle.raw.init {
+            // SAFETY: the context lives in `host`, which this Provider keeps
+            // until after `destroy`; on failure the provider promised not to
+            // keep it.
+            let rc: c_int = unsafe { init(host.as_raw()) };
+            if rc != 0 {
+                return Err(InitFailure::Errno(rc));
+            }
+        }
+        let maintained = read_maintained(&handle);
+        Ok(Provider {
+            handle,
+            maintained,
+            _host: host,
+        })
+    }
+
+    /// The class's type.
+    pub fn type_name(&self) -> &str {
+        &self.handle.type_name
+    }
+
+    /// The file the class was loaded from.
+    pub fn origin(&self) -> &Path {
+        &self.handle.origin
+    }
+
+    /// Interface option keys this provider maintains.
+    pub fn maintained_options(&self) -> &[String] {
+        &self.maintained
+    }
+
+    /// Operations prepared and not yet dropped.
+    pub fn operations_in_flight(&self) -> usize {
+        Rc::strong_count(&self.handle) - 1
+    }
+
+    /// Calls `run`: true if the provider reports a change.
+    pub fn run(&self) -> bool {
+        match self.handle.raw.run {
+            // SAFETY: the class pointer is our registered copy, as the
+            // reference passes; the function follows the ABI.
+            Some(run) => unsafe { run(&self.handle.raw) },
+            None => false,
+        }
+    }
+
+    /// Prepares a CREATE (create or update). On `Ok`, the caller applies
+    /// [`PreparedCreate::output`] and calls [`PreparedCreate::finish`] once
+    /// it is committed, or drops the operation if it is not.
+    pub fn prepare_create(&self, req: &PortRequest) -> Result<PreparedCreate, PrepareError> {
+        let ctx_in = RawCtxIn::new(VIF_PLUG_OP_CREATE, req).map_err(PrepareError::BadRequest)?;
+        let mut ctx_out = Box::new(vif_plug_port_ctx_out::ZEROED);
+        // SAFETY: both contexts are valid and stay at these addresses until
+        // the PreparedCreate built below is dropped.
+        if !unsafe { (self.handle.prepare)(&ctx_in.raw, &mut *ctx_out) } {
+            return Err(PrepareError::Declined);
+        }
+        let mut op = PreparedCreate {
+            handle: Rc::clone(&self.handle),
+            ctx_in,
+            ctx_out,
+            output: PortOutput {
+                name: String::new(),
+                iface_type: None,
+                options: Options::new(),
+            },
+        };
+        // SAFETY: prepare returned true, so ctx_out is filled and valid until
+        // ctx_destroy, which only dropping `op` calls.
+        match unsafe { ctx_out::read_output(&op.ctx_out) } {
+            Ok(output) => {
+                op.output = output;
+                Ok(op)
+            }
+            // Dropping `op` calls ctx_destroy: the provider still owns ctx_out.
+            Err(problems) => Err(PrepareError::BadOutput(problems)),
+        }
+    }
+
+    /// Prepares a REMOVE. On `Ok`, the caller deletes the port and calls
+    /// [`PreparedRemove::finish`] once that is committed.
+    pub fn prepare_remove(&self, req: &PortRequest) -> Result<PreparedRemove, PrepareError> {
+        let ctx_in = RawCtxIn::new(VIF_PLUG_OP_REMOVE, req).map_err(PrepareError::BadRequest)?;
+        // SAFETY: a valid ctx_in and NULL ctx_out, as the ABI specifies for REMOVE.
+        if unsafe { (self.handle.prepare)(&ctx_in.raw, std::ptr::null_mut()) } {
+            Ok(PreparedRemove {
+                handle: Rc::clone(&self.handle),
+                ctx_in,
+            })
+        } else {
+            Err(PrepareError::Declined)
+        }
+    }
+
+    /// Calls `destroy`; `Err` carries its errno.
+    pub(crate) fn destroy(&self) -> Result<(), c_int> {
+        match self.handle.raw.destroy {
+            // SAFETY: called once, after init succeeded, as the ABI requires.
+            Some(destroy) => match unsafe { destroy() } {
+                0 => Ok(()),
+                rc => Err(rc),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why `init` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitFailure {
+    /// `init` returned this errno.
+    Errno(c_int),
+    /// The configuration could not be passed (a NUL byte).
+    BadConfig(String),
+}
+
+/// Reads the NULL-terminated maintained-options list, skipping (and
+/// reporting) garbage rather than trusting it.
+fn read_maintained(handle: &ClassHandle) -> Vec<String> {
+    const MAX: usize = 1024;
+    let Some(get) = handle.raw.get_maintained_iface_options else {
+        return Vec::new();
+    };
+    // SAFETY: called after a successful init, as the ABI requires.
+    let list: *const *const c_char = unsafe { get() };
+    let mut out = Vec::new();
+    if list.is_null() {
+        return out;
+    }
+    for i in 0..MAX {
+        // SAFETY: the ABI promises a NULL-terminated array; we stop at NULL
+        // and cap the walk so a missing terminator cannot run away forever.
+        let p = unsafe { *list.add(i) };
+        if p.is_null() {
+            return out;
+        }
+        // SAFETY: entries are NUL-terminated strings.
+        match unsafe { CStr::from_ptr(p) }.to_str() {
+            Ok(k) if !k.is_empty() => out.push(k.to_owned()),
+            _ => log::warn!(
+                "provider {}: maintained option #{i} is empty or not UTF-8; ignored",
+                handle.type_name
+            ),
+        }
+    }
+    log::warn!(
+        "provider {}: maintained options list has no NULL terminator within {MAX} entries",
+        handle.type_name
+    );
+    out
+}
+
+/// A prepared CREATE: the provider's answer, valid until dropped.
+pub struct PreparedCreate {
+    handle: Rc<ClassHandle>,
+    ctx_in: Box<RawCtxIn>,
+    ctx_out: Box<vif_plug_port_ctx_out>,
+    output: PortOutput,
+}
+
+impl PreparedCreate {
+    /// The validated answer.
+    pub fn output(&self) -> &PortOutput {
+        &self.output
+    }
+
+    /// The provider type.
+    pub fn type_name(&self) -> &str {
+        &self.handle.type_name
+    }
+
+    /// Reports the commit to the provider (`port_finish`), then releases the
+    /// answer (`port_ctx_destroy`).
+    pub fn finish(mut self) {
+        // SAFETY: the contexts prepare saw, still valid.
+        unsafe { (self.handle.finish)(&self.ctx_in.raw, &mut *self.ctx_out) };
+    }
+}
+
+impl Drop for PreparedCreate {
+    fn drop(&mut self) {
+        // SAFETY: prepare returned true for these contexts and this is the
+        // only place ctx_destroy is called, once.
+        unsafe { (self.handle.ctx_destroy)(&self.ctx_in.raw, &mut *self.ctx_out) };
+    }
+}
+
+/// A prepared REMOVE. Dropping it without [`PreparedRemove::finish`] means
+/// the removal did not commit; the provider is told nothing, as the ABI says.
+pub struct PreparedRemove {
+    handle: Rc<ClassHandle>,
+    ctx_in: Box<RawCtxIn>,
+}
+
+impl PreparedRemove {
+    /// The provider type.
+    pub fn type_name(&self) -> &str {
+        &self.handle.type_name
+    }
+
+    /// Reports the committed removal to the provider (`port_finish` with a
+    /// NULL `ctx_out`).
+    pub fn finish(self) {
+        // SAFETY: the ctx_in prepare saw; NULL ctx_out as for REMOVE.
+        unsafe { (self.handle.finish)(&self.ctx_in.raw, std::ptr::null_mut()) };
+    }
+}
+
