@@ -44,7 +44,9 @@ pub struct vif_plug_host {
     /// host's log, attributed to this provider. Messages above
     /// `log_max_level` are dropped, so check that before formatting one.
     /// Pass this context as `host`. Never NULL.
-    pub log: Option<unsafe extern "C" fn(host: *const vif_plug_host, level: u32, message: *const c_char)>,
+    pub log: Option<
+        unsafe extern "C" fn(host: *const vif_plug_host, level: u32, message: *const c_char),
+    >,
     /// The host's private data. Providers must not touch it.
     pub host_data: *mut c_void,
 }

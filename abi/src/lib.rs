@@ -20,8 +20,8 @@ mod version;
 
 pub use class::vif_plug_class;
 pub use host::{
-    vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR, VIF_PLUG_LOG_INFO,
-    VIF_PLUG_LOG_OFF, VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,
+    vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR, VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF,
+    VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,
 };
 pub use map::{vif_plug_kv, vif_plug_map};
 pub use port_ctx::{

@@ -46,7 +46,12 @@ struct Reporter<'w> {
 
 impl Reporter<'_> {
     fn line(&mut self, indent: usize, tag: &str, text: &str) -> io::Result<()> {
-        writeln!(self.out, "{:indent$}{tag:<5} {text}", "", indent = indent * 2)
+        writeln!(
+            self.out,
+            "{:indent$}{tag:<5} {text}",
+            "",
+            indent = indent * 2
+        )
     }
     fn ok(&mut self, text: &str) -> io::Result<()> {
         self.line(2, "ok", text)
@@ -61,7 +66,11 @@ impl Reporter<'_> {
 }
 
 /// Checks each file in turn and writes a readable report to `out`.
-pub fn run(files: &[impl AsRef<Path>], opts: &CheckOptions, out: &mut dyn Write) -> io::Result<Summary> {
+pub fn run(
+    files: &[impl AsRef<Path>],
+    opts: &CheckOptions,
+    out: &mut dyn Write,
+) -> io::Result<Summary> {
     let mut r = Reporter {
         out,
         summary: Summary::default(),
@@ -155,7 +164,9 @@ fn describe(o: &PortOutput) -> String {
     format!(
         "interface {:?}, type {}, options {{{}}}",
         o.name,
-        o.iface_type.as_deref().map_or("NULL (system)".into(), |t| format!("{t:?}")),
+        o.iface_type
+            .as_deref()
+            .map_or("NULL (system)".into(), |t| format!("{t:?}")),
         opts.join(", ")
     )
 }
@@ -170,7 +181,11 @@ fn create(
     match p.prepare_create(req) {
         Ok(op) => {
             let out = op.output().clone();
-            r.ok(&format!("{what} {}: prepare -> {}", req.lport_name, describe(&out)))?;
+            r.ok(&format!(
+                "{what} {}: prepare -> {}",
+                req.lport_name,
+                describe(&out)
+            ))?;
             op.finish();
             r.ok(&format!("{what} {}: finish, ctx_destroy", req.lport_name))?;
             Ok(Some(out))
@@ -205,7 +220,12 @@ fn drive(p: &Provider, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Result<
     let t = p.type_name();
     let first = sample(t, "lsp1", opts);
     let created = create(p, &first, "CREATE", r)?;
-    create(p, &sample(t, "a-logical-port-name-longer-than-ifnamsiz", opts), "CREATE", r)?;
+    create(
+        p,
+        &sample(t, "a-logical-port-name-longer-than-ifnamsiz", opts),
+        "CREATE",
+        r,
+    )?;
 
     let mut existing = first.clone();
     if let Some(out) = &created {

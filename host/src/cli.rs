@@ -1,8 +1,8 @@
 //! Command-line interface.
 
-use vif_plug_host::config::parse_spec;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use vif_plug_host::config::parse_spec;
 
 /// Plugs OVN logical ports into Open vSwitch through vendor provider
 /// libraries loaded at start-up.

@@ -14,6 +14,15 @@ const EINVAL: i32 = 22;
 const EEXIST: i32 = 17;
 const EBUSY: i32 = 16;
 
+/// The text of errno `e`, without the "(os error N)" suffix std adds.
+fn strerror(e: i32) -> String {
+    let text = io::Error::from_raw_os_error(e).to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
 /// Why a class was not registered.
 #[derive(Debug)]
 pub enum RegisterError {
@@ -68,7 +77,7 @@ impl std::fmt::Display for RegisterError {
             } => write!(
                 f,
                 "provider {type_name:?} failed to initialise: init returned {e} ({})",
-                io::Error::from_raw_os_error(*e)
+                strerror(*e)
             ),
             RegisterError::InitFailed {
                 type_name,
@@ -107,12 +116,15 @@ impl std::fmt::Display for UnregisterError {
         match self {
             UnregisterError::Unknown(t) => write!(f, "no provider of type {t:?} is registered"),
             UnregisterError::Busy(t, n) => {
-                write!(f, "provider {t:?} still has {n} port operation(s) in flight")
+                write!(
+                    f,
+                    "provider {t:?} still has {n} port operation(s) in flight"
+                )
             }
             UnregisterError::DestroyFailed(t, e) => write!(
                 f,
                 "provider {t:?} failed to destroy: destroy returned {e} ({})",
-                io::Error::from_raw_os_error(*e)
+                strerror(*e)
             ),
         }
     }

@@ -1,1 +1,165 @@
+//! Helpers shared by the integration tests: locating the workspace, building
+//! provider cdylibs with cargo, compiling C against the committed header, and
+//! capturing log records.
+//!
+//! Built libraries are copied into a private temporary directory with mode
+//! 0755, because the host refuses providers that are group- or
+//! world-writable and the build directory's modes depend on the umask.
 
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace")
+        .to_owned()
+}
+
+/// The cargo target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The directory holding `vif-plug-provider.h`.
+pub fn include_dir() -> PathBuf {
+    workspace_root().join("include")
+}
+
+/// A private directory (mode 0700) removed when dropped.
+pub fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("vif-plug-test-")
+        .tempdir()
+        .expect("create temp dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod temp dir");
+    dir
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Builds the cdylib of workspace `package` (debug profile) once per test
+/// process, copies `lib<lib_name>.so` into `dir` with mode 0755, and returns
+/// the copy's path.
+pub fn cargo_cdylib(package: &str, lib_name: &str, dir: &Path) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    {
+        let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+        if !built.contains(package) {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            run(Command::new(cargo)
+                .current_dir(workspace_root())
+                .args(["build", "--quiet", "--lib", "-p", package]));
+            built.insert(package.to_owned());
+        }
+    }
+    let file = format!("lib{lib_name}.so");
+    let src = target_dir().join("debug").join(&file);
+    let dst = dir.join(&file);
+    fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod");
+    dst
+}
+
+/// The strict flags every C file of the project must compile cleanly with.
+pub const C_FLAGS: &[&str] = &["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+
+/// Compiles C `src` against the header into a shared object at `out`
+/// (mode 0755), with `defines` as `-D` flags.
+pub fn compile_c_shared(src: &Path, defines: &[&str], out: &Path) {
+    let mut cmd = Command::new("cc");
+    cmd.args(C_FLAGS)
+        .arg("-I")
+        .arg(include_dir())
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(out)
+        .arg(src)
+        .args(defines.iter().map(|d| format!("-D{d}")));
+    run(&mut cmd);
+    fs::set_permissions(out, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Compiles C program `src` against the header into `out`, linked with -ldl.
+pub fn compile_c_program(src: &Path, out: &Path) {
+    let mut cmd = Command::new("cc");
+    cmd.args(C_FLAGS)
+        .arg("-g")
+        .arg("-I")
+        .arg(include_dir())
+        .arg("-o")
+        .arg(out)
+        .arg(src)
+        .arg("-ldl");
+    run(&mut cmd);
+}
+
+/// One captured log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Level.
+    pub level: log::Level,
+    /// Target (`provider::TYPE` for provider messages).
+    pub target: String,
+    /// Message text.
+    pub message: String,
+}
+
+struct Capture(Mutex<Vec<LogRecord>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(LogRecord {
+                level: r.level(),
+                target: r.target().to_owned(),
+                message: r.args().to_string(),
+            });
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+
+/// Installs a logger that keeps every record (all levels) for
+/// [`logs_matching`]. Safe to call from every test.
+pub fn capture_logs() {
+    if log::set_logger(&CAPTURE).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+}
+
+/// Captured records whose message contains `needle`.
+pub fn logs_matching(needle: &str) -> Vec<LogRecord> {
+    CAPTURE
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|r| r.message.contains(needle))
+        .cloned()
+        .collect()
+}

@@ -52,7 +52,10 @@ impl OutStorage {
     /// Points `raw` into this storage and hands the box over to it.
     pub(crate) fn fill(self: Box<Self>, raw: &mut vif_plug_port_ctx_out) {
         raw.name = self.name.as_ptr();
-        raw.type_ = self.iface_type.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+        raw.type_ = self
+            .iface_type
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t.as_ptr());
         raw.iface_options = vif_plug_map {
             entries: if self.pairs.is_empty() {
                 std::ptr::null()

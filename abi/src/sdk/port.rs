@@ -112,7 +112,8 @@ impl<'a> PortIn<'a> {
         };
         // SAFETY (all blocks below): the caller guarantees the pointers are
         // NULL or valid C strings and maps for 'a.
-        let lport_name = unsafe { str_at(raw.lport_name) }.ok_or("lport_name is NULL or not UTF-8")?;
+        let lport_name =
+            unsafe { str_at(raw.lport_name) }.ok_or("lport_name is NULL or not UTF-8")?;
         let lport_options = unsafe { MapView::new(&raw.lport_options) }?;
         let iface = match unsafe { str_at(raw.iface_name) } {
             None if raw.iface_name.is_null() => None,

@@ -163,7 +163,10 @@ unsafe extern "C" fn port_prepare<T: Exported>(
             Op::Create => {
                 // SAFETY: the host passes a valid, zeroed ctx_out for CREATE.
                 let Some(raw_out) = (unsafe { ctx_out.as_mut() }) else {
-                    log::error!("port_prepare: CREATE of {} without ctx_out", port.lport_name());
+                    log::error!(
+                        "port_prepare: CREATE of {} without ctx_out",
+                        port.lport_name()
+                    );
                     return false;
                 };
                 let Some(out) = instance.provider.prepare_create(&port) else {

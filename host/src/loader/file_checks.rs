@@ -82,7 +82,11 @@ pub(crate) fn check_elf(path: &Path, real: &Path) -> Result<(), LoadError> {
     if n < header.len() || header[..4] != *b"\x7fELF" {
         return Err(not_so("no ELF header".into()));
     }
-    let wanted_class = if cfg!(target_pointer_width = "64") { 2 } else { 1 };
+    let wanted_class = if cfg!(target_pointer_width = "64") {
+        2
+    } else {
+        1
+    };
     if header[4] != wanted_class {
         return Err(not_so(format!(
             "ELF class {} does not match this {}-bit host",

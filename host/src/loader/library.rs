@@ -46,9 +46,8 @@ pub(crate) fn open(path: &Path, real: &Path) -> Result<LoadedLibrary, LoadError>
 
     // SAFETY: the symbol, if present, is a `&'static TypeLayout` (only Rust
     // providers built with the SDK export it).
-    let layout = unsafe {
-        lib.get::<*const &'static TypeLayout>(b"vif_plug_provider_rust_layout\0")
-    };
+    let layout =
+        unsafe { lib.get::<*const &'static TypeLayout>(b"vif_plug_provider_rust_layout\0") };
     let rust_layout_checked = match layout {
         Ok(p) => {
             // SAFETY: as above; the library stays mapped while its classes
@@ -62,17 +61,17 @@ pub(crate) fn open(path: &Path, real: &Path) -> Result<LoadedLibrary, LoadError>
     };
 
     // SAFETY: the symbol is a NULL-terminated `const struct vif_plug_class *[]`.
-    let list = unsafe {
-        lib.get::<*const *const vif_plug_class>(b"vif_plug_provider_classes\0")
-    }
-    .map_err(|_| missing("vif_plug_provider_classes"))?;
+    let list = unsafe { lib.get::<*const *const vif_plug_class>(b"vif_plug_provider_classes\0") }
+        .map_err(|_| missing("vif_plug_provider_classes"))?;
     let list: *const *const vif_plug_class = *list;
     let mut classes = Vec::new();
     for i in 0..=MAX_CLASSES {
         if i == MAX_CLASSES {
             return Err(LoadError::Incompatible(
                 path.to_owned(),
-                format!("vif_plug_provider_classes has no NULL terminator within {MAX_CLASSES} entries"),
+                format!(
+                    "vif_plug_provider_classes has no NULL terminator within {MAX_CLASSES} entries"
+                ),
             ));
         }
         // SAFETY: within the array, which is NULL-terminated per the ABI.

@@ -48,7 +48,11 @@ impl std::fmt::Display for LoadError {
                 write!(f, "refusing provider {}: {reason}", path.display())
             }
             LoadError::NotSharedObject(p, why) => {
-                write!(f, "refusing provider {}: not a shared object: {why}", p.display())
+                write!(
+                    f,
+                    "refusing provider {}: not a shared object: {why}",
+                    p.display()
+                )
             }
             LoadError::Dlopen(p, why) => write!(f, "refusing provider {}: {why}", p.display()),
             LoadError::MissingSymbol(p, sym) => write!(

@@ -141,7 +141,9 @@ pub(crate) unsafe fn read_output(raw: &vif_plug_port_ctx_out) -> Result<PortOutp
             let key = unsafe { read_str(&format!("option #{i} key"), kv.key) };
             let value = unsafe { read_str(&format!("option #{i} value"), kv.value) };
             match (key, value) {
-                (Ok(k), _) if k.is_empty() => problems.push(format!("option #{i} has an empty key")),
+                (Ok(k), _) if k.is_empty() => {
+                    problems.push(format!("option #{i} has an empty key"))
+                }
                 (Ok(k), Ok(v)) => {
                     if options.iter().any(|(seen, _)| *seen == k) {
                         problems.push(format!("option {k:?} appears twice"));

@@ -88,7 +88,12 @@ fn max_level_for(target: &str) -> u32 {
     .into_iter()
     .find(|(level, _)| {
         *level <= log::max_level()
-            && log::logger().enabled(&log::Metadata::builder().level(*level).target(target).build())
+            && log::logger().enabled(
+                &log::Metadata::builder()
+                    .level(*level)
+                    .target(target)
+                    .build(),
+            )
     })
     .map_or(VIF_PLUG_LOG_OFF, |(_, n)| n)
 }

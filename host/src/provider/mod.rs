@@ -22,8 +22,8 @@ use std::os::raw::{c_char, c_int};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use vif_plug_abi::{
-    vif_plug_class, vif_plug_port_ctx_in, vif_plug_port_ctx_out,
-    VIF_PLUG_OP_CREATE, VIF_PLUG_OP_REMOVE,
+    vif_plug_class, vif_plug_port_ctx_in, vif_plug_port_ctx_out, VIF_PLUG_OP_CREATE,
+    VIF_PLUG_OP_REMOVE,
 };
 
 type PortFn = unsafe extern "C" fn(*const vif_plug_port_ctx_in, *mut vif_plug_port_ctx_out);
@@ -73,7 +73,10 @@ impl std::fmt::Display for ClassError {
             ClassError::MissingCallback {
                 type_name,
                 callback,
-            } => write!(f, "class {type_name:?}: required callback {callback} is NULL"),
+            } => write!(
+                f,
+                "class {type_name:?}: required callback {callback} is NULL"
+            ),
         }
     }
 }
@@ -109,7 +112,9 @@ impl ClassHandle {
         Ok(ClassHandle {
             prepare: raw.port_prepare.ok_or_else(|| missing("port_prepare"))?,
             finish: raw.port_finish.ok_or_else(|| missing("port_finish"))?,
-            ctx_destroy: raw.port_ctx_destroy.ok_or_else(|| missing("port_ctx_destroy"))?,
+            ctx_destroy: raw
+                .port_ctx_destroy
+                .ok_or_else(|| missing("port_ctx_destroy"))?,
             raw: *raw,
             type_name,
             origin: origin.to_owned(),
@@ -147,7 +152,10 @@ impl ProviderClass {
     /// # Safety
     /// `raw` must follow the ABI: a valid type string and callbacks with the
     /// documented signatures and behaviour.
-    pub unsafe fn from_static(raw: &'static vif_plug_class, origin: &str) -> Result<Self, ClassError> {
+    pub unsafe fn from_static(
+        raw: &'static vif_plug_class,
+        origin: &str,
+    ) -> Result<Self, ClassError> {
         // SAFETY: forwarded from the caller; 'static needs no keepalive.
         let handle = unsafe { ClassHandle::new(raw, Path::new(origin), None) }?;
         Ok(ProviderClass {
@@ -185,7 +193,11 @@ impl std::fmt::Display for PrepareError {
             PrepareError::Declined => f.write_str("the provider declined (prepare returned false)"),
             PrepareError::BadRequest(e) => write!(f, "cannot pass the port to the provider: {e}"),
             PrepareError::BadOutput(problems) => {
-                write!(f, "the provider returned an unusable answer: {}", problems.join("; "))
+                write!(
+                    f,
+                    "the provider returned an unusable answer: {}",
+                    problems.join("; ")
+                )
             }
         }
     }
@@ -204,7 +216,10 @@ pub struct Provider {
 impl Provider {
     /// Calls `init` with a fresh host context; on success reads the
     /// maintained options. `Err` carries init's errno.
-    pub(crate) fn init(class: ProviderClass, config: &[(String, String)]) -> Result<Self, InitFailure> {
+    pub(crate) fn init(
+        class: ProviderClass,
+        config: &[(String, String)],
+    ) -> Result<Self, InitFailure> {
         let handle = class.handle;
         let host = HostContext::new(&handle.type_name, config).map_err(InitFailure::BadConfig)?;
         if let Some(init) = handle.raw.init {
@@ -415,4 +430,3 @@ impl PreparedRemove {
         unsafe { (self.handle.finish)(&self.ctx_in.raw, std::ptr::null_mut()) };
     }
 }
-

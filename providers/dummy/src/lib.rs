@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn long_names_are_cut_to_15_bytes() {
-        assert_eq!(ifname_from("a-logical-port-name-too-long"), "a-logical-port-");
+        assert_eq!(
+            ifname_from("a-logical-port-name-too-long"),
+            "a-logical-port-"
+        );
     }
 
     #[test]

@@ -1,0 +1,272 @@
+/*
+ * A provider written in C against include/vif-plug-provider.h, used by the
+ * tests. Built as is, it is a correct provider with two classes:
+ *
+ *   "c-test"     system interface named "<prefix><lport>" (cut to 15 bytes),
+ *                prefix from the configuration key "prefix" (default "c-"),
+ *                options c-test-lport=<lport> and c-test-datapath=<type>;
+ *                maintains both. Declines ports whose "vif-plug:c-test:ready"
+ *                option is "false".
+ *   "c-test-alt" internal interface named after the lport, no options.
+ *
+ * It records every call in a journal that tests read through the exported
+ * function c_test_journal(), to check the call order the host follows.
+ *
+ * Each BAD_* macro turns it into one kind of broken provider, for the tests
+ * of the host's refusals and of `vif-plug-host check`.
+ */
+#include "vif-plug-provider.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IFNAME_MAX 15
+
+static const struct vif_plug_host *host;
+static char prefix[16] = "c-";
+static char journal[65536];
+
+/* Appends "event:lport " to the journal (dropped when full). */
+static void
+note(const char *event, const char *lport)
+{
+    size_t used = strlen(journal);
+    snprintf(journal + used, sizeof journal - used, "%s:%s ", event, lport);
+}
+
+const char *c_test_journal(void);
+const char *
+c_test_journal(void)
+{
+    return journal;
+}
+
+static void
+say(uint32_t level, const char *message)
+{
+    if (host && level <= host->log_max_level) {
+        host->log(host, level, message);
+    }
+}
+
+static const char *
+lookup(const struct vif_plug_map *map, const char *key)
+{
+    size_t i;
+    for (i = 0; i < map->n_entries; i++) {
+        if (!strcmp(map->entries[i].key, key)) {
+            return map->entries[i].value;
+        }
+    }
+    return NULL;
+}
+
+static int
+c_test_init(const struct vif_plug_host *h)
+{
+    const char *p;
+    char line[128];
+
+    host = h;
+    p = lookup(&h->config, "prefix");
+    if (p) {
+        if (strlen(p) >= sizeof prefix) {
+            say(VIF_PLUG_LOG_ERROR, "configuration prefix is longer than 15 bytes");
+            host = NULL;
+            return EINVAL;
+        }
+        strcpy(prefix, p);
+    }
+    snprintf(line, sizeof line, "c-test initialised with prefix \"%s\"", prefix);
+    say(VIF_PLUG_LOG_INFO, line);
+    note("init", h->provider_type);
+#ifdef BAD_INIT_FAIL
+    say(VIF_PLUG_LOG_ERROR, "no such device here");
+    return ENODEV;
+#else
+    return 0;
+#endif
+}
+
+static int
+c_test_destroy(void)
+{
+    note("destroy", "c-test");
+    host = NULL;
+    return 0;
+}
+
+static bool
+c_test_run(const struct vif_plug_class *cls)
+{
+    (void) cls;
+    return false;
+}
+
+static const char *const maintained[] = { "c-test-lport", "c-test-datapath", NULL };
+
+static const char *const *
+c_test_maintained(void)
+{
+    return maintained;
+}
+
+/* Everything one CREATE answer owns, in one allocation. */
+struct answer {
+    char name[IFNAME_MAX + 1];
+    char lport[256];
+    char datapath[64];
+    struct vif_plug_kv options[2];
+};
+
+static bool
+c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    const char *ready = lookup(&in->lport_options, "vif-plug:c-test:ready");
+    struct answer *a;
+
+    note(in->op_type == VIF_PLUG_OP_CREATE ? "prepare" : "prepare-remove", in->lport_name);
+    if (in->op_type == VIF_PLUG_OP_REMOVE) {
+        return out == NULL;
+    }
+    if (ready && !strcmp(ready, "false")) {
+        say(VIF_PLUG_LOG_DEBUG, "not ready; declining");
+        return false;
+    }
+    a = calloc(1, sizeof *a);
+    if (!a) {
+        return false;
+    }
+#ifdef BAD_LONG_NAME
+    snprintf(a->name, sizeof a->name, "%s", "x");
+    out->name = "a-name-far-longer-than-fifteen-bytes";
+#else
+    snprintf(a->name, sizeof a->name, "%s%s", prefix, in->lport_name);
+    out->name = a->name;
+#endif
+#ifdef BAD_NULL_NAME
+    out->name = NULL;
+#endif
+    snprintf(a->lport, sizeof a->lport, "%s", in->lport_name);
+    snprintf(a->datapath, sizeof a->datapath, "%s", in->bridge_datapath_type);
+    a->options[0].key = "c-test-lport";
+    a->options[0].value = a->lport;
+    a->options[1].key = "c-test-datapath";
+    a->options[1].value = a->datapath;
+    out->type = NULL;
+    out->iface_options.entries = a->options;
+    out->iface_options.n_entries = 2;
+    out->provider_data = a;
+    return true;
+}
+
+static void
+c_test_finish(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    note(in->op_type == VIF_PLUG_OP_CREATE && out ? "finish" : "finish-remove", in->lport_name);
+}
+
+static void
+c_test_ctx_destroy(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    note("ctx-destroy", in->lport_name);
+    free(out->provider_data);
+    out->provider_data = NULL;
+}
+
+static const struct vif_plug_class c_test_class = {
+#if defined(BAD_NULL_TYPE)
+    NULL,
+#elif defined(BAD_EMPTY_TYPE)
+    "",
+#else
+    "c-test",
+#endif
+    c_test_init,
+    c_test_destroy,
+    c_test_run,
+    c_test_maintained,
+    c_test_prepare,
+#ifdef BAD_NO_FINISH
+    NULL,
+#else
+    c_test_finish,
+#endif
+    c_test_ctx_destroy,
+};
+
+/* The second class: no init, destroy, run or maintained options. */
+static bool
+alt_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    char *name;
+
+    if (in->op_type == VIF_PLUG_OP_REMOVE) {
+        return true;
+    }
+    name = calloc(1, IFNAME_MAX + 1);
+    if (!name) {
+        return false;
+    }
+    strncpy(name, in->lport_name, IFNAME_MAX);
+    out->name = name;
+    out->type = "internal";
+    out->provider_data = name;
+    return true;
+}
+
+#ifndef BAD_NO_FINISH
+static void
+alt_finish(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    (void) in;
+    (void) out;
+}
+#endif
+
+static void
+alt_ctx_destroy(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    (void) in;
+    free(out->provider_data);
+}
+
+static const struct vif_plug_class c_test_alt_class = {
+#ifdef BAD_NO_FINISH
+    /* (keeps c_test_finish referenced while c-test lacks it) */
+    "c-test-alt", NULL, NULL, NULL, NULL, alt_prepare, c_test_finish, alt_ctx_destroy,
+#else
+    "c-test-alt", NULL, NULL, NULL, NULL, alt_prepare, alt_finish, alt_ctx_destroy,
+#endif
+};
+
+#ifdef BAD_NO_CLASSES
+/* The mistake this simulates: the array exported under another name. */
+const struct vif_plug_class *vif_plug_classes[] = {
+#else
+const struct vif_plug_class *vif_plug_provider_classes[] = {
+#endif
+    &c_test_class,
+    &c_test_alt_class,
+    NULL,
+};
+
+#if defined(BAD_MAJOR)
+const struct vif_plug_abi_info vif_plug_provider_abi = {
+    VIF_PLUG_ABI_MAJOR + 1, 0,
+    sizeof(struct vif_plug_class), sizeof(struct vif_plug_port_ctx_in),
+    sizeof(struct vif_plug_port_ctx_out), sizeof(struct vif_plug_host),
+    sizeof(struct vif_plug_kv),
+};
+#elif defined(BAD_SIZE)
+const struct vif_plug_abi_info vif_plug_provider_abi = {
+    VIF_PLUG_ABI_MAJOR, VIF_PLUG_ABI_MINOR,
+    sizeof(struct vif_plug_class) + 8, sizeof(struct vif_plug_port_ctx_in),
+    sizeof(struct vif_plug_port_ctx_out), sizeof(struct vif_plug_host),
+    sizeof(struct vif_plug_kv),
+};
+#elif !defined(BAD_NO_ABI)
+VIF_PLUG_DEFINE_ABI_INFO;
+#endif

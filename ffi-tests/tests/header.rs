@@ -1,0 +1,99 @@
+//! The committed header is what cbindgen generates from abi/, and compiles
+//! cleanly as strict C99 and as C++.
+
+use std::path::Path;
+use std::process::Command;
+use testkit::{include_dir, private_dir, workspace_root, C_FLAGS};
+
+#[test]
+fn committed_header_is_fresh() {
+    let root = workspace_root();
+    let config = cbindgen::Config::from_file(root.join("abi/cbindgen.toml")).expect("read config");
+    let dir = private_dir();
+    let generated = dir.path().join("vif-plug-provider.h");
+    cbindgen::Builder::new()
+        .with_crate(root.join("abi"))
+        .with_config(config)
+        .generate()
+        .expect("cbindgen generates the header")
+        .write_to_file(&generated);
+    let committed = std::fs::read_to_string(include_dir().join("vif-plug-provider.h")).unwrap();
+    let fresh = std::fs::read_to_string(&generated).unwrap();
+    assert!(
+        committed == fresh,
+        "include/vif-plug-provider.h is stale; regenerate it with\n  \
+         cbindgen --config abi/cbindgen.toml --output include/vif-plug-provider.h abi"
+    );
+}
+
+/// A translation unit that uses every part of the header a provider uses.
+const USES_HEADER: &str = r#"
+#include "vif-plug-provider.h"
+#include <string.h>
+
+static bool prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    if (in->op_type == VIF_PLUG_OP_REMOVE) {
+        return true;
+    }
+    out->name = in->lport_name;
+    out->type = NULL;
+    return strlen(in->lport_name) <= 15;
+}
+
+static void finish(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
+{
+    (void) in;
+    (void) out;
+}
+
+static const struct vif_plug_class cls = {
+    "header-test", NULL, NULL, NULL, NULL, prepare, finish, finish,
+};
+
+VIF_PLUG_DEFINE_ABI_INFO;
+const struct vif_plug_class *vif_plug_provider_classes[] = { &cls, NULL };
+"#;
+
+fn compile(compiler: &str, std_flags: &[&str], src: &Path) {
+    let out = Command::new(compiler)
+        .args(std_flags)
+        .args([
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-fPIC",
+            "-shared",
+            "-I",
+        ])
+        .arg(include_dir())
+        .arg("-o")
+        .arg(src.with_extension("so"))
+        .arg(src)
+        .output()
+        .unwrap_or_else(|e| panic!("running {compiler}: {e}"));
+    assert!(
+        out.status.success(),
+        "{compiler} {std_flags:?} rejects the header:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn header_compiles_as_strict_c99() {
+    let dir = private_dir();
+    let src = dir.path().join("uses_header.c");
+    std::fs::write(&src, USES_HEADER).unwrap();
+    compile("cc", &C_FLAGS[..1], &src);
+}
+
+#[test]
+fn header_compiles_as_cpp() {
+    let dir = private_dir();
+    for std in ["-std=c++11", "-std=c++17"] {
+        let src = dir.path().join("uses_header.cpp");
+        std::fs::write(&src, USES_HEADER).unwrap();
+        compile("c++", &[std], &src);
+    }
+}
