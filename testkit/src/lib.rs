@@ -163,3 +163,15 @@ pub fn logs_matching(needle: &str) -> Vec<LogRecord> {
         .cloned()
         .collect()
 }
+
+/// Builds `ffi-tests/c/test_provider.c` with the given `BAD_*` defines (none
+/// for the correct provider) into `dir/<file_name>`.
+pub fn c_test_provider(dir: &Path, defines: &[&str], file_name: &str) -> PathBuf {
+    let so = dir.join(file_name);
+    compile_c_shared(
+        &workspace_root().join("ffi-tests/c/test_provider.c"),
+        defines,
+        &so,
+    );
+    so
+}

@@ -10,7 +10,7 @@ use crate::host::{
     vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR, VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF,
     VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,
 };
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -23,6 +23,12 @@ static FALLBACK: AtomicPtr<vif_plug_host> = AtomicPtr::new(ptr::null_mut());
 static OWN_LOGGER: AtomicBool = AtomicBool::new(false);
 static INSTALL: Once = Once::new();
 static BRIDGE: Bridge = Bridge;
+
+thread_local! {
+    /// Where the last panic inside a callback happened, for the one log line
+    /// the boundary writes when it catches it.
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
 
 /// Makes `host` a destination for log records; called by `init`.
 ///
@@ -39,6 +45,11 @@ pub(crate) fn install(host: *const vif_plug_host) {
     INSTALL.call_once(|| {
         if log::set_logger(&BRIDGE).is_ok() {
             OWN_LOGGER.store(true, Ordering::Release);
+            // Owning the logger means this library has its own std, hence its
+            // own panic hook: replace the default one, which writes to
+            // stderr, so panics reach the host's log instead. (Linked into a
+            // Rust host, the host's hook is left alone.)
+            std::panic::set_hook(Box::new(panic_hook));
         }
     });
     if OWN_LOGGER.load(Ordering::Acquire) {
@@ -77,6 +88,26 @@ impl Drop for Scope {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
     }
+}
+
+fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
+    let at = info
+        .location()
+        .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+    if CURRENT.with(|c| c.get()).is_null() {
+        // Not in a callback (a provider's own thread): nothing will catch it.
+        log::error!(
+            "panicked{at}: {}",
+            info.payload_as_str().unwrap_or("(no message)")
+        );
+    } else {
+        PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
+    }
+}
+
+/// Where the panic being caught happened, if the hook saw it.
+pub(crate) fn take_panic_location() -> String {
+    PANIC_AT.with(|p| p.borrow_mut().take()).unwrap_or_default()
 }
 
 fn current() -> *const vif_plug_host {

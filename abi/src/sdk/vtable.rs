@@ -32,12 +32,17 @@ pub(crate) const fn class<T: Exported>() -> vif_plug_class {
     }
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    payload
+/// Logs a caught panic as one line: which callback, where, and why.
+fn report_panic(what: &str, payload: &(dyn Any + Send)) {
+    let text = payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
+        .unwrap_or("(no message)");
+    log::error!(
+        "{what} panicked{}: {text}; reported to the host as a failure",
+        logging::take_panic_location()
+    );
 }
 
 /// Runs `f` on `T`'s live instance with the log scope set, turning a panic or
@@ -55,7 +60,7 @@ fn call<T: Exported, R>(what: &str, on_fail: R, f: impl FnOnce(&mut Instance<T>)
     match catch_unwind(AssertUnwindSafe(|| f(instance))) {
         Ok(r) => r,
         Err(payload) => {
-            log::error!("{what} panicked: {}", panic_text(&*payload));
+            report_panic(what, &*payload);
             on_fail
         }
     }
@@ -96,7 +101,7 @@ unsafe extern "C" fn init<T: Exported>(host: *const vif_plug_host) -> c_int {
             e.errno()
         }
         Err(payload) => {
-            log::error!("init panicked: {}", panic_text(&*payload));
+            report_panic("init", &*payload);
             ENOTRECOVERABLE
         }
     };
@@ -111,9 +116,8 @@ unsafe extern "C" fn destroy<T: Exported>() -> c_int {
     let host = instance.host.0;
     let result = {
         let _scope = Scope::enter(host);
-        catch_unwind(AssertUnwindSafe(move || drop(instance))).map_err(|payload| {
-            log::error!("destroy panicked: {}", panic_text(&*payload));
-        })
+        catch_unwind(AssertUnwindSafe(move || drop(instance)))
+            .map_err(|payload| report_panic("destroy", &*payload))
     };
     logging::forget(host);
     result.map_or(ENOTRECOVERABLE, |()| 0)

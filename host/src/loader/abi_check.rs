@@ -58,15 +58,31 @@ pub(crate) fn check_rust_layout(theirs: &'static TypeLayout) -> Result<(), Strin
         .map_err(|e| {
             let full = e.to_string();
             log::debug!("full abi_stable layout report:\n{full}");
-            let summary = full
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ");
-            format!("its vif-plug-abi type layout differs from this host's: {summary} (RUST_LOG=debug shows the full report)")
+            format!(
+                "its vif-plug-abi type layout differs from this host's: {} (RUST_LOG=debug shows the full report)",
+                layout_error_summary(&full)
+            )
         })
+}
+
+/// The report abi_stable gives lists both layouts in full and then, after
+/// "N error(s).", what differs; the latter is what an operator needs.
+fn layout_error_summary(report: &str) -> String {
+    let mut lines = report.lines().map(str::trim).filter(|l| !l.is_empty());
+    let errors: Vec<&str> = lines
+        .by_ref()
+        .skip_while(|l| !l.ends_with("error(s)."))
+        .skip(1)
+        .take(8)
+        .collect();
+    if errors.is_empty() {
+        return "layouts differ".to_owned();
+    }
+    errors
+        .join(" ")
+        .replace("Error:", "")
+        .replace(" Expected: ", ": expected ")
+        .replace(" Found: ", ", found ")
 }
 
 #[cfg(test)]
@@ -101,6 +117,15 @@ mod tests {
         assert!(check_version(&v)
             .unwrap_err()
             .contains("sizeof(struct vif_plug_port_ctx_in)"));
+    }
+
+    #[test]
+    fn layout_report_is_summarised_from_its_error_section() {
+        let report = "Compared <this>:\n  --- Type Layout ---\n  type:x\n 1 error(s).\n Error:mismatched package\n Expected:\n   a\n Found:\n   b\n";
+        assert_eq!(
+            layout_error_summary(report),
+            "mismatched package: expected a, found b"
+        );
     }
 
     #[test]

@@ -430,3 +430,22 @@ impl PreparedRemove {
         unsafe { (self.handle.finish)(&self.ctx_in.raw, std::ptr::null_mut()) };
     }
 }
+
+impl std::fmt::Debug for ProviderClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderClass")
+            .field("type", &self.handle.type_name)
+            .field("origin", &self.handle.origin)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("type", &self.handle.type_name)
+            .field("origin", &self.handle.origin)
+            .field("maintained", &self.maintained)
+            .finish()
+    }
+}

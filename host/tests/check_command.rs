@@ -1,0 +1,120 @@
+//! `vif-plug-host check`, the vendor's conformance run, as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use testkit::{c_test_provider, cargo_cdylib, private_dir};
+
+fn check(files: &[&Path]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .args(files)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dummy_passes_with_a_readable_report() {
+    let dir = private_dir();
+    let so = cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir.path());
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    for line in [
+        "ok    loaded: ABI 1.0, struct sizes match, Rust type layout matches",
+        "class \"dummy\"",
+        "ok    maintained interface options: vif-plug-dummy-option",
+        "ok    CREATE lsp1: prepare -> interface \"lsp1\", type \"internal\", options {vif-plug-dummy-option=value}",
+        "ok    CREATE a-logical-port-name-longer-than-ifnamsiz: prepare -> interface \"a-logical-port-\"",
+        "ok    UPDATE lsp1: finish, ctx_destroy",
+        "ok    REMOVE lsp1: prepare (ctx_out NULL) -> true, finish",
+        "ok    destroy",
+        "PASS: 1 file(s), 1 class(es), 0 violation(s)",
+    ] {
+        assert!(report.contains(line), "missing {line:?} in:\n{report}");
+    }
+}
+
+#[test]
+fn c_provider_passes() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("(no Rust layout exported: a C provider)"));
+    assert!(
+        report.contains("PASS: 1 file(s), 2 class(es), 0 violation(s)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn null_name_is_a_violation() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &["BAD_NULL_NAME"], "libnull_name.so");
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "FAIL  CREATE lsp1: the provider returned an unusable answer: interface name is NULL"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("FAIL: 1 file(s), 2 class(es), 2 violation(s)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn over_long_name_is_a_violation() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &["BAD_LONG_NAME"], "liblong_name.so");
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "interface name \"a-name-far-longer-than-fifteen-bytes\" is 36 bytes, longer than 15"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn refused_files_and_failed_init_are_violations_and_others_are_still_checked() {
+    let dir = private_dir();
+    let major = c_test_provider(dir.path(), &["BAD_MAJOR"], "libmajor.so");
+    let init = c_test_provider(dir.path(), &["BAD_INIT_FAIL"], "libinit.so");
+    let good = cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir.path());
+    let out = check(&[&major, &init, &good]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(report.contains("built for ABI version 2.0, but this host implements 1.0"));
+    assert!(
+        report.contains(
+            "FAIL  provider \"c-test\" failed to initialise: init returned 19 (No such device)"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("ok    destroy"),
+        "the dummy was still checked:\n{report}"
+    );
+    assert!(
+        report.contains("FAIL: 3 file(s), 3 class(es), 2 violation(s)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: vif-plug-host check"));
+}
