@@ -60,20 +60,31 @@ fn run(cmd: &mut Command) {
 /// process, copies `lib<lib_name>.so` into `dir` with mode 0755, and returns
 /// the copy's path.
 pub fn cargo_cdylib(package: &str, lib_name: &str, dir: &Path) -> PathBuf {
+    cargo_cdylib_in(package, lib_name, dir, false)
+}
+
+/// As [`cargo_cdylib`], with the release profile if `release`.
+pub fn cargo_cdylib_in(package: &str, lib_name: &str, dir: &Path, release: bool) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     {
         let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-        if !built.contains(package) {
+        let key = format!("{package}/{release}");
+        if !built.contains(&key) {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            run(Command::new(cargo)
-                .current_dir(workspace_root())
-                .args(["build", "--quiet", "--lib", "-p", package]));
-            built.insert(package.to_owned());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(workspace_root())
+                .args(["build", "--quiet", "--lib", "-p", package]);
+            if release {
+                cmd.arg("--release");
+            }
+            run(&mut cmd);
+            built.insert(key);
         }
     }
     let file = format!("lib{lib_name}.so");
-    let src = target_dir().join("debug").join(&file);
+    let profile = if release { "release" } else { "debug" };
+    let src = target_dir().join(profile).join(&file);
     let dst = dir.join(&file);
     fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
     fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -96,13 +96,19 @@ fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
         .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
     if CURRENT.with(|c| c.get()).is_null() {
         // Not in a callback (a provider's own thread): nothing will catch it.
-        log::error!(
-            "panicked{at}: {}",
-            info.payload_as_str().unwrap_or("(no message)")
-        );
+        log::error!("panicked{at}: {}", payload_text(info.payload()));
     } else {
         PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
     }
+}
+
+/// The message of a panic payload.
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Where the panic being caught happened, if the hook saw it.

@@ -28,20 +28,16 @@ pub(crate) const fn class<T: Exported>() -> vif_plug_class {
         get_maintained_iface_options: Some(maintained::<T>),
         port_prepare: Some(port_prepare::<T>),
         port_finish: Some(port_finish::<T>),
-        port_ctx_destroy: Some(port_ctx_destroy::<T>),
+        port_ctx_destroy: Some(port_ctx_destroy),
     }
 }
 
 /// Logs a caught panic as one line: which callback, where, and why.
 fn report_panic(what: &str, payload: &(dyn Any + Send)) {
-    let text = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)");
     log::error!(
-        "{what} panicked{}: {text}; reported to the host as a failure",
-        logging::take_panic_location()
+        "{what} panicked{}: {}; reported to the host as a failure",
+        logging::take_panic_location(),
+        logging::payload_text(payload)
     );
 }
 
@@ -216,7 +212,8 @@ unsafe extern "C" fn port_finish<T: Exported>(
     })
 }
 
-unsafe extern "C" fn port_ctx_destroy<T: Exported>(
+/// The same for every class: it only frees the SDK's own allocation.
+unsafe extern "C" fn port_ctx_destroy(
     _ctx_in: *const vif_plug_port_ctx_in,
     ctx_out: *mut vif_plug_port_ctx_out,
 ) {

@@ -2,6 +2,7 @@
 //! configuration, and a log function that feeds the host's own logger.
 
 use super::ctx_in::map_of;
+use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -109,13 +110,20 @@ fn level_of(n: u32) -> Option<log::Level> {
     })
 }
 
+thread_local! {
+    static IN_LOG: Cell<bool> = const { Cell::new(false) };
+}
+
 /// `vif_plug_host.log`: called by providers, from C.
 unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *const c_char) {
+    // A provider linked into a Rust program (rather than loaded) shares its
+    // `log` crate; if its SDK bridge became the global logger, logging here
+    // would call back into it. Drop such re-entrant messages.
+    if host.is_null() || message.is_null() || IN_LOG.with(|f| f.replace(true)) {
+        return;
+    }
     // Logging must never unwind into the provider.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        if host.is_null() || message.is_null() {
-            return;
-        }
         // SAFETY: providers pass back the context they were given, which is
         // alive until their `destroy` returns; host_data points to its box.
         let ctx = unsafe { &*((*host).host_data as *const HostContext) };
@@ -124,4 +132,5 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
         let level = level_of(level).unwrap_or(log::Level::Error);
         log::log!(target: &ctx.target, level, "{}", text.trim_end());
     }));
+    IN_LOG.with(|f| f.set(false));
 }
