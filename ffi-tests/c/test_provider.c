@@ -6,7 +6,8 @@
  *                prefix from the configuration key "prefix" (default "c-"),
  *                options c-test-lport=<lport> and c-test-datapath=<type>;
  *                maintains both. Declines ports whose "vif-plug:c-test:ready"
- *                option is "false".
+ *                option is "false". Its run returns true when the
+ *                configuration says "run-reports-change=true".
  *   "c-test-alt" internal interface named after the lport, no options.
  *
  * It records every call in a journal that tests read through the exported
@@ -26,6 +27,7 @@
 
 static const struct vif_plug_host *host;
 static char prefix[16] = "c-";
+static bool run_reports_change;
 static char journal[65536];
 
 /* Appends "event:lport " to the journal (dropped when full). */
@@ -79,6 +81,8 @@ c_test_init(const struct vif_plug_host *h)
         }
         strcpy(prefix, p);
     }
+    p = lookup(&h->config, "run-reports-change");
+    run_reports_change = p && !strcmp(p, "true");
     snprintf(line, sizeof line, "c-test initialised with prefix \"%s\"", prefix);
     say(VIF_PLUG_LOG_INFO, line);
     note("init", h->provider_type);
@@ -102,7 +106,7 @@ static bool
 c_test_run(const struct vif_plug_class *cls)
 {
     (void) cls;
-    return false;
+    return run_reports_change;
 }
 
 static const char *const maintained[] = { "c-test-lport", "c-test-datapath", NULL };
@@ -151,7 +155,11 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
 #endif
     snprintf(a->lport, sizeof a->lport, "%s", in->lport_name);
     snprintf(a->datapath, sizeof a->datapath, "%s", in->bridge_datapath_type);
+#ifdef BAD_OPTION_KEY
+    a->options[0].key = "";
+#else
     a->options[0].key = "c-test-lport";
+#endif
     a->options[0].value = a->lport;
     a->options[1].key = "c-test-datapath";
     a->options[1].value = a->datapath;

@@ -84,6 +84,16 @@ fn over_long_name_is_a_violation() {
 }
 
 #[test]
+fn empty_option_key_is_a_violation() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &["BAD_OPTION_KEY"], "libempty_key.so");
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("option #0 has an empty key"), "{report}");
+}
+
+#[test]
 fn refused_files_and_failed_init_are_violations_and_others_are_still_checked() {
     let dir = private_dir();
     let major = c_test_provider(dir.path(), &["BAD_MAJOR"], "libmajor.so");

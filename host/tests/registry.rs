@@ -91,3 +91,26 @@ fn destroy_all_empties_the_registry_and_classes_from_several_files_coexist() {
     registry.destroy_all();
     assert!(!registry.has_providers());
 }
+
+#[test]
+fn run_all_reports_a_change_if_any_provider_does() {
+    let dir = private_dir();
+    let dummy = cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir.path());
+    let c = c_test_provider(dir.path(), &[], "libc_test.so");
+    let mut quiet = Registry::new();
+    for class in classes(&dummy).into_iter().chain(classes(&c)) {
+        quiet.register(class, &ProviderConfig::default()).unwrap();
+    }
+    assert!(!quiet.run_all(), "no provider reports a change");
+    drop(quiet);
+
+    let mut config = ProviderConfig::default();
+    config.add("c-test:run-reports-change=true").unwrap();
+    let mut changing = Registry::new();
+    for class in classes(&dummy).into_iter().chain(classes(&c)) {
+        changing.register(class, &config).unwrap();
+    }
+    assert!(changing.get("c-test").unwrap().run());
+    assert!(!changing.get("dummy").unwrap().run());
+    assert!(changing.run_all(), "one provider reported a change");
+}

@@ -4,7 +4,7 @@
 //! it (and any other providers of the same library) with
 //! [`export_providers!`](crate::export_providers):
 //!
-//! ```ignore
+//! ```
 //! use vif_plug_abi::sdk::{Host, InitError, PortIn, PortOut, Provider};
 //!
 //! struct Mine;
