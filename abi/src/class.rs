@@ -9,12 +9,13 @@ use std::os::raw::{c_char, c_int};
 /// One VIF plug provider class: a type name and the callbacks that implement it.
 ///
 /// A library exports a NULL-terminated array of pointers to these as
-/// `vif_plug_provider_classes`. The host copies the struct when it registers
-/// the class; the strings it points to must live as long as the library.
+/// `vif_plug_provider_classes`. The host copies and checks the struct when it
+/// loads the library; the strings and functions it points to must live as
+/// long as the library.
 ///
 /// All callbacks are called from one host thread, never concurrently, and
-/// must not block: they run in the agent's main loop. Apart from reading
-/// `type`, the host touches nothing before `init` returned 0.
+/// must not block: they run in the agent's main loop. No callback is called
+/// before `init` returned 0.
 ///
 /// Call order for one port (host side):
 ///

@@ -36,8 +36,9 @@ pub struct vif_plug_host {
     /// Configuration given to the host for this provider type
     /// (`--provider-config TYPE:KEY=VALUE`).
     pub config: vif_plug_map,
-    /// The most verbose level that `log` currently keeps (a VIF_PLUG_LOG_*
-    /// value); VIF_PLUG_LOG_OFF if none.
+    /// The most verbose level `log` keeps for this provider (a
+    /// VIF_PLUG_LOG_* value; VIF_PLUG_LOG_OFF if none), as configured when
+    /// the host started.
     pub log_max_level: u32,
     /// The host's logging function: writes `message` (NUL-terminated UTF-8,
     /// no trailing newline needed) at `level` (a VIF_PLUG_LOG_* value) to the
@@ -49,4 +50,27 @@ pub struct vif_plug_host {
     >,
     /// The host's private data. Providers must not touch it.
     pub host_data: *mut c_void,
+}
+
+/// The VIF_PLUG_LOG_* number of a `log` level.
+pub fn log_level_number(level: log::Level) -> u32 {
+    match level {
+        log::Level::Error => VIF_PLUG_LOG_ERROR,
+        log::Level::Warn => VIF_PLUG_LOG_WARN,
+        log::Level::Info => VIF_PLUG_LOG_INFO,
+        log::Level::Debug => VIF_PLUG_LOG_DEBUG,
+        log::Level::Trace => VIF_PLUG_LOG_TRACE,
+    }
+}
+
+/// The `log` level of a VIF_PLUG_LOG_* number; `None` for OFF or unknown.
+pub fn log_level_from_number(n: u32) -> Option<log::Level> {
+    Some(match n {
+        VIF_PLUG_LOG_ERROR => log::Level::Error,
+        VIF_PLUG_LOG_WARN => log::Level::Warn,
+        VIF_PLUG_LOG_INFO => log::Level::Info,
+        VIF_PLUG_LOG_DEBUG => log::Level::Debug,
+        VIF_PLUG_LOG_TRACE => log::Level::Trace,
+        _ => return None,
+    })
 }

@@ -14,16 +14,18 @@
 mod class;
 mod host;
 mod map;
+mod owned_map;
 mod port_ctx;
 pub mod sdk;
 mod version;
 
 pub use class::vif_plug_class;
 pub use host::{
-    vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR, VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF,
-    VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,
+    log_level_from_number, log_level_number, vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR,
+    VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF, VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,
 };
 pub use map::{vif_plug_kv, vif_plug_map};
+pub use owned_map::{c_string, OwnedMap};
 pub use port_ctx::{
     vif_plug_port_ctx_in, vif_plug_port_ctx_out, VIF_PLUG_OP_CREATE, VIF_PLUG_OP_REMOVE,
 };
@@ -32,12 +34,24 @@ pub use version::{
     VIF_PLUG_ABI_SYMBOL, VIF_PLUG_CLASSES_SYMBOL, VIF_PLUG_RUST_LAYOUT_SYMBOL,
 };
 
-/// The layout a Rust-built provider exports under
-/// [`VIF_PLUG_RUST_LAYOUT_SYMBOL`], and which the host compares with its own
-/// using `abi_stable`. The class reaches every other shared type through its
-/// callback signatures, so its layout covers the whole ABI.
-pub const RUST_LAYOUT: &abi_stable::type_layout::TypeLayout =
-    <vif_plug_class as abi_stable::StableAbi>::LAYOUT;
+/// What a Rust-built provider exports under [`VIF_PLUG_RUST_LAYOUT_SYMBOL`]:
+/// the `abi_stable` layout of [`vif_plug_class`], which reaches every other
+/// shared type through its callback signatures and so covers the whole ABI.
+///
+/// `TypeLayout` itself differs between abi_stable versions, so it is
+/// preceded by abi_stable's own version header, whose layout never changes:
+/// the host reads the header first and only follows `class_layout` if the
+/// two abi_stable versions are compatible. Not part of the C header.
+#[repr(C)]
+pub struct vif_plug_rust_layout {
+    /// The abi_stable version the provider was built with.
+    pub abi_stable: abi_stable::library::AbiHeader,
+    /// The provider's layout of `vif_plug_class`.
+    pub class_layout: &'static abi_stable::type_layout::TypeLayout,
+}
 
-#[doc(hidden)]
-pub use abi_stable::type_layout::TypeLayout as __TypeLayout;
+/// This build's [`vif_plug_rust_layout`].
+pub const RUST_LAYOUT: vif_plug_rust_layout = vif_plug_rust_layout {
+    abi_stable: abi_stable::library::AbiHeader::VALUE,
+    class_layout: <vif_plug_class as abi_stable::StableAbi>::LAYOUT,
+};

@@ -99,7 +99,11 @@ c_test_destroy(void)
 {
     note("destroy", "c-test");
     host = NULL;
+#ifdef BAD_DESTROY_FAIL
+    return EIO;
+#else
     return 0;
+#endif
 }
 
 static bool
@@ -242,7 +246,9 @@ alt_ctx_destroy(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_
 }
 
 static const struct vif_plug_class c_test_alt_class = {
-#ifdef BAD_NO_FINISH
+#if defined(BAD_DUP_TYPE)
+    "c-test", NULL, NULL, NULL, NULL, alt_prepare, alt_finish, alt_ctx_destroy,
+#elif defined(BAD_NO_FINISH)
     /* (keeps c_test_finish referenced while c-test lacks it) */
     "c-test-alt", NULL, NULL, NULL, NULL, alt_prepare, c_test_finish, alt_ctx_destroy,
 #else

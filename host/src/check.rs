@@ -114,24 +114,36 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
     if lib.classes.is_empty() {
         return r.fail(1, "vif_plug_provider_classes is empty: nothing to load");
     }
+    // Register every class first, as the agent does, so that two classes
+    // with the same type are caught; then drive each; then destroy each.
     let mut registry = Registry::new();
+    let mut types = Vec::new();
     for class in lib.classes {
         r.summary.classes += 1;
-        let class = match class {
-            Ok(c) => c,
-            Err((i, e)) => {
-                r.fail(1, &format!("class #{i}: {e}"))?;
-                continue;
+        match class {
+            Ok(c) => {
+                let type_name = c.type_name().to_owned();
+                match registry.register(c, &opts.config) {
+                    Ok(_) => types.push(type_name),
+                    Err(e) => r.fail(1, &e.to_string())?,
+                }
             }
-        };
-        let type_name = class.type_name().to_owned();
+            Err((i, e)) => r.fail(1, &format!("class #{i}: {e}"))?,
+        }
+    }
+    for t in opts.config.types() {
+        if registry.get(t).is_none() {
+            r.line(
+                1,
+                "note",
+                &format!("--provider-config given for {t:?}, which this file does not provide"),
+            )?;
+        }
+    }
+    for type_name in types {
         writeln!(r.out, "  class {type_name:?}")?;
-        match registry.register(class, &opts.config) {
-            Ok(provider) => drive(provider, opts, r)?,
-            Err(e) => {
-                r.fail(2, &e.to_string())?;
-                continue;
-            }
+        if let Some(provider) = registry.get(&type_name) {
+            drive(provider, opts, r)?;
         }
         match registry.unregister(&type_name) {
             Ok(()) => r.ok("destroy")?,
@@ -239,6 +251,25 @@ fn drive(p: &Provider, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Result<
             options,
         });
         create(p, &existing, "UPDATE", r)?;
+    }
+
+    // A transaction that did not commit: ctx_destroy without finish, and a
+    // removal that is simply dropped.
+    match p.prepare_create(&existing) {
+        Ok(op) => {
+            drop(op);
+            r.ok("CREATE lsp1 (not committed): prepare, ctx_destroy without finish")?;
+        }
+        Err(PrepareError::Declined) => {}
+        Err(e) => r.fail(2, &format!("CREATE lsp1 (not committed): {e}"))?,
+    }
+    match p.prepare_remove(&existing) {
+        Ok(op) => {
+            drop(op);
+            r.ok("REMOVE lsp1 (not committed): prepare (ctx_out NULL) -> true, no finish")?;
+        }
+        Err(PrepareError::Declined) => {}
+        Err(e) => r.fail(2, &format!("REMOVE lsp1 (not committed): {e}"))?,
     }
 
     match p.prepare_remove(&existing) {

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use vif_plug_host::config::parse_spec;
+use vif_plug_host::config::{parse_spec, Setting};
 
 /// Plugs OVN logical ports into Open vSwitch through vendor provider
 /// libraries loaded at start-up.
@@ -26,7 +26,7 @@ pub enum Command {
         files: Vec<PathBuf>,
         /// Configuration for a provider's init (repeatable).
         #[arg(long = "provider-config", value_name = "TYPE:KEY=VALUE", value_parser = parse_spec)]
-        provider_config: Vec<String>,
+        provider_config: Vec<Setting>,
         /// Extra logical port option for the sample ports, such as the lookup
         /// keys a hardware provider needs (repeatable).
         #[arg(long = "lport-option", value_name = "KEY=VALUE", value_parser = parse_kv)]
@@ -53,7 +53,7 @@ pub struct ProviderArgs {
     /// Configuration for a provider's init, e.g.
     /// devlink:sysfs-root=/sys (repeatable).
     #[arg(long = "provider-config", value_name = "TYPE:KEY=VALUE", value_parser = parse_spec)]
-    pub config: Vec<String>,
+    pub config: Vec<Setting>,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

@@ -9,23 +9,20 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// Parses `TYPE:KEY=VALUE`. A repeated key replaces the earlier value.
+    /// Parses `TYPE:KEY=VALUE` and adds it. A repeated key replaces the
+    /// earlier value.
     pub fn add(&mut self, spec: &str) -> Result<(), String> {
-        let (type_name, setting) = spec
-            .split_once(':')
-            .ok_or_else(|| format!("{spec:?}: expected TYPE:KEY=VALUE (no ':')"))?;
-        let (key, value) = setting
-            .split_once('=')
-            .ok_or_else(|| format!("{spec:?}: expected TYPE:KEY=VALUE (no '=')"))?;
-        if type_name.is_empty() || key.is_empty() {
-            return Err(format!("{spec:?}: TYPE and KEY must not be empty"));
-        }
-        let entries = self.by_type.entry(type_name.to_owned()).or_default();
-        match entries.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = value.to_owned(),
-            None => entries.push((key.to_owned(), value.to_owned())),
-        }
+        self.insert(parse_spec(spec)?);
         Ok(())
+    }
+
+    /// Adds a setting parsed by [`parse_spec`].
+    pub fn insert(&mut self, setting: Setting) {
+        let entries = self.by_type.entry(setting.type_name).or_default();
+        match entries.iter_mut().find(|(k, _)| *k == setting.key) {
+            Some(entry) => entry.1 = setting.value,
+            None => entries.push((setting.key, setting.value)),
+        }
     }
 
     /// The settings for `type_name` (empty if none).
@@ -39,10 +36,33 @@ impl ProviderConfig {
     }
 }
 
-/// Parses a clap argument.
-pub fn parse_spec(spec: &str) -> Result<String, String> {
-    ProviderConfig::default().add(spec)?;
-    Ok(spec.to_owned())
+/// One `TYPE:KEY=VALUE` setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Provider type.
+    pub type_name: String,
+    /// Key.
+    pub key: String,
+    /// Value (may be empty).
+    pub value: String,
+}
+
+/// Parses `TYPE:KEY=VALUE`; also clap's value parser.
+pub fn parse_spec(spec: &str) -> Result<Setting, String> {
+    let (type_name, setting) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("{spec:?}: expected TYPE:KEY=VALUE (no ':')"))?;
+    let (key, value) = setting
+        .split_once('=')
+        .ok_or_else(|| format!("{spec:?}: expected TYPE:KEY=VALUE (no '=')"))?;
+    if type_name.is_empty() || key.is_empty() {
+        return Err(format!("{spec:?}: TYPE and KEY must not be empty"));
+    }
+    Ok(Setting {
+        type_name: type_name.to_owned(),
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -6,20 +6,20 @@ use clap::Parser;
 use cli::{Cli, Command, ProviderArgs};
 use std::process::ExitCode;
 use vif_plug_host::check::{self, CheckOptions};
+use vif_plug_host::config::Setting;
 use vif_plug_host::loader::{self, Sources};
 use vif_plug_host::{ProviderConfig, Registry};
 
-fn config_from(specs: &[String]) -> ProviderConfig {
+fn config_from(settings: Vec<Setting>) -> ProviderConfig {
     let mut config = ProviderConfig::default();
-    for spec in specs {
-        // Already validated by clap's value parser.
-        let _ = config.add(spec);
+    for setting in settings {
+        config.insert(setting);
     }
     config
 }
 
 fn list_providers(args: ProviderArgs) -> ExitCode {
-    let config = config_from(&args.config);
+    let config = config_from(args.config);
     let sources = Sources {
         files: args.files,
         dirs: args.dirs,
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             lport_options,
         } => {
             let opts = CheckOptions {
-                config: config_from(&provider_config),
+                config: config_from(provider_config),
                 lport_options,
             };
             match check::run(&files, &opts, &mut std::io::stdout().lock()) {

@@ -96,7 +96,7 @@ pub enum UnregisterError {
     Unknown(String),
     /// Port operations prepared by it are still in flight (EBUSY).
     Busy(String, usize),
-    /// `destroy` returned an error; the class stays registered.
+    /// `destroy` returned an error; the class is unregistered regardless.
     DestroyFailed(String, i32),
 }
 
@@ -168,7 +168,10 @@ impl Registry {
         Ok(self.providers.entry(type_name).or_insert(provider))
     }
 
-    /// Calls `destroy` on the class of `type_name` and forgets it.
+    /// Calls `destroy` on the class of `type_name` and forgets it. A class
+    /// is destroyed at most once: if `destroy` fails, the class is still
+    /// unregistered, but its host context and library are leaked rather than
+    /// freed, since the provider may still be holding on to them.
     pub fn unregister(&mut self, type_name: &str) -> Result<(), UnregisterError> {
         let provider = self
             .providers
@@ -178,11 +181,12 @@ impl Registry {
         if in_flight > 0 {
             return Err(UnregisterError::Busy(type_name.to_owned(), in_flight));
         }
-        provider
-            .destroy()
-            .map_err(|e| UnregisterError::DestroyFailed(type_name.to_owned(), e))?;
-        self.providers.remove(type_name);
-        Ok(())
+        let result = provider.destroy();
+        let provider = self.providers.remove(type_name).expect("found above");
+        result.map_err(|e| {
+            std::mem::forget(provider);
+            UnregisterError::DestroyFailed(type_name.to_owned(), e)
+        })
     }
 
     /// The class of `type_name`, if registered.
@@ -208,22 +212,21 @@ impl Registry {
             .fold(false, |changed, p| p.run() | changed)
     }
 
-    /// Unregisters every class, logging those that refuse.
+    /// Unregisters every class, logging failures. A class with operations
+    /// in flight cannot be destroyed; it is leaked, library and all, rather
+    /// than freed under the provider's feet. This only happens at shutdown.
     pub fn destroy_all(&mut self) {
         let types: Vec<String> = self.providers.keys().cloned().collect();
         for t in types {
             match self.unregister(&t) {
                 Ok(()) => log::debug!("provider {t:?} destroyed"),
-                Err(e) => {
+                Err(e @ UnregisterError::Busy(..)) => {
                     log::warn!("{e}; leaving it loaded");
-                    // The class may still hold its host context (and have
-                    // operations in flight), so neither it nor its library
-                    // may be freed: leak them rather than risk a dangling
-                    // pointer. This only happens at shutdown.
                     if let Some(p) = self.providers.remove(&t) {
                         std::mem::forget(p);
                     }
                 }
+                Err(e) => log::warn!("{e}"),
             }
         }
     }

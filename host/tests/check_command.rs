@@ -63,7 +63,7 @@ fn null_name_is_a_violation() {
         "{report}"
     );
     assert!(
-        report.contains("FAIL: 1 file(s), 2 class(es), 2 violation(s)"),
+        report.contains("FAIL: 1 file(s), 2 class(es), 3 violation(s)"),
         "{report}"
     );
 }
@@ -78,6 +78,37 @@ fn over_long_name_is_a_violation() {
     assert!(
         report.contains(
             "interface name \"a-name-far-longer-than-fifteen-bytes\" is 36 bytes, longer than 15"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn two_classes_of_one_type_are_a_violation() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &["BAD_DUP_TYPE"], "libdup.so");
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  provider type \"c-test\"")
+            && report.contains("is already registered"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_uncommitted_paths_are_driven() {
+    let dir = private_dir();
+    let so = cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir.path());
+    let report = String::from_utf8_lossy(&check(&[&so]).stdout).into_owned();
+    assert!(
+        report.contains("ok    CREATE lsp1 (not committed): prepare, ctx_destroy without finish"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "ok    REMOVE lsp1 (not committed): prepare (ctx_out NULL) -> true, no finish"
         ),
         "{report}"
     );

@@ -173,6 +173,30 @@ fn directory_writable_by_others() {
 }
 
 #[test]
+fn an_ancestor_directory_writable_by_others_unless_sticky() {
+    let dir = private_dir();
+    let sub = dir.path().join("providers");
+    fs::create_dir(&sub).unwrap();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
+    let so = c_test_provider(&sub, &[], "libgood.so");
+
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let e = refusal(&so);
+    assert!(
+        e.contains(&format!(
+            "directory {} is writable by group and others",
+            dir.path().display()
+        )),
+        "{e}"
+    );
+
+    // With the sticky bit (like /tmp), others cannot replace what is ours.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(load_library(&so).is_ok());
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
 fn file_owned_by_another_user() {
     let dir = private_dir();
     let so = c_test_provider(dir.path(), &[], "libgood.so");
@@ -213,6 +237,25 @@ fn not_a_shared_object() {
     let sub = dir.path().join("sub.so");
     fs::create_dir(&sub).unwrap();
     assert!(refusal(&sub).contains("not a regular file"));
+
+    // A shared object for another architecture (e_machine patched to 183,
+    // aarch64, or 62, x86_64, whichever this is not).
+    let good = c_test_provider(dir.path(), &[], "libgood.so");
+    let mut bytes = fs::read(&good).unwrap();
+    let foreign: u16 = if cfg!(target_arch = "x86_64") {
+        183
+    } else {
+        62
+    };
+    bytes[18..20].copy_from_slice(&foreign.to_le_bytes());
+    let other = dir.path().join("libother_arch.so");
+    fs::write(&other, bytes).unwrap();
+    fs::set_permissions(&other, fs::Permissions::from_mode(0o755)).unwrap();
+    let e = refusal(&other);
+    assert!(
+        e.contains(&format!("built for ELF machine {foreign}")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -278,4 +321,33 @@ fn refusals_are_one_line_each_and_the_others_still_load() {
             "no line with {needle:?} naming {file}:\n{stderr}"
         );
     }
+}
+
+#[test]
+fn an_unlistable_directory_is_reported_as_such_and_a_file_named_twice_loads_once() {
+    let dir = private_dir();
+    let so = cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("list-providers")
+        .arg("--provider")
+        .arg(&so)
+        .arg("--provider-dir")
+        .arg(dir.path())
+        .arg("--provider-dir")
+        .arg(dir.path().join("missing"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(!stderr.contains("already registered"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot list provider directory {}: No such file or directory",
+            dir.path().join("missing").display()
+        )),
+        "{stderr}"
+    );
 }

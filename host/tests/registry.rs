@@ -114,3 +114,41 @@ fn run_all_reports_a_change_if_any_provider_does() {
     assert!(!changing.get("dummy").unwrap().run());
     assert!(changing.run_all(), "one provider reported a change");
 }
+
+#[test]
+fn a_failing_destroy_is_called_once_and_the_class_still_unregistered() {
+    use std::ffi::CStr;
+    use std::os::raw::c_char;
+    let dir = private_dir();
+    let c = c_test_provider(dir.path(), &["BAD_DESTROY_FAIL"], "libdestroy_fails.so");
+    // SAFETY: the test provider has no initialisers; this handle keeps the
+    // library mapped so its journal can be read after the host is done.
+    let own = unsafe { libloading::Library::new(&c) }.unwrap();
+    let mut registry = Registry::new();
+    for class in classes(&c) {
+        registry
+            .register(class, &ProviderConfig::default())
+            .unwrap();
+    }
+    let e = registry.unregister("c-test").unwrap_err();
+    assert_eq!(e, UnregisterError::DestroyFailed("c-test".into(), 5));
+    assert!(
+        e.to_string()
+            .contains("destroy returned 5 (Input/output error)"),
+        "{e}"
+    );
+    assert!(registry.get("c-test").is_none(), "unregistered regardless");
+    assert_eq!(
+        registry.unregister("c-test").unwrap_err(),
+        UnregisterError::Unknown("c-test".into())
+    );
+    drop(registry);
+    // SAFETY: the test provider exports `const char *c_test_journal(void)`.
+    let journal = unsafe {
+        let f = own
+            .get::<unsafe extern "C" fn() -> *const c_char>(b"c_test_journal\0")
+            .unwrap();
+        CStr::from_ptr(f()).to_string_lossy().into_owned()
+    };
+    assert_eq!(journal.matches("destroy:").count(), 1, "{journal}");
+}

@@ -93,7 +93,7 @@ macro_rules! export_providers {
             pub static vif_plug_provider_abi: $crate::vif_plug_abi_info = $crate::VIF_PLUG_ABI_INFO;
 
             #[unsafe(no_mangle)]
-            pub static vif_plug_provider_rust_layout: &$crate::__TypeLayout = $crate::RUST_LAYOUT;
+            pub static vif_plug_provider_rust_layout: $crate::vif_plug_rust_layout = $crate::RUST_LAYOUT;
         };
     };
 }

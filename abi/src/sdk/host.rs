@@ -1,6 +1,6 @@
 //! A safe view of the host context given to `init`.
 
-use super::port::{str_at, MapView};
+use super::port::{required_str, MapView};
 use crate::host::vif_plug_host;
 
 /// What the host offers a provider at [`Provider::init`](super::Provider::init).
@@ -19,9 +19,8 @@ impl<'a> Host<'a> {
         Ok(Host {
             abi_version: (raw.abi_major, raw.abi_minor),
             // SAFETY: the host context's strings and maps are valid for 'a.
-            provider_type: unsafe { str_at(raw.provider_type) }.unwrap_or(""),
-            config: unsafe { MapView::new(&raw.config) }
-                .map_err(|e| format!("host configuration: {e}"))?,
+            provider_type: unsafe { required_str("host provider_type", raw.provider_type) }?,
+            config: unsafe { MapView::new("host config", &raw.config) }?,
         })
     }
 

@@ -1,74 +1,85 @@
 //! Forwards the provider's `log` records to the host's log function.
 //!
 //! A cdylib has its own copy of the `log` crate, whose logger is a no-op until
-//! set, so the SDK installs a bridge at the first `init`. Records are
-//! attributed to the class whose callback is running (a thread-local set for
-//! the duration of each callback); outside callbacks they go to the first
-//! class that was initialised.
+//! set, so the SDK installs a bridge at the first `init`. Inside a callback,
+//! records go to the class whose callback is running (a thread-local set for
+//! the duration of the call). Outside callbacks (a provider's own threads)
+//! they go to a live class, under a lock that `destroy` also takes, so a
+//! record is never sent through a host context that is being torn down.
 
-use crate::host::{
-    vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR, VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF,
-    VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,
-};
+use crate::host::{log_level_number, vif_plug_host, VIF_PLUG_LOG_OFF};
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Once, PoisonError, RwLock};
 
 thread_local! {
     static CURRENT: Cell<*const vif_plug_host> = const { Cell::new(ptr::null()) };
-}
-static FALLBACK: AtomicPtr<vif_plug_host> = AtomicPtr::new(ptr::null_mut());
-static OWN_LOGGER: AtomicBool = AtomicBool::new(false);
-static INSTALL: Once = Once::new();
-static BRIDGE: Bridge = Bridge;
-
-thread_local! {
     /// Where the last panic inside a callback happened, for the one log line
     /// the boundary writes when it catches it.
     static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Makes `host` a destination for log records; called by `init`.
+/// Host contexts of initialised classes, in initialisation order.
+static LIVE: RwLock<Vec<LiveHost>> = RwLock::new(Vec::new());
+static OWN_LOGGER: AtomicBool = AtomicBool::new(false);
+static INSTALL: Once = Once::new();
+static BRIDGE: Bridge = Bridge;
+
+struct LiveHost(*const vif_plug_host);
+// SAFETY: a host context is read-only for providers and stays valid until
+// it is removed from LIVE, which `destroy` does under the write lock.
+unsafe impl Send for LiveHost {}
+// SAFETY: as above.
+unsafe impl Sync for LiveHost {}
+
+/// Installs the bridge as this library's logger (once) and lets `host`'s
+/// level through. Called by `init` before the provider's own `init` runs.
 ///
 /// If this library is linked into a Rust host directly (not loaded as a
 /// cdylib), the host already owns the global logger and records reach it
-/// without the bridge; the bridge then stays out of the way.
-pub(crate) fn install(host: *const vif_plug_host) {
-    let _ = FALLBACK.compare_exchange(
-        ptr::null_mut(),
-        host.cast_mut(),
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    );
+/// without the bridge; the bridge then stays out of the way, and so does the
+/// panic hook.
+pub(crate) fn install(host: &vif_plug_host) {
     INSTALL.call_once(|| {
         if log::set_logger(&BRIDGE).is_ok() {
             OWN_LOGGER.store(true, Ordering::Release);
             // Owning the logger means this library has its own std, hence its
             // own panic hook: replace the default one, which writes to
-            // stderr, so panics reach the host's log instead. (Linked into a
-            // Rust host, the host's hook is left alone.)
+            // stderr, so panics reach the host's log instead.
             std::panic::set_hook(Box::new(panic_hook));
         }
     });
     if OWN_LOGGER.load(Ordering::Acquire) {
-        // SAFETY: `init` passes a non-NULL host context valid until `destroy`.
-        let wanted = level_filter(unsafe { (*host).log_max_level });
+        let wanted = match crate::host::log_level_from_number(host.log_max_level) {
+            _ if host.log_max_level == VIF_PLUG_LOG_OFF => log::LevelFilter::Off,
+            Some(level) => level.to_level_filter(),
+            None => log::LevelFilter::Trace,
+        };
         if wanted > log::max_level() {
             log::set_max_level(wanted);
         }
     }
 }
 
-/// Stops using `host`; called when its class is destroyed or failed `init`.
-pub(crate) fn forget(host: *const vif_plug_host) {
-    let _ = FALLBACK.compare_exchange(
-        host.cast_mut(),
-        ptr::null_mut(),
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    );
+/// Makes `host` a destination for records logged outside callbacks; called
+/// once its class's `init` succeeded.
+pub(crate) fn add_live(host: *const vif_plug_host) {
+    LIVE.write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(LiveHost(host));
+}
+
+/// Stops using `host`; called by `destroy` before it returns.
+pub(crate) fn remove_live(host: *const vif_plug_host) {
+    let mut live = LIVE.write().unwrap_or_else(PoisonError::into_inner);
+    live.retain(|h| !ptr::eq(h.0, host));
+    if live.is_empty() {
+        // Free the buffer too: once the last class is destroyed the host may
+        // unload this library, and a static's heap buffer would then leak.
+        *live = Vec::new();
+    }
 }
 
 /// Attributes log records to `host` until dropped.
@@ -86,7 +97,7 @@ impl Scope {
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.previous));
+        let _ = CURRENT.try_with(|c| c.set(self.previous));
     }
 }
 
@@ -94,11 +105,12 @@ fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
     let at = info
         .location()
         .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
-    if CURRENT.with(|c| c.get()).is_null() {
+    let in_callback = CURRENT.try_with(|c| !c.get().is_null()).unwrap_or(false);
+    if in_callback {
+        let _ = PANIC_AT.try_with(|p| *p.borrow_mut() = Some(at));
+    } else {
         // Not in a callback (a provider's own thread): nothing will catch it.
         log::error!("panicked{at}: {}", payload_text(info.payload()));
-    } else {
-        PANIC_AT.with(|p| *p.borrow_mut() = Some(at));
     }
 }
 
@@ -113,68 +125,55 @@ pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
 
 /// Where the panic being caught happened, if the hook saw it.
 pub(crate) fn take_panic_location() -> String {
-    PANIC_AT.with(|p| p.borrow_mut().take()).unwrap_or_default()
+    PANIC_AT
+        .try_with(|p| p.borrow_mut().take())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
-fn current() -> *const vif_plug_host {
-    let host = CURRENT.with(|c| c.get());
-    if host.is_null() {
-        FALLBACK.load(Ordering::Acquire)
-    } else {
-        host
+/// Sends `text` at `level` through `host`.
+///
+/// # Safety
+/// `host` must be a live host context.
+unsafe fn send(host: *const vif_plug_host, level: u32, record: &log::Record<'_>) {
+    // SAFETY: per the caller's contract.
+    let raw = unsafe { &*host };
+    let Some(log_fn) = raw.log else { return };
+    if level > raw.log_max_level {
+        return;
     }
+    let mut text = record.args().to_string();
+    text.retain(|c| c != '\0');
+    let text = CString::new(text).unwrap_or_default();
+    // SAFETY: the host's log function takes its own context, a level and a
+    // NUL-terminated string that lives for the duration of the call.
+    unsafe { log_fn(host, level, text.as_ptr()) };
 }
 
 struct Bridge;
 
 impl log::Log for Bridge {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        let host = current();
-        // SAFETY: a host context in CURRENT or FALLBACK is valid until its
-        // class's `destroy`, which removes it first.
-        !host.is_null() && level_number(metadata.level()) <= unsafe { (*host).log_max_level }
+    fn enabled(&self, _metadata: &log::Metadata<'_>) -> bool {
+        // Levels are filtered by log::max_level and per host in `send`.
+        true
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        let host = current();
-        if host.is_null() {
+        let level = log_level_number(record.level());
+        let current = CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null());
+        if !current.is_null() {
+            // SAFETY: set only for the duration of a callback of a class
+            // whose context is alive (destroy runs on this same thread).
+            unsafe { send(current, level, record) };
             return;
         }
-        // SAFETY: as in `enabled`.
-        let raw = unsafe { &*host };
-        let level = level_number(record.level());
-        let Some(log_fn) = raw.log else { return };
-        if level > raw.log_max_level {
-            return;
+        let live = LIVE.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(host) = live.first() {
+            // SAFETY: in LIVE, hence alive while the read lock is held.
+            unsafe { send(host.0, level, record) };
         }
-        let mut text = record.args().to_string();
-        text.retain(|c| c != '\0');
-        let text = CString::new(text).unwrap_or_default();
-        // SAFETY: the host's log function takes its own context, a level and
-        // a NUL-terminated string that lives for the duration of the call.
-        unsafe { log_fn(host, level, text.as_ptr()) };
     }
 
     fn flush(&self) {}
-}
-
-fn level_number(level: log::Level) -> u32 {
-    match level {
-        log::Level::Error => VIF_PLUG_LOG_ERROR,
-        log::Level::Warn => VIF_PLUG_LOG_WARN,
-        log::Level::Info => VIF_PLUG_LOG_INFO,
-        log::Level::Debug => VIF_PLUG_LOG_DEBUG,
-        log::Level::Trace => VIF_PLUG_LOG_TRACE,
-    }
-}
-
-fn level_filter(level: u32) -> log::LevelFilter {
-    match level {
-        VIF_PLUG_LOG_OFF => log::LevelFilter::Off,
-        VIF_PLUG_LOG_ERROR => log::LevelFilter::Error,
-        VIF_PLUG_LOG_WARN => log::LevelFilter::Warn,
-        VIF_PLUG_LOG_INFO => log::LevelFilter::Info,
-        VIF_PLUG_LOG_DEBUG => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    }
 }

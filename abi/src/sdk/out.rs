@@ -1,7 +1,7 @@
 //! The allocation behind a filled `vif_plug_port_ctx_out`.
 
 use super::port::PortOut;
-use crate::map::{vif_plug_kv, vif_plug_map};
+use crate::owned_map::{c_string, OwnedMap};
 use crate::port_ctx::vif_plug_port_ctx_out;
 use std::ffi::CString;
 
@@ -12,40 +12,23 @@ pub(crate) struct OutStorage {
     pub(crate) out: PortOut,
     name: CString,
     iface_type: Option<CString>,
-    _strings: Vec<CString>,
-    pairs: Vec<vif_plug_kv>,
+    options: OwnedMap,
 }
 
 impl OutStorage {
     pub(crate) fn new(out: PortOut) -> Result<Box<OutStorage>, String> {
-        let c = |what: &str, s: &str| {
-            CString::new(s).map_err(|_| format!("{what} {s:?} contains a NUL byte"))
-        };
-        let name = c("interface name", &out.name)?;
+        let name = c_string("interface name", &out.name)?;
         let iface_type = match &out.iface_type {
-            Some(t) => Some(c("interface type", t)?),
+            Some(t) => Some(c_string("interface type", t)?),
             None => None,
         };
-        let mut strings = Vec::with_capacity(out.options.len() * 2);
-        for (k, v) in &out.options {
-            strings.push(c("option key", k)?);
-            strings.push(c("option value", v)?);
-        }
-        // The CStrings' heap buffers do not move when `strings` is moved into
-        // the box, so the pointers taken here stay valid.
-        let pairs = strings
-            .chunks_exact(2)
-            .map(|kv| vif_plug_kv {
-                key: kv[0].as_ptr(),
-                value: kv[1].as_ptr(),
-            })
-            .collect();
+        let options = OwnedMap::new(out.options.iter().map(|(k, v)| (k, v)))
+            .map_err(|e| format!("interface option {e}"))?;
         Ok(Box::new(OutStorage {
             out,
             name,
             iface_type,
-            _strings: strings,
-            pairs,
+            options,
         }))
     }
 
@@ -56,14 +39,7 @@ impl OutStorage {
             .iface_type
             .as_ref()
             .map_or(std::ptr::null(), |t| t.as_ptr());
-        raw.iface_options = vif_plug_map {
-            entries: if self.pairs.is_empty() {
-                std::ptr::null()
-            } else {
-                self.pairs.as_ptr()
-            },
-            n_entries: self.pairs.len(),
-        };
+        raw.iface_options = self.options.as_map();
         raw.provider_data = Box::into_raw(self).cast();
     }
 

@@ -27,20 +27,23 @@ impl<'a> MapView<'a> {
     /// # Safety
     /// `map` must describe `n_entries` readable pairs whose non-NULL strings
     /// are NUL-terminated, all valid for `'a`, as the ABI guarantees.
-    pub(crate) unsafe fn new(map: &'a vif_plug_map) -> Result<Self, String> {
+    pub(crate) unsafe fn new(what: &str, map: &'a vif_plug_map) -> Result<Self, String> {
         if map.n_entries == 0 {
             return Ok(MapView { entries: &[] });
         }
         if map.entries.is_null() {
-            return Err(format!("map of {} entries has a NULL array", map.n_entries));
+            return Err(format!(
+                "{what}: {} entries but a NULL array",
+                map.n_entries
+            ));
         }
         // SAFETY: non-NULL and, per the caller's contract, `n_entries` long.
         let entries = unsafe { std::slice::from_raw_parts(map.entries, map.n_entries) };
-        for kv in entries {
+        for (i, kv) in entries.iter().enumerate() {
             // SAFETY: the caller guarantees the strings are valid for 'a.
             unsafe {
-                str_at(kv.key).ok_or("map has a NULL or non-UTF-8 key")?;
-                str_at(kv.value).ok_or("map has a NULL or non-UTF-8 value")?;
+                required_str(&format!("{what} #{i} key"), kv.key)?;
+                required_str(&format!("{what} #{i} value"), kv.value)?;
             }
         }
         Ok(MapView { entries })
@@ -53,10 +56,11 @@ impl<'a> MapView<'a> {
 
     /// All pairs, in the host's order.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        // SAFETY: every pointer was checked to be a valid UTF-8 C string in `new`.
+        // SAFETY: every pointer was checked to be a valid UTF-8 C string in
+        // `new`; reading it again (strlen, UTF-8) is cheap for option maps.
         self.entries
             .iter()
-            .map(|kv| unsafe { (str_unchecked(kv.key), str_unchecked(kv.value)) })
+            .map(|kv| unsafe { (revalidated(kv.key), revalidated(kv.value)) })
     }
 
     /// Number of pairs.
@@ -112,25 +116,26 @@ impl<'a> PortIn<'a> {
         };
         // SAFETY (all blocks below): the caller guarantees the pointers are
         // NULL or valid C strings and maps for 'a.
-        let lport_name =
-            unsafe { str_at(raw.lport_name) }.ok_or("lport_name is NULL or not UTF-8")?;
-        let lport_options = unsafe { MapView::new(&raw.lport_options) }?;
-        let iface = match unsafe { str_at(raw.iface_name) } {
-            None if raw.iface_name.is_null() => None,
-            None => return Err("iface_name is not UTF-8".into()),
-            Some(name) => Some(Iface {
-                name,
-                iface_type: unsafe { str_at(raw.iface_type) }.unwrap_or(""),
-                options: unsafe { MapView::new(&raw.iface_options) }?,
-            }),
+        let lport_name = unsafe { required_str("lport_name", raw.lport_name) }?;
+        let lport_options = unsafe { MapView::new("lport_options", &raw.lport_options) }?;
+        let iface = if raw.iface_name.is_null() {
+            None
+        } else {
+            Some(Iface {
+                name: unsafe { required_str("iface_name", raw.iface_name) }?,
+                iface_type: unsafe { required_str("iface_type", raw.iface_type) }?,
+                options: unsafe { MapView::new("iface_options", &raw.iface_options) }?,
+            })
         };
         Ok(PortIn {
             op,
             lport_name,
             lport_options,
             iface,
-            bridge_name: unsafe { str_at(raw.bridge_name) }.unwrap_or(""),
-            bridge_datapath_type: unsafe { str_at(raw.bridge_datapath_type) }.unwrap_or(""),
+            bridge_name: unsafe { required_str("bridge_name", raw.bridge_name) }?,
+            bridge_datapath_type: unsafe {
+                required_str("bridge_datapath_type", raw.bridge_datapath_type)
+            }?,
             dpdk_initialized: raw.dpdk_initialized,
         })
     }
@@ -215,9 +220,22 @@ pub(crate) unsafe fn str_at<'a>(p: *const c_char) -> Option<&'a str> {
     unsafe { CStr::from_ptr(p) }.to_str().ok()
 }
 
+/// Reads a string the ABI says is never NULL, naming it if it is NULL or
+/// not UTF-8.
+///
 /// # Safety
-/// `p` must have passed [`str_at`] and still be valid for `'a`.
-unsafe fn str_unchecked<'a>(p: *const c_char) -> &'a str {
+/// As for [`str_at`].
+pub(crate) unsafe fn required_str<'a>(what: &str, p: *const c_char) -> Result<&'a str, String> {
+    if p.is_null() {
+        return Err(format!("{what} is NULL"));
+    }
+    // SAFETY: per the caller's contract.
+    unsafe { str_at(p) }.ok_or_else(|| format!("{what} is not UTF-8"))
+}
+
+/// # Safety
+/// `p` must have passed [`required_str`] and still be valid for `'a`.
+unsafe fn revalidated<'a>(p: *const c_char) -> &'a str {
     // SAFETY: per the caller's contract, `p` is a valid UTF-8 C string.
     unsafe { str_at(p) }.unwrap_or_default()
 }

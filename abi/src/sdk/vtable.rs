@@ -32,13 +32,17 @@ pub(crate) const fn class<T: Exported>() -> vif_plug_class {
     }
 }
 
-/// Logs a caught panic as one line: which callback, where, and why.
-fn report_panic(what: &str, payload: &(dyn Any + Send)) {
+/// Logs a caught panic as one line (which callback, where, and why), then
+/// disposes of the payload without letting its destructor unwind further.
+fn report_panic(what: &str, payload: Box<dyn Any + Send>) {
     log::error!(
         "{what} panicked{}: {}; reported to the host as a failure",
         logging::take_panic_location(),
-        logging::payload_text(payload)
+        logging::payload_text(&*payload)
     );
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
 }
 
 /// Runs `f` on `T`'s live instance with the log scope set, turning a panic or
@@ -56,17 +60,18 @@ fn call<T: Exported, R>(what: &str, on_fail: R, f: impl FnOnce(&mut Instance<T>)
     match catch_unwind(AssertUnwindSafe(|| f(instance))) {
         Ok(r) => r,
         Err(payload) => {
-            report_panic(what, &*payload);
+            report_panic(what, payload);
             on_fail
         }
     }
 }
 
 unsafe extern "C" fn init<T: Exported>(host: *const vif_plug_host) -> c_int {
-    if host.is_null() {
+    // SAFETY: the host passes its context, valid until `destroy` returns.
+    let Some(host_ref) = (unsafe { host.as_ref() }) else {
         return EINVAL;
-    }
-    logging::install(host);
+    };
+    logging::install(host_ref);
     let _scope = Scope::enter(host);
     let mut slot = T::slot().lock();
     if slot.is_some() {
@@ -74,8 +79,8 @@ unsafe extern "C" fn init<T: Exported>(host: *const vif_plug_host) -> c_int {
         return EBUSY;
     }
     let built = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: non-NULL, and the ABI keeps it valid until `destroy`.
-        let view = unsafe { Host::new(&*host) }.map_err(|e| super::InitError::new(EINVAL, e))?;
+        // SAFETY: the ABI keeps the context valid until `destroy`.
+        let view = unsafe { Host::new(host_ref) }.map_err(|e| super::InitError::new(EINVAL, e))?;
         T::init(&view)
     }));
     let error = match built {
@@ -90,6 +95,7 @@ unsafe extern "C" fn init<T: Exported>(host: *const vif_plug_host) -> c_int {
                 host: HostPtr(host),
                 maintained: MaintainedList(maintained),
             });
+            logging::add_live(host);
             return 0;
         }
         Ok(Err(e)) => {
@@ -97,11 +103,10 @@ unsafe extern "C" fn init<T: Exported>(host: *const vif_plug_host) -> c_int {
             e.errno()
         }
         Err(payload) => {
-            report_panic("init", &*payload);
+            report_panic("init", payload);
             ENOTRECOVERABLE
         }
     };
-    logging::forget(host);
     error
 }
 
@@ -113,9 +118,9 @@ unsafe extern "C" fn destroy<T: Exported>() -> c_int {
     let result = {
         let _scope = Scope::enter(host);
         catch_unwind(AssertUnwindSafe(move || drop(instance)))
-            .map_err(|payload| report_panic("destroy", &*payload))
+            .map_err(|payload| report_panic("destroy", payload))
     };
-    logging::forget(host);
+    logging::remove_live(host);
     result.map_or(ENOTRECOVERABLE, |()| 0)
 }
 

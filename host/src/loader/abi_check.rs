@@ -53,7 +53,7 @@ pub(crate) fn check_version(theirs: &vif_plug_abi_info) -> Result<(), String> {
 /// which catches a provider built against an incompatible `vif-plug-abi`
 /// even when the version record matches.
 pub(crate) fn check_rust_layout(theirs: &'static TypeLayout) -> Result<(), String> {
-    abi_stable::abi_stability::check_layout_compatibility(vif_plug_abi::RUST_LAYOUT, theirs)
+    abi_stable::abi_stability::check_layout_compatibility(vif_plug_abi::RUST_LAYOUT.class_layout, theirs)
         .into_result()
         .map_err(|e| {
             let full = e.to_string();
@@ -130,6 +130,6 @@ mod tests {
 
     #[test]
     fn our_own_layout_is_accepted() {
-        assert!(check_rust_layout(vif_plug_abi::RUST_LAYOUT).is_ok());
+        assert!(check_rust_layout(vif_plug_abi::RUST_LAYOUT.class_layout).is_ok());
     }
 }

@@ -3,11 +3,11 @@
 use super::abi_check;
 use super::LoadError;
 use crate::provider::{ClassError, ProviderClass};
-use abi_stable::type_layout::TypeLayout;
+use abi_stable::library::AbiHeader;
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use std::path::Path;
 use std::rc::Rc;
-use vif_plug_abi::{vif_plug_abi_info, vif_plug_class};
+use vif_plug_abi::{vif_plug_abi_info, vif_plug_class, vif_plug_rust_layout};
 
 /// More classes than this in one library is taken as a missing terminator.
 const MAX_CLASSES: usize = 256;
@@ -44,15 +44,33 @@ pub(crate) fn open(path: &Path, real: &Path) -> Result<LoadedLibrary, LoadError>
         .ok_or_else(|| missing("vif_plug_provider_abi"))?;
     abi_check::check_version(&abi).map_err(|why| LoadError::Incompatible(path.to_owned(), why))?;
 
-    // SAFETY: the symbol, if present, is a `&'static TypeLayout` (only Rust
+    // SAFETY: the symbol, if present, is a `vif_plug_rust_layout` (only Rust
     // providers built with the SDK export it).
     let layout =
-        unsafe { lib.get::<*const &'static TypeLayout>(b"vif_plug_provider_rust_layout\0") };
+        unsafe { lib.get::<*const vif_plug_rust_layout>(b"vif_plug_provider_rust_layout\0") };
     let rust_layout_checked = match layout {
         Ok(p) => {
-            // SAFETY: as above; the library stays mapped while its classes
-            // are in use, and the check copies what it reports.
-            let layout = unsafe { **p };
+            let record: *const vif_plug_rust_layout = *p;
+            // SAFETY: the record starts with abi_stable's AbiHeader, whose
+            // layout is the same in every abi_stable version: read only it
+            // until it says the rest is laid out as this host expects.
+            let header: AbiHeader = unsafe { std::ptr::addr_of!((*record).abi_stable).read() };
+            if !header.is_valid() {
+                return Err(LoadError::Incompatible(
+                    path.to_owned(),
+                    format!(
+                        "built with abi_stable ABI {}.{}, incompatible with this host's {}.{}",
+                        header.abi_major,
+                        header.abi_minor,
+                        AbiHeader::VALUE.abi_major,
+                        AbiHeader::VALUE.abi_minor
+                    ),
+                ));
+            }
+            // SAFETY: compatible abi_stable, so the record and the layout it
+            // points to are what this host's abi_stable expects; the library
+            // stays mapped while its classes are in use.
+            let layout = unsafe { (*record).class_layout };
             abi_check::check_rust_layout(layout)
                 .map_err(|why| LoadError::Incompatible(path.to_owned(), why))?;
             true

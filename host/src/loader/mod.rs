@@ -21,8 +21,10 @@ pub const DEFAULT_PROVIDER_DIR: &str = "/usr/lib/vif-plug-host/providers";
 /// Why a library was not loaded.
 #[derive(Debug)]
 pub enum LoadError {
-    /// The file or directory could not be read.
+    /// The file could not be read.
     Io(PathBuf, io::Error),
+    /// A provider directory could not be listed.
+    ListDir(PathBuf, io::Error),
     /// It could have been planted or altered by someone else.
     Untrusted {
         /// The file given.
@@ -44,6 +46,9 @@ impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoadError::Io(p, e) => write!(f, "refusing provider {}: {e}", p.display()),
+            LoadError::ListDir(p, e) => {
+                write!(f, "cannot list provider directory {}: {e}", p.display())
+            }
             LoadError::Untrusted { path, reason } => {
                 write!(f, "refusing provider {}: {reason}", path.display())
             }
@@ -109,15 +114,18 @@ impl Sources {
         for dir in &self.dirs {
             match std::fs::read_dir(dir) {
                 Ok(entries) => {
-                    let mut found: Vec<PathBuf> = entries
-                        .filter_map(Result::ok)
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "so"))
-                        .collect();
+                    let mut found = Vec::new();
+                    for entry in entries {
+                        match entry {
+                            Ok(e) => found.push(e.path()),
+                            Err(e) => errors.push(LoadError::ListDir(dir.clone(), e)),
+                        }
+                    }
+                    found.retain(|p| p.extension().is_some_and(|x| x == "so"));
                     found.sort();
                     files.extend(found);
                 }
-                Err(e) => errors.push(LoadError::Io(dir.clone(), e)),
+                Err(e) => errors.push(LoadError::ListDir(dir.clone(), e)),
             }
         }
         (files, errors)
@@ -132,7 +140,16 @@ pub fn load_into(registry: &mut Registry, sources: &Sources, config: &ProviderCo
         log::error!("{e}");
     }
     let mut registered = 0;
+    let mut seen = std::collections::HashSet::new();
     for file in files {
+        // The same file named twice (--provider and --provider-dir, or a
+        // symlink) is loaded once.
+        if let Ok(real) = std::fs::canonicalize(&file) {
+            if !seen.insert(real) {
+                log::debug!("provider {} already loaded; skipped", file.display());
+                continue;
+            }
+        }
         let lib = match load_library(&file) {
             Ok(lib) => lib,
             Err(e) => {

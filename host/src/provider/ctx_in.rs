@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 use std::os::raw::c_char;
-use vif_plug_abi::{vif_plug_kv, vif_plug_map, vif_plug_port_ctx_in};
+use vif_plug_abi::{c_string, vif_plug_port_ctx_in, OwnedMap};
 
 /// The integration bridge facts a provider may base decisions on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,13 +39,14 @@ pub struct PortRequest {
     pub bridge: BridgeInfo,
 }
 
-/// A `vif_plug_port_ctx_in` and the C strings it points into. Boxed by its
-/// users so the same address is passed to prepare, finish and ctx_destroy.
+/// A `vif_plug_port_ctx_in` and the C strings and maps it points into.
+/// Boxed by its users so the same address is passed to prepare, finish and
+/// ctx_destroy.
 pub(crate) struct RawCtxIn {
     pub(crate) raw: vif_plug_port_ctx_in,
     _strings: Vec<CString>,
-    _lport_pairs: Vec<vif_plug_kv>,
-    _iface_pairs: Vec<vif_plug_kv>,
+    _lport_options: OwnedMap,
+    _iface_options: OwnedMap,
 }
 
 /// Why a request cannot be put in C form: C strings cannot hold NUL bytes.
@@ -54,79 +55,55 @@ pub struct NulInRequest(pub String);
 
 impl std::fmt::Display for NulInRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} contains a NUL byte", self.0)
+        f.write_str(&self.0)
     }
 }
 
 impl std::error::Error for NulInRequest {}
 
-/// Owns the C strings a raw context points into.
-#[derive(Default)]
-struct Strings(Vec<CString>);
-
-impl Strings {
-    fn keep(&mut self, what: &str, s: &str) -> Result<*const c_char, NulInRequest> {
-        let c = CString::new(s).map_err(|_| NulInRequest(format!("{what} {s:?}")))?;
-        // Moving the CString into the Vec moves only its handle; the bytes
-        // the pointer refers to stay put.
-        let p = c.as_ptr();
-        self.0.push(c);
-        Ok(p)
-    }
-
-    fn pairs(&mut self, opts: &[(String, String)]) -> Result<Vec<vif_plug_kv>, NulInRequest> {
-        opts.iter()
-            .map(|(k, v)| {
-                Ok(vif_plug_kv {
-                    key: self.keep("option key", k)?,
-                    value: self.keep("option value", v)?,
-                })
-            })
-            .collect()
-    }
-}
-
 impl RawCtxIn {
     pub(crate) fn new(op_type: u32, req: &PortRequest) -> Result<Box<RawCtxIn>, NulInRequest> {
-        let mut s = Strings::default();
-        let lport_name = s.keep("logical port name", &req.lport_name)?;
-        let lport_pairs = s.pairs(&req.lport_options)?;
-        let (iface_name, iface_type, iface_pairs) = match &req.iface {
+        let mut strings = Vec::new();
+        // Moving a CString into the Vec moves only its handle; the bytes the
+        // returned pointer refers to stay put.
+        let mut keep = |what: &str, s: &str| -> Result<*const c_char, NulInRequest> {
+            let c = c_string(what, s).map_err(NulInRequest)?;
+            let p = c.as_ptr();
+            strings.push(c);
+            Ok(p)
+        };
+        let options = |what: &str, pairs: &[(String, String)]| {
+            OwnedMap::new(pairs.iter().map(|(k, v)| (k, v)))
+                .map_err(|e| NulInRequest(format!("{what} {e}")))
+        };
+        let lport_options = options("logical port option", &req.lport_options)?;
+        let iface_options = match &req.iface {
+            Some(i) => options("interface option", &i.options)?,
+            None => OwnedMap::default(),
+        };
+        let (iface_name, iface_type) = match &req.iface {
             Some(i) => (
-                s.keep("interface name", &i.name)?,
-                s.keep("interface type", &i.iface_type)?,
-                s.pairs(&i.options)?,
+                keep("interface name", &i.name)?,
+                keep("interface type", &i.iface_type)?,
             ),
-            None => (std::ptr::null(), std::ptr::null(), Vec::new()),
+            None => (std::ptr::null(), std::ptr::null()),
         };
         let raw = vif_plug_port_ctx_in {
             op_type,
-            lport_name,
-            lport_options: map_of(&lport_pairs),
+            lport_name: keep("logical port name", &req.lport_name)?,
+            lport_options: lport_options.as_map(),
             iface_name,
             iface_type,
-            iface_options: map_of(&iface_pairs),
-            bridge_name: s.keep("bridge name", &req.bridge.name)?,
-            bridge_datapath_type: s.keep("datapath type", &req.bridge.datapath_type)?,
+            iface_options: iface_options.as_map(),
+            bridge_name: keep("bridge name", &req.bridge.name)?,
+            bridge_datapath_type: keep("datapath type", &req.bridge.datapath_type)?,
             dpdk_initialized: req.bridge.dpdk_initialized,
         };
         Ok(Box::new(RawCtxIn {
             raw,
-            _strings: s.0,
-            _lport_pairs: lport_pairs,
-            _iface_pairs: iface_pairs,
+            _strings: strings,
+            _lport_options: lport_options,
+            _iface_options: iface_options,
         }))
-    }
-}
-
-/// The C view of a list of pairs; the Vec's buffer does not move with it.
-pub(crate) fn map_of(pairs: &[vif_plug_kv]) -> vif_plug_map {
-    if pairs.is_empty() {
-        vif_plug_map::EMPTY
-    } else {
-        vif_plug_map {
-            entries: pairs.as_ptr(),
-            n_entries: pairs.len(),
-        }
     }
 }

@@ -1,14 +1,14 @@
 //! The `vif_plug_host` context the host gives each class at `init`: its
 //! configuration, and a log function that feeds the host's own logger.
 
-use super::ctx_in::map_of;
 use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use vif_plug_abi::{
-    vif_plug_host, vif_plug_kv, VIF_PLUG_ABI_MAJOR, VIF_PLUG_ABI_MINOR, VIF_PLUG_LOG_DEBUG,
-    VIF_PLUG_LOG_ERROR, VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF, VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,
+    c_string, log_level_from_number, log_level_number, vif_plug_host, OwnedMap, VIF_PLUG_ABI_MAJOR,
+    VIF_PLUG_ABI_MINOR, VIF_PLUG_LOG_OFF,
 };
 
 /// The `log` target provider messages are written under:
@@ -18,60 +18,60 @@ pub fn log_target(provider_type: &str) -> String {
     format!("provider::{provider_type}")
 }
 
-/// A host context and everything it points into. Boxed, so the address a
-/// provider keeps from `init` to `destroy` never changes.
-pub(crate) struct HostContext {
+/// What a host context points into, and the log target of its provider.
+struct HostContextData {
     raw: vif_plug_host,
     target: String,
     _type: CString,
-    _strings: Vec<CString>,
-    _pairs: Vec<vif_plug_kv>,
+    _config: OwnedMap,
+}
+
+/// A host context. The provider keeps its address from `init` until
+/// `destroy`, and `host_log` reads it back from `host_data`, so it lives in
+/// one heap allocation that is only ever accessed through the raw pointer
+/// (never through a `Box` that could be moved or re-borrowed meanwhile).
+pub(crate) struct HostContext {
+    ptr: NonNull<HostContextData>,
 }
 
 impl HostContext {
     /// Builds the context for class `provider_type` with its configuration.
     /// Fails if a string holds a NUL byte.
-    pub(crate) fn new(
-        provider_type: &str,
-        config: &[(String, String)],
-    ) -> Result<Box<HostContext>, String> {
-        let c = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
-        let type_c = c(provider_type)?;
-        let strings = config
-            .iter()
-            .flat_map(|(k, v)| [c(k), c(v)])
-            .collect::<Result<Vec<_>, _>>()?;
-        let pairs: Vec<vif_plug_kv> = strings
-            .chunks_exact(2)
-            .map(|kv| vif_plug_kv {
-                key: kv[0].as_ptr(),
-                value: kv[1].as_ptr(),
-            })
-            .collect();
+    pub(crate) fn new(provider_type: &str, config: &[(String, String)]) -> Result<Self, String> {
+        let type_c = c_string("provider type", provider_type)?;
+        let config = OwnedMap::new(config.iter().map(|(k, v)| (k, v)))?;
         let target = log_target(provider_type);
-        let mut ctx = Box::new(HostContext {
+        let data = Box::new(HostContextData {
             raw: vif_plug_host {
                 abi_major: VIF_PLUG_ABI_MAJOR,
                 abi_minor: VIF_PLUG_ABI_MINOR,
                 provider_type: type_c.as_ptr(),
-                config: map_of(&pairs),
+                config: config.as_map(),
                 log_max_level: max_level_for(&target),
                 log: Some(host_log),
                 host_data: std::ptr::null_mut(),
             },
             target,
             _type: type_c,
-            _strings: strings,
-            _pairs: pairs,
+            _config: config,
         });
-        let self_ptr: *mut HostContext = &mut *ctx;
-        ctx.raw.host_data = self_ptr.cast::<c_void>();
-        Ok(ctx)
+        let ptr = NonNull::from(Box::leak(data));
+        // SAFETY: freshly leaked, so this is the only pointer to it.
+        unsafe { (*ptr.as_ptr()).raw.host_data = ptr.as_ptr().cast::<c_void>() };
+        Ok(HostContext { ptr })
     }
 
     /// The pointer handed to the provider's `init`.
     pub(crate) fn as_raw(&self) -> *const vif_plug_host {
-        &self.raw
+        // SAFETY: the allocation lives until drop; no reference is created.
+        unsafe { std::ptr::addr_of!((*self.ptr.as_ptr()).raw) }
+    }
+}
+
+impl Drop for HostContext {
+    fn drop(&mut self) {
+        // SAFETY: leaked in `new`, freed once here.
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
     }
 }
 
@@ -80,14 +80,14 @@ impl HostContext {
 /// dropped.
 fn max_level_for(target: &str) -> u32 {
     [
-        (log::Level::Trace, VIF_PLUG_LOG_TRACE),
-        (log::Level::Debug, VIF_PLUG_LOG_DEBUG),
-        (log::Level::Info, VIF_PLUG_LOG_INFO),
-        (log::Level::Warn, VIF_PLUG_LOG_WARN),
-        (log::Level::Error, VIF_PLUG_LOG_ERROR),
+        log::Level::Trace,
+        log::Level::Debug,
+        log::Level::Info,
+        log::Level::Warn,
+        log::Level::Error,
     ]
     .into_iter()
-    .find(|(level, _)| {
+    .find(|level| {
         *level <= log::max_level()
             && log::logger().enabled(
                 &log::Metadata::builder()
@@ -96,18 +96,7 @@ fn max_level_for(target: &str) -> u32 {
                     .build(),
             )
     })
-    .map_or(VIF_PLUG_LOG_OFF, |(_, n)| n)
-}
-
-fn level_of(n: u32) -> Option<log::Level> {
-    Some(match n {
-        VIF_PLUG_LOG_ERROR => log::Level::Error,
-        VIF_PLUG_LOG_WARN => log::Level::Warn,
-        VIF_PLUG_LOG_INFO => log::Level::Info,
-        VIF_PLUG_LOG_DEBUG => log::Level::Debug,
-        VIF_PLUG_LOG_TRACE => log::Level::Trace,
-        _ => return None,
-    })
+    .map_or(VIF_PLUG_LOG_OFF, log_level_number)
 }
 
 thread_local! {
@@ -125,11 +114,11 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
     // Logging must never unwind into the provider.
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: providers pass back the context they were given, which is
-        // alive until their `destroy` returns; host_data points to its box.
-        let ctx = unsafe { &*((*host).host_data as *const HostContext) };
+        // alive until their `destroy` returns; host_data points to it.
+        let ctx = unsafe { &*((*host).host_data as *const HostContextData) };
         // SAFETY: the ABI requires a NUL-terminated string.
         let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
-        let level = level_of(level).unwrap_or(log::Level::Error);
+        let level = log_level_from_number(level).unwrap_or(log::Level::Error);
         log::log!(target: &ctx.target, level, "{}", text.trim_end());
     }));
     IN_LOG.with(|f| f.set(false));

@@ -210,7 +210,7 @@ pub struct Provider {
     handle: Rc<ClassHandle>,
     maintained: Vec<String>,
     // Dropped after `handle`'s destroy ran (see the registry), never before.
-    _host: Box<HostContext>,
+    _host: HostContext,
 }
 
 impl Provider {
