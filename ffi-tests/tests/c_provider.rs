@@ -7,7 +7,7 @@ use std::os::raw::c_char;
 use std::path::{Path, PathBuf};
 use testkit::{capture_logs, compile_c_shared, logs_matching, private_dir, workspace_root};
 use vif_plug_host::loader::load_library;
-use vif_plug_host::provider::{BridgeInfo, ExistingIface, PortRequest, PrepareError};
+use vif_plug_host::provider::{ExistingIface, PortRequest, PrepareError};
 use vif_plug_host::{ProviderConfig, Registry};
 
 fn build(dir: &Path) -> PathBuf {
@@ -33,18 +33,12 @@ fn journal(lib: &libloading::Library) -> String {
 }
 
 fn request(lport: &str, extra: &[(&str, &str)]) -> PortRequest {
-    let mut lport_options = vec![("vif-plug-type".to_owned(), "c-test".to_owned())];
-    lport_options.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options,
-        iface: None,
-        bridge: BridgeInfo {
-            name: "br-int".into(),
-            datapath_type: "netdev".into(),
-            dpdk_initialized: false,
-        },
-    }
+    extra.iter().fold(
+        PortRequest::new(lport, "br-int")
+            .with_option("vif-plug-type", "c-test")
+            .with_datapath_type("netdev"),
+        |req, (k, v)| req.with_option(*k, *v),
+    )
 }
 
 #[test]

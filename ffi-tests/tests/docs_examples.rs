@@ -4,7 +4,7 @@
 use std::path::Path;
 use testkit::{cargo_cdylib, compile_c_shared, private_dir, workspace_root};
 use vif_plug_host::loader::load_library;
-use vif_plug_host::provider::{BridgeInfo, PortRequest, PrepareError};
+use vif_plug_host::provider::{PortRequest, PrepareError};
 use vif_plug_host::{ProviderConfig, Registry};
 
 /// The body of the first fenced block of `lang` that follows `after`.
@@ -41,18 +41,11 @@ fn the_guide_shows_the_example_files_verbatim() {
 }
 
 fn request(lport: &str, options: &[(&str, &str)]) -> PortRequest {
-    PortRequest {
-        lport_name: lport.into(),
-        lport_options: options
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        iface: None,
-        bridge: BridgeInfo {
-            name: "br-int".into(),
-            ..Default::default()
-        },
-    }
+    options
+        .iter()
+        .fold(PortRequest::new(lport, "br-int"), |req, (k, v)| {
+            req.with_option(*k, *v)
+        })
 }
 
 fn registry_with(so: &Path, config: &ProviderConfig) -> Registry {

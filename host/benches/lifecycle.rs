@@ -18,7 +18,7 @@ use vif_plug_abi::{
     VIF_PLUG_OP_CREATE,
 };
 use vif_plug_host::loader::load_library;
-use vif_plug_host::provider::{BridgeInfo, PortRequest, ProviderClass};
+use vif_plug_host::provider::{PortRequest, ProviderClass};
 use vif_plug_host::{ProviderConfig, Registry};
 
 const SAMPLES: usize = 15;
@@ -43,19 +43,10 @@ fn measure(mut f: impl FnMut()) -> f64 {
 }
 
 fn request() -> PortRequest {
-    PortRequest {
-        lport_name: "lsp-benchmark-1".into(),
-        lport_options: vec![
-            ("vif-plug-type".into(), "dummy".into()),
-            ("requested-chassis".into(), "chassis-1".into()),
-        ],
-        iface: None,
-        bridge: BridgeInfo {
-            name: "br-int".into(),
-            datapath_type: "netdev".into(),
-            dpdk_initialized: false,
-        },
-    }
+    PortRequest::new("lsp-benchmark-1", "br-int")
+        .with_option("vif-plug-type", "dummy")
+        .with_option("requested-chassis", "chassis-1")
+        .with_datapath_type("netdev")
 }
 
 /// One life cycle through the host API.

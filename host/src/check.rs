@@ -5,7 +5,7 @@
 
 use crate::config::ProviderConfig;
 use crate::loader;
-use crate::provider::{BridgeInfo, ExistingIface, PortOutput, PortRequest, PrepareError, Provider};
+use crate::provider::{ExistingIface, PortOutput, PortRequest, PrepareError, Provider};
 use crate::registry::Registry;
 use std::io::{self, Write};
 use std::path::Path;
@@ -154,21 +154,12 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
 }
 
 fn sample(type_name: &str, lport: &str, opts: &CheckOptions) -> PortRequest {
-    let mut lport_options = vec![
-        ("vif-plug-type".to_owned(), type_name.to_owned()),
-        ("requested-chassis".to_owned(), "check-chassis".to_owned()),
-    ];
-    lport_options.extend(opts.lport_options.iter().cloned());
-    PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options,
-        iface: None,
-        bridge: BridgeInfo {
-            name: "br-int".to_owned(),
-            datapath_type: String::new(),
-            dpdk_initialized: false,
-        },
-    }
+    opts.lport_options.iter().fold(
+        PortRequest::new(lport, "br-int")
+            .with_option("vif-plug-type", type_name)
+            .with_option("requested-chassis", "check-chassis"),
+        |req, (k, v)| req.with_option(k, v),
+    )
 }
 
 fn describe(o: &PortOutput) -> String {

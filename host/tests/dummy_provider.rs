@@ -3,20 +3,13 @@
 
 use testkit::{cargo_cdylib, private_dir};
 use vif_plug_host::loader::load_library;
-use vif_plug_host::provider::{BridgeInfo, ExistingIface, PortRequest};
+use vif_plug_host::provider::{ExistingIface, PortRequest};
 use vif_plug_host::{ProviderConfig, Registry};
 
 fn request(lport: &str) -> PortRequest {
-    PortRequest {
-        lport_name: lport.into(),
-        lport_options: vec![("vif-plug-type".into(), "dummy".into())],
-        iface: None,
-        bridge: BridgeInfo {
-            name: "br-int".into(),
-            datapath_type: "netdev".into(),
-            dpdk_initialized: false,
-        },
-    }
+    PortRequest::new(lport, "br-int")
+        .with_option("vif-plug-type", "dummy")
+        .with_datapath_type("netdev")
 }
 
 #[test]

@@ -3,18 +3,11 @@
 
 use testkit::{capture_logs, cargo_cdylib, logs_matching, private_dir};
 use vif_plug_host::loader::load_library;
-use vif_plug_host::provider::{BridgeInfo, PortRequest, PrepareError};
+use vif_plug_host::provider::{PortRequest, PrepareError};
 use vif_plug_host::{ProviderConfig, Registry};
 
 fn request(lport: &str) -> PortRequest {
-    PortRequest {
-        lport_name: lport.into(),
-        bridge: BridgeInfo {
-            name: "br-int".into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
+    PortRequest::new(lport, "br-int")
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::Path;
 use testkit::{c_test_provider, cargo_cdylib, private_dir};
 use vif_plug_host::loader::load_library;
-use vif_plug_host::provider::{BridgeInfo, PortRequest, ProviderClass};
+use vif_plug_host::provider::{PortRequest, ProviderClass};
 use vif_plug_host::registry::{RegisterError, UnregisterError};
 use vif_plug_host::{ProviderConfig, Registry};
 
@@ -59,14 +59,7 @@ fn unregister_waits_for_operations_in_flight() {
             .register(class, &ProviderConfig::default())
             .unwrap();
     }
-    let req = PortRequest {
-        lport_name: "lsp1".into(),
-        bridge: BridgeInfo {
-            name: "br-int".into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let req = PortRequest::new("lsp1", "br-int");
     let op = registry.get("dummy").unwrap().prepare_create(&req).unwrap();
     let e = registry.unregister("dummy").unwrap_err();
     assert_eq!(e, UnregisterError::Busy("dummy".into(), 1));

@@ -39,6 +39,39 @@ pub struct PortRequest {
     pub bridge: BridgeInfo,
 }
 
+impl PortRequest {
+    /// A request for logical port `lport_name` on bridge `bridge` (system
+    /// datapath, no DPDK), without options or an existing interface.
+    pub fn new(lport_name: impl Into<String>, bridge: impl Into<String>) -> Self {
+        PortRequest {
+            lport_name: lport_name.into(),
+            bridge: BridgeInfo {
+                name: bridge.into(),
+                ..BridgeInfo::default()
+            },
+            ..PortRequest::default()
+        }
+    }
+
+    /// Adds a logical port option.
+    pub fn with_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.lport_options.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the bridge's datapath type.
+    pub fn with_datapath_type(mut self, datapath_type: impl Into<String>) -> Self {
+        self.bridge.datapath_type = datapath_type.into();
+        self
+    }
+
+    /// Sets the existing interface.
+    pub fn with_iface(mut self, iface: ExistingIface) -> Self {
+        self.iface = Some(iface);
+        self
+    }
+}
+
 /// A `vif_plug_port_ctx_in` and the C strings and maps it points into.
 /// Boxed by its users so the same address is passed to prepare, finish and
 /// ctx_destroy.
