@@ -10,6 +10,7 @@
 pub mod check;
 pub mod config;
 pub mod loader;
+pub mod ovsdb;
 pub mod provider;
 pub mod registry;
 

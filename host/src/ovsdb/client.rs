@@ -1,0 +1,495 @@
+//! A reconnecting client session to one database (possibly a cluster).
+//!
+//! The session is driven by its owner's event loop: connection threads post
+//! [`ConnEvent`]s, the owner feeds them to [`Client::handle`], calls
+//! [`Client::tick`] when the deadline it returned passes, and gets back
+//! [`ClientEvent`]s. Nothing here blocks.
+//!
+//! After connecting, the session checks `_Server` (a cluster member that is
+//! not connected to its cluster is skipped for the next remote), reads the
+//! schema, and reports [`ClientEvent::Ready`]; the owner then sets up its
+//! monitors. Lost connections are retried with exponential back-off, and
+//! echo requests serve as the inactivity probe in both directions.
+
+use super::connection::{self, ConnEvent, Post};
+use super::jsonrpc::Message;
+use super::remote::Remote;
+use super::schema::Schema;
+use super::stream::{Closer, SharedWriter};
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// How to reach one database.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// A label for logs ("local", "southbound").
+    pub label: String,
+    /// The database name, e.g. "Open_vSwitch".
+    pub database: String,
+    /// Remotes; more than one for a cluster, tried in turn.
+    pub remotes: Vec<Remote>,
+    /// TLS settings, needed for `ssl:` remotes.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Send an echo after this long without traffic, and drop the
+    /// connection after as long again without an answer. `None` disables
+    /// the probe (the default for Unix sockets).
+    pub probe_interval: Option<Duration>,
+    /// Limit for one connection attempt.
+    pub connect_timeout: Duration,
+}
+
+/// What the session reports to its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Connected and the schema is known: set up monitors now. Monitors from
+    /// an earlier connection are gone.
+    Ready,
+    /// The reply to request `id`.
+    Reply {
+        /// Request id.
+        id: u64,
+        /// Result.
+        result: Value,
+    },
+    /// An error reply to request `id`.
+    Error {
+        /// Request id.
+        id: u64,
+        /// Error.
+        error: Value,
+    },
+    /// A notification (`update2`, `update3`, ...).
+    Notify {
+        /// Method.
+        method: String,
+        /// Parameters.
+        params: Value,
+    },
+    /// The connection was lost. Requests in flight (listed) got no reply and
+    /// never will; monitors are gone until the next `Ready`.
+    Disconnected {
+        /// Why.
+        reason: String,
+        /// Ids of requests that were in flight.
+        in_flight: Vec<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Internal {
+    ServerCheck,
+    GetSchema,
+    Probe,
+}
+
+enum State {
+    Waiting {
+        until: Instant,
+    },
+    Connecting,
+    Negotiating {
+        writer: SharedWriter,
+        closer: Closer,
+    },
+    Ready {
+        writer: SharedWriter,
+        closer: Closer,
+    },
+}
+
+/// One database session.
+pub struct Client {
+    cfg: ClientConfig,
+    post: Post,
+    state: State,
+    generation: u64,
+    next_remote: usize,
+    failures_in_cycle: usize,
+    backoff: Duration,
+    schema: Option<Schema>,
+    next_id: u64,
+    user_requests: HashSet<u64>,
+    internal: HashMap<u64, Internal>,
+    last_rx: Instant,
+    probe_sent: bool,
+}
+
+impl Client {
+    /// A session that starts connecting at the first [`Client::tick`].
+    /// `post` delivers connection events to the owner's queue.
+    pub fn new(cfg: ClientConfig, post: Post) -> Client {
+        Client {
+            cfg,
+            post,
+            state: State::Waiting {
+                until: Instant::now(),
+            },
+            generation: 0,
+            next_remote: 0,
+            failures_in_cycle: 0,
+            backoff: MIN_BACKOFF,
+            schema: None,
+            next_id: 1,
+            user_requests: HashSet::new(),
+            internal: HashMap::new(),
+            last_rx: Instant::now(),
+            probe_sent: false,
+        }
+    }
+
+    /// The label given in the configuration.
+    pub fn label(&self) -> &str {
+        &self.cfg.label
+    }
+
+    /// The remote in use or about to be.
+    pub fn remote(&self) -> &Remote {
+        &self.cfg.remotes[self.next_remote % self.cfg.remotes.len()]
+    }
+
+    /// The remotes.
+    pub fn remotes(&self) -> &[Remote] {
+        &self.cfg.remotes
+    }
+
+    /// True once connected and the schema is known.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready { .. })
+    }
+
+    /// The schema of the current connection.
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema.as_ref()
+    }
+
+    /// Switches to other remotes (e.g. `ovn-remote` changed): drops the
+    /// current connection and reconnects. Returns the events of the drop.
+    pub fn set_remotes(&mut self, remotes: Vec<Remote>) -> Vec<ClientEvent> {
+        if remotes == self.cfg.remotes || remotes.is_empty() {
+            return Vec::new();
+        }
+        log::info!(
+            "{}: remote changed to {}",
+            self.cfg.label,
+            remotes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        self.cfg.remotes = remotes;
+        self.next_remote = 0;
+        self.backoff = MIN_BACKOFF;
+        self.drop_connection("remote changed", Duration::ZERO)
+    }
+
+    /// Sends a request; `None` if not connected (the caller retries after
+    /// the next `Ready`).
+    pub fn request(&mut self, method: &str, params: Value) -> Option<u64> {
+        let id = self.send_request(method, params)?;
+        self.user_requests.insert(id);
+        Some(id)
+    }
+
+    fn writer(&self) -> Option<&SharedWriter> {
+        match &self.state {
+            State::Ready { writer, .. } | State::Negotiating { writer, .. } => Some(writer),
+            _ => None,
+        }
+    }
+
+    fn send_request(&mut self, method: &str, params: Value) -> Option<u64> {
+        let id = self.next_id;
+        let message = Message::Request {
+            method: method.to_owned(),
+            params,
+            id: json!(id),
+        };
+        let writer = self.writer()?;
+        match connection::send(writer, &message) {
+            Ok(()) => {
+                self.next_id += 1;
+                Some(id)
+            }
+            Err(e) => {
+                // The reader thread will report the broken connection.
+                log::debug!("{}: sending {method}: {e}", self.cfg.label);
+                None
+            }
+        }
+    }
+
+    fn send_internal(&mut self, what: Internal, method: &str, params: Value) {
+        if let Some(id) = self.send_request(method, params) {
+            self.internal.insert(id, what);
+        }
+    }
+
+    /// Starts due connection attempts and runs the inactivity probe.
+    /// Returns what happened and when to call again.
+    pub fn tick(&mut self, now: Instant) -> (Vec<ClientEvent>, Option<Instant>) {
+        let mut events = Vec::new();
+        match self.state {
+            State::Waiting { until } if now >= until => {
+                self.generation += 1;
+                self.state = State::Connecting;
+                let remote = self.remote().clone();
+                log::debug!("{}: connecting to {remote}", self.cfg.label);
+                connection::spawn(
+                    remote,
+                    self.cfg.tls.clone(),
+                    self.cfg.connect_timeout,
+                    self.generation,
+                    self.post.clone(),
+                );
+            }
+            State::Ready { .. } => {
+                if let Some(interval) = self.cfg.probe_interval {
+                    if now.duration_since(self.last_rx) >= interval {
+                        if self.probe_sent {
+                            let reason = format!(
+                                "no answer from {} for {} ms (inactivity probe)",
+                                self.remote(),
+                                2 * interval.as_millis()
+                            );
+                            events.extend(self.drop_connection(&reason, Duration::ZERO));
+                        } else {
+                            self.send_internal(Internal::Probe, "echo", json!([]));
+                            self.probe_sent = true;
+                            self.last_rx = now;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        let deadline = match self.state {
+            State::Waiting { until } => Some(until),
+            State::Ready { .. } => self.cfg.probe_interval.map(|i| self.last_rx + i),
+            _ => None,
+        };
+        (events, deadline)
+    }
+
+    /// Feeds one event from a connection thread.
+    pub fn handle(&mut self, event: ConnEvent) -> Vec<ClientEvent> {
+        match event {
+            ConnEvent::Connected {
+                generation,
+                writer,
+                closer,
+            } if generation == self.generation => {
+                log::debug!("{}: connected to {}", self.cfg.label, self.remote());
+                self.state = State::Negotiating { writer, closer };
+                self.last_rx = Instant::now();
+                self.probe_sent = false;
+                let check = json!([
+                    "_Server",
+                    {"op": "select", "table": "Database",
+                     "where": [["name", "==", self.cfg.database]],
+                     "columns": ["model", "connected", "leader"]}
+                ]);
+                self.send_internal(Internal::ServerCheck, "transact", check);
+                Vec::new()
+            }
+            ConnEvent::Connected { closer, .. } => {
+                closer.close();
+                Vec::new()
+            }
+            ConnEvent::Message {
+                generation,
+                message,
+            } if generation == self.generation => {
+                self.last_rx = Instant::now();
+                self.probe_sent = false;
+                self.on_message(message)
+            }
+            ConnEvent::Closed { generation, reason } if generation == self.generation => {
+                let was_ready = self.is_ready();
+                let wait = if was_ready {
+                    // A working connection broke: retry right away once.
+                    self.backoff = MIN_BACKOFF;
+                    Duration::ZERO
+                } else {
+                    self.failure_wait()
+                };
+                log::warn!("{}: {reason}", self.cfg.label);
+                self.next_remote += 1;
+                self.drop_connection(&reason, wait)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// How long to wait after a failed attempt: nothing while other remotes
+    /// of the list are untried, then exponential back-off.
+    fn failure_wait(&mut self) -> Duration {
+        self.failures_in_cycle += 1;
+        if self.failures_in_cycle < self.cfg.remotes.len() {
+            return Duration::ZERO;
+        }
+        self.failures_in_cycle = 0;
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    fn drop_connection(&mut self, reason: &str, wait: Duration) -> Vec<ClientEvent> {
+        let was_ready = self.is_ready();
+        let old = std::mem::replace(
+            &mut self.state,
+            State::Waiting {
+                until: Instant::now() + wait,
+            },
+        );
+        if let State::Ready { closer, .. } | State::Negotiating { closer, .. } = &old {
+            closer.close();
+        }
+        // Reports from the abandoned attempt are ignored from now on.
+        self.generation += 1;
+        self.internal.clear();
+        self.schema = None;
+        let in_flight: Vec<u64> = self.user_requests.drain().collect();
+        if was_ready || !in_flight.is_empty() {
+            vec![ClientEvent::Disconnected {
+                reason: reason.to_owned(),
+                in_flight,
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn on_message(&mut self, message: Message) -> Vec<ClientEvent> {
+        match message {
+            Message::Reply { result, id } => {
+                let Some(id) = id.as_u64() else {
+                    return Vec::new();
+                };
+                if let Some(what) = self.internal.remove(&id) {
+                    return self.on_internal_reply(what, Ok(result));
+                }
+                if self.user_requests.remove(&id) {
+                    vec![ClientEvent::Reply { id, result }]
+                } else {
+                    Vec::new()
+                }
+            }
+            Message::Error { error, id } => {
+                let Some(id) = id.as_u64() else {
+                    return Vec::new();
+                };
+                if let Some(what) = self.internal.remove(&id) {
+                    return self.on_internal_reply(what, Err(error));
+                }
+                if self.user_requests.remove(&id) {
+                    vec![ClientEvent::Error { id, error }]
+                } else {
+                    Vec::new()
+                }
+            }
+            Message::Notify { method, .. } if method == "echo" => Vec::new(),
+            Message::Notify { method, params } => vec![ClientEvent::Notify { method, params }],
+            Message::Request { method, id, .. } => {
+                // The server asks nothing of clients but echo (answered by
+                // the connection thread); refuse anything else politely.
+                if let Some(w) = self.writer() {
+                    let _ = connection::send(
+                        w,
+                        &Message::Error {
+                            error: json!(format!("unknown method {method}")),
+                            id,
+                        },
+                    );
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_internal_reply(
+        &mut self,
+        what: Internal,
+        result: Result<Value, Value>,
+    ) -> Vec<ClientEvent> {
+        match what {
+            Internal::Probe => Vec::new(),
+            Internal::ServerCheck => {
+                // A server without _Server (or an error) is not clustered.
+                let result = result.unwrap_or_default();
+                let row = result
+                    .get(0)
+                    .and_then(|r| r.get("rows"))
+                    .and_then(|rows| rows.get(0));
+                let clustered =
+                    row.and_then(|r| r.get("model")).and_then(Value::as_str) == Some("clustered");
+                let connected = row
+                    .and_then(|r| r.get("connected"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                if clustered && !connected {
+                    let reason = format!(
+                        "{} is not connected to its cluster; trying the next remote",
+                        self.remote()
+                    );
+                    log::warn!("{}: {reason}", self.cfg.label);
+                    self.next_remote += 1;
+                    let wait = self.failure_wait();
+                    return self.drop_connection(&reason, wait);
+                }
+                self.send_internal(
+                    Internal::GetSchema,
+                    "get_schema",
+                    json!([self.cfg.database]),
+                );
+                Vec::new()
+            }
+            Internal::GetSchema => match result
+                .map_err(|e| e.to_string())
+                .and_then(|r| Schema::from_json(&r))
+            {
+                Ok(schema) => {
+                    self.schema = Some(schema);
+                    let State::Negotiating { writer, closer } = std::mem::replace(
+                        &mut self.state,
+                        State::Waiting {
+                            until: Instant::now(),
+                        },
+                    ) else {
+                        return Vec::new();
+                    };
+                    self.state = State::Ready { writer, closer };
+                    self.backoff = MIN_BACKOFF;
+                    self.failures_in_cycle = 0;
+                    log::info!(
+                        "{}: connected to {} ({})",
+                        self.cfg.label,
+                        self.remote(),
+                        self.cfg.database
+                    );
+                    vec![ClientEvent::Ready]
+                }
+                Err(e) => {
+                    let reason = format!(
+                        "{}: cannot get the schema of {}: {e}",
+                        self.remote(),
+                        self.cfg.database
+                    );
+                    log::warn!("{}: {reason}", self.cfg.label);
+                    let wait = self.failure_wait();
+                    self.drop_connection(&reason, wait)
+                }
+            },
+        }
+    }
+
+    /// Closes the connection for good (shutdown).
+    pub fn close(&mut self) {
+        self.drop_connection("shutting down", MAX_BACKOFF * 1000);
+    }
+}

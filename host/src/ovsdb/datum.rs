@@ -1,0 +1,440 @@
+//! OVSDB values (RFC 7047 §5.1): atoms, and datums (sets and maps of atoms),
+//! with their JSON wire forms.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// A row UUID, kept as 128 bits: cheap to hash and compare.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uuid(pub u128);
+
+impl FromStr for Uuid {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let hex: String = s.chars().filter(|c| *c != '-').collect();
+        let groups: Vec<usize> = s.split('-').map(str::len).collect();
+        if groups != [8, 4, 4, 4, 12] || hex.len() != 32 {
+            return Err(format!("{s:?} is not a UUID"));
+        }
+        u128::from_str_radix(&hex, 16)
+            .map(Uuid)
+            .map_err(|_| format!("{s:?} is not a UUID"))
+    }
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = format!("{:032x}", self.0);
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+impl fmt::Debug for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// One OVSDB atom.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Atom {
+    /// `integer`.
+    Integer(i64),
+    /// `real`.
+    Real(f64),
+    /// `boolean`.
+    Boolean(bool),
+    /// `string`.
+    String(String),
+    /// `uuid`: a reference to a row.
+    Uuid(Uuid),
+    /// `["named-uuid", name]`: a row inserted earlier in the same transaction.
+    NamedUuid(String),
+}
+
+impl Eq for Atom {}
+
+impl PartialOrd for Atom {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Atom {
+    /// A total order, so atoms can key sets and maps (reals by total_cmp).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use Atom::*;
+        let rank = |a: &Atom| match a {
+            Integer(_) => 0,
+            Real(_) => 1,
+            Boolean(_) => 2,
+            String(_) => 3,
+            Uuid(_) => 4,
+            NamedUuid(_) => 5,
+        };
+        match (self, other) {
+            (Integer(a), Integer(b)) => a.cmp(b),
+            (Real(a), Real(b)) => a.total_cmp(b),
+            (Boolean(a), Boolean(b)) => a.cmp(b),
+            (String(a), String(b)) => a.cmp(b),
+            (Uuid(a), Uuid(b)) => a.cmp(b),
+            (NamedUuid(a), NamedUuid(b)) => a.cmp(b),
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+}
+
+impl Atom {
+    /// Parses the JSON form of an atom.
+    pub fn from_json(v: &Value) -> Result<Atom, String> {
+        match v {
+            Value::String(s) => Ok(Atom::String(s.clone())),
+            Value::Bool(b) => Ok(Atom::Boolean(*b)),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Ok(Atom::Integer(i)),
+                None => n
+                    .as_f64()
+                    .map(Atom::Real)
+                    .ok_or_else(|| format!("bad number {n}")),
+            },
+            Value::Array(a) if a.len() == 2 => match (a[0].as_str(), a[1].as_str()) {
+                (Some("uuid"), Some(u)) => u.parse().map(Atom::Uuid),
+                (Some("named-uuid"), Some(n)) => Ok(Atom::NamedUuid(n.to_owned())),
+                _ => Err(format!("{v} is not an atom")),
+            },
+            _ => Err(format!("{v} is not an atom")),
+        }
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Atom::Integer(i) => json!(i),
+            Atom::Real(r) => json!(r),
+            Atom::Boolean(b) => json!(b),
+            Atom::String(s) => json!(s),
+            Atom::Uuid(u) => json!(["uuid", u.to_string()]),
+            Atom::NamedUuid(n) => json!(["named-uuid", n]),
+        }
+    }
+
+    /// The string, if this is a string atom.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Atom::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The UUID, if this is a UUID atom.
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match self {
+            Atom::Uuid(u) => Some(*u),
+            _ => None,
+        }
+    }
+}
+
+/// A column value: a set of atoms, or a map from atoms to atoms. A scalar
+/// column is a set of exactly one atom; an optional one, of zero or one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datum {
+    /// A set (sorted, no duplicates).
+    Set(Vec<Atom>),
+    /// A map (sorted by key, unique keys).
+    Map(BTreeMap<Atom, Atom>),
+}
+
+impl Default for Datum {
+    fn default() -> Self {
+        Datum::Set(Vec::new())
+    }
+}
+
+impl Datum {
+    /// A one-atom set.
+    pub fn scalar(a: Atom) -> Datum {
+        Datum::Set(vec![a])
+    }
+
+    /// A string scalar.
+    pub fn string(s: impl Into<String>) -> Datum {
+        Datum::scalar(Atom::String(s.into()))
+    }
+
+    /// A set of atoms.
+    pub fn set(atoms: impl IntoIterator<Item = Atom>) -> Datum {
+        let mut v: Vec<Atom> = atoms.into_iter().collect();
+        v.sort();
+        v.dedup();
+        Datum::Set(v)
+    }
+
+    /// A string-to-string map.
+    pub fn str_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Datum {
+        Datum::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Atom::String(k.to_owned()), Atom::String(v.to_owned())))
+                .collect(),
+        )
+    }
+
+    /// Parses the JSON form: an atom, `["set", [...]]` or `["map", [[k, v], ...]]`.
+    pub fn from_json(v: &Value) -> Result<Datum, String> {
+        if let Value::Array(a) = v {
+            if a.len() == 2 {
+                match (a[0].as_str(), &a[1]) {
+                    (Some("set"), Value::Array(items)) => {
+                        return items
+                            .iter()
+                            .map(Atom::from_json)
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(Datum::set);
+                    }
+                    (Some("map"), Value::Array(pairs)) => {
+                        let mut m = BTreeMap::new();
+                        for p in pairs {
+                            match p {
+                                Value::Array(kv) if kv.len() == 2 => {
+                                    m.insert(Atom::from_json(&kv[0])?, Atom::from_json(&kv[1])?);
+                                }
+                                _ => return Err(format!("{p} is not a map pair")),
+                            }
+                        }
+                        return Ok(Datum::Map(m));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Atom::from_json(v).map(Datum::scalar)
+    }
+
+    /// The JSON form; single-atom sets are written as the bare atom.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Datum::Set(v) if v.len() == 1 => v[0].to_json(),
+            Datum::Set(v) => json!(["set", v.iter().map(Atom::to_json).collect::<Vec<_>>()]),
+            Datum::Map(m) => json!([
+                "map",
+                m.iter()
+                    .map(|(k, v)| json!([k.to_json(), v.to_json()]))
+                    .collect::<Vec<_>>()
+            ]),
+        }
+    }
+
+    /// The atoms of a set (empty for a map).
+    pub fn atoms(&self) -> &[Atom] {
+        match self {
+            Datum::Set(v) => v,
+            Datum::Map(_) => &[],
+        }
+    }
+
+    /// The single string of a scalar or optional string column.
+    pub fn as_str(&self) -> Option<&str> {
+        self.atoms().first().and_then(Atom::as_str)
+    }
+
+    /// The single UUID of a scalar or optional reference column.
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        self.atoms().first().and_then(Atom::as_uuid)
+    }
+
+    /// The single integer of a scalar or optional integer column.
+    pub fn as_int(&self) -> Option<i64> {
+        match self.atoms().first() {
+            Some(Atom::Integer(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The single boolean of a scalar or optional boolean column.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.atoms().first() {
+            Some(Atom::Boolean(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// All UUIDs of a set of references.
+    pub fn uuids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.atoms().iter().filter_map(Atom::as_uuid)
+    }
+
+    /// Looks a string key up in a string map.
+    pub fn map_get(&self, key: &str) -> Option<&str> {
+        match self {
+            Datum::Map(m) => m.get(&Atom::String(key.to_owned())).and_then(Atom::as_str),
+            Datum::Set(_) => None,
+        }
+    }
+
+    /// The string pairs of a string map, in key order.
+    pub fn str_pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Datum::Map(m) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+                .collect(),
+            Datum::Set(_) => Vec::new(),
+        }
+    }
+
+    /// Applies an `update2` "modify" diff for a column of `kind`: a scalar
+    /// takes the new value; a set toggles each atom in the diff; a map
+    /// removes pairs present with the same value, and adds or replaces the
+    /// others.
+    pub fn apply_diff(&mut self, kind: ColumnKind, diff: Datum) -> Result<(), String> {
+        match kind {
+            ColumnKind::Scalar => {
+                *self = diff;
+                Ok(())
+            }
+            ColumnKind::Set => {
+                let Datum::Set(cur) = self else {
+                    return Err("set diff on a map".into());
+                };
+                for a in diff.atoms() {
+                    match cur.binary_search(a) {
+                        Ok(i) => {
+                            cur.remove(i);
+                        }
+                        Err(i) => cur.insert(i, a.clone()),
+                    }
+                }
+                Ok(())
+            }
+            ColumnKind::Map => {
+                if let Datum::Set(v) = self {
+                    if !v.is_empty() {
+                        return Err("map diff on a set".into());
+                    }
+                    *self = Datum::Map(BTreeMap::new());
+                }
+                let (Datum::Map(cur), Datum::Map(d)) = (self, diff) else {
+                    return Err("map diff is not a map".into());
+                };
+                for (k, v) in d {
+                    match cur.get(&k) {
+                        Some(old) if *old == v => {
+                            cur.remove(&k);
+                        }
+                        _ => {
+                            cur.insert(k, v);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How a column's `update2` diffs apply, from its schema type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Exactly one atom (`min` = `max` = 1): a diff is the new value.
+    Scalar,
+    /// Any other set, including optional (0 or 1) values.
+    Set,
+    /// A map.
+    Map,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_round_trip() {
+        let s = "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0";
+        let u: Uuid = s.parse().unwrap();
+        assert_eq!(u.to_string(), s);
+        assert!("36c3d7a4".parse::<Uuid>().is_err());
+        assert!("zzc3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"
+            .parse::<Uuid>()
+            .is_err());
+    }
+
+    #[test]
+    fn datums_parse_and_print() {
+        let set = json!(["set", [["uuid", "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"]]]);
+        let d = Datum::from_json(&set).unwrap();
+        assert_eq!(
+            d.as_uuid().unwrap().to_string(),
+            "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"
+        );
+        // One-atom sets are written bare.
+        assert_eq!(
+            d.to_json(),
+            json!(["uuid", "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"])
+        );
+        assert_eq!(
+            Datum::from_json(&json!(["set", []])).unwrap(),
+            Datum::Set(vec![])
+        );
+        let m = Datum::from_json(&json!(["map", [["a", "1"], ["b", "2"]]])).unwrap();
+        assert_eq!(m.map_get("b"), Some("2"));
+        assert_eq!(m.to_json(), json!(["map", [["a", "1"], ["b", "2"]]]));
+        assert_eq!(Datum::from_json(&json!(1500)).unwrap().as_int(), Some(1500));
+        assert_eq!(
+            Datum::from_json(&json!(true)).unwrap().as_bool(),
+            Some(true)
+        );
+        assert!(Datum::from_json(&json!({"x": 1})).is_err());
+    }
+
+    #[test]
+    fn set_diffs_toggle_atoms() {
+        let a = Atom::String("a".into());
+        let b = Atom::String("b".into());
+        let mut d = Datum::set([a.clone()]);
+        d.apply_diff(ColumnKind::Set, Datum::set([a.clone(), b.clone()]))
+            .unwrap();
+        assert_eq!(d, Datum::set([b.clone()]));
+        // An optional column going from {a} to {} is the diff {a}.
+        let mut o = Datum::set([a.clone()]);
+        o.apply_diff(ColumnKind::Set, Datum::set([a])).unwrap();
+        assert_eq!(o, Datum::Set(vec![]));
+    }
+
+    #[test]
+    fn map_diffs_add_replace_and_remove() {
+        let mut d = Datum::str_map([("keep", "1"), ("drop", "x"), ("change", "old")]);
+        d.apply_diff(
+            ColumnKind::Map,
+            Datum::str_map([("drop", "x"), ("change", "new"), ("add", "y")]),
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            Datum::str_map([("keep", "1"), ("change", "new"), ("add", "y")])
+        );
+        // A map column omitted as default starts empty.
+        let mut e = Datum::default();
+        e.apply_diff(ColumnKind::Map, Datum::str_map([("k", "v")]))
+            .unwrap();
+        assert_eq!(e.map_get("k"), Some("v"));
+    }
+
+    #[test]
+    fn scalar_diffs_replace() {
+        let mut d = Datum::string("old");
+        d.apply_diff(ColumnKind::Scalar, Datum::string("new"))
+            .unwrap();
+        assert_eq!(d.as_str(), Some("new"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Our OVSDB client (RFC 7047): remotes, streams, JSON-RPC, typed values,
+//! schemas, monitored-table replicas and transactions.
+
+pub mod client;
+pub mod connection;
+pub mod datum;
+pub mod jsonrpc;
+pub mod remote;
+pub mod replica;
+pub mod schema;
+pub mod stream;
+pub mod txn;
+
+pub use datum::{Atom, ColumnKind, Datum, Uuid};
+pub use jsonrpc::Message;
+pub use remote::Remote;
+pub use schema::Schema;

@@ -1,0 +1,310 @@
+//! The client's copy of the monitored rows, kept current by applying the
+//! `update2` (and, for servers without `monitor_cond`, `update`) messages.
+
+use super::datum::{ColumnKind, Datum, Uuid};
+use super::schema::Schema;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A row: the monitored columns that differ from their default. A missing
+/// column reads as its default (empty set or map).
+pub type Row = HashMap<String, Datum>;
+
+static EMPTY: Datum = Datum::Set(Vec::new());
+
+/// A column of a row, or the empty default.
+pub fn col<'a>(row: &'a Row, column: &str) -> &'a Datum {
+    row.get(column).unwrap_or(&EMPTY)
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Inserted (or part of the initial contents).
+    Insert,
+    /// Modified.
+    Modify,
+    /// Deleted.
+    Delete,
+}
+
+/// One row change, with the row as it was before, so that the owner can tell
+/// what the change affects.
+#[derive(Debug, Clone)]
+pub struct RowChange {
+    /// Table.
+    pub table: String,
+    /// Row.
+    pub uuid: Uuid,
+    /// Kind.
+    pub kind: ChangeKind,
+    /// The row before the change (`None` for an insert).
+    pub old: Option<Row>,
+}
+
+/// Monitored tables, by name.
+#[derive(Debug, Default)]
+pub struct Replica {
+    tables: HashMap<String, HashMap<Uuid, Row>>,
+}
+
+fn parse_row(v: &Value) -> Result<Row, String> {
+    let obj = v.as_object().ok_or_else(|| format!("{v} is not a row"))?;
+    obj.iter()
+        .map(|(c, d)| Ok((c.clone(), Datum::from_json(d)?)))
+        .collect()
+}
+
+fn table_updates(
+    updates: &Value,
+) -> Result<impl Iterator<Item = (&String, &serde_json::Map<String, Value>)>, String> {
+    let tables = updates
+        .as_object()
+        .ok_or_else(|| format!("table updates {updates} is not an object"))?;
+    tables
+        .iter()
+        .map(|(t, rows)| {
+            rows.as_object()
+                .map(|r| (t, r))
+                .ok_or_else(|| format!("updates of table {t} are not an object"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Vec::into_iter)
+}
+
+impl Replica {
+    /// The rows of `table`.
+    pub fn rows(&self, table: &str) -> impl Iterator<Item = (&Uuid, &Row)> {
+        self.tables.get(table).into_iter().flatten()
+    }
+
+    /// One row.
+    pub fn get(&self, table: &str, uuid: &Uuid) -> Option<&Row> {
+        self.tables.get(table)?.get(uuid)
+    }
+
+    /// Number of rows in `table`.
+    pub fn len(&self, table: &str) -> usize {
+        self.tables.get(table).map_or(0, HashMap::len)
+    }
+
+    /// Forgets every row (the connection was lost; a fresh monitor will
+    /// deliver the contents again). Returns the deletions.
+    pub fn clear(&mut self) -> Vec<RowChange> {
+        let mut out = Vec::new();
+        for (table, rows) in self.tables.drain() {
+            for (uuid, row) in rows {
+                out.push(RowChange {
+                    table: table.clone(),
+                    uuid,
+                    kind: ChangeKind::Delete,
+                    old: Some(row),
+                });
+            }
+        }
+        out
+    }
+
+    /// Applies `<table-updates2>` (RFC 7047 extension used by
+    /// `monitor_cond`): "initial"/"insert" rows, "modify" diffs and
+    /// "delete"s.
+    pub fn apply_update2(
+        &mut self,
+        schema: &Schema,
+        updates: &Value,
+    ) -> Result<Vec<RowChange>, String> {
+        let mut changes = Vec::new();
+        for (table, rows) in table_updates(updates)? {
+            let t = self.tables.entry(table.clone()).or_default();
+            for (uuid, update) in rows {
+                let uuid: Uuid = uuid.parse()?;
+                let update = update
+                    .as_object()
+                    .ok_or_else(|| format!("update of {table} {uuid} is not an object"))?;
+                let (op, body) = update
+                    .iter()
+                    .next()
+                    .ok_or_else(|| format!("empty update of {table} {uuid}"))?;
+                match op.as_str() {
+                    "initial" | "insert" => {
+                        let old = t.insert(uuid, parse_row(body)?);
+                        changes.push(RowChange {
+                            table: table.clone(),
+                            uuid,
+                            kind: if old.is_some() {
+                                ChangeKind::Modify
+                            } else {
+                                ChangeKind::Insert
+                            },
+                            old,
+                        });
+                    }
+                    "modify" => {
+                        let row = t
+                            .get_mut(&uuid)
+                            .ok_or_else(|| format!("modify of unknown {table} row {uuid}"))?;
+                        let old = row.clone();
+                        for (column, diff) in parse_row(body)? {
+                            let kind = schema.kind(table, &column).unwrap_or(ColumnKind::Scalar);
+                            let cur = row.entry(column.clone()).or_default();
+                            cur.apply_diff(kind, diff)
+                                .map_err(|e| format!("{table}.{column}: {e}"))?;
+                        }
+                        changes.push(RowChange {
+                            table: table.clone(),
+                            uuid,
+                            kind: ChangeKind::Modify,
+                            old: Some(old),
+                        });
+                    }
+                    "delete" => {
+                        if let Some(old) = t.remove(&uuid) {
+                            changes.push(RowChange {
+                                table: table.clone(),
+                                uuid,
+                                kind: ChangeKind::Delete,
+                                old: Some(old),
+                            });
+                        }
+                    }
+                    other => return Err(format!("unknown update2 operation {other:?}")),
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Applies `<table-updates>` (plain `monitor`): "new" is the whole row,
+    /// its absence a deletion.
+    pub fn apply_update(&mut self, updates: &Value) -> Result<Vec<RowChange>, String> {
+        let mut changes = Vec::new();
+        for (table, rows) in table_updates(updates)? {
+            let t = self.tables.entry(table.clone()).or_default();
+            for (uuid, update) in rows {
+                let uuid: Uuid = uuid.parse()?;
+                match update.get("new") {
+                    Some(new) => {
+                        let old = t.insert(uuid, parse_row(new)?);
+                        changes.push(RowChange {
+                            table: table.clone(),
+                            uuid,
+                            kind: if old.is_some() {
+                                ChangeKind::Modify
+                            } else {
+                                ChangeKind::Insert
+                            },
+                            old,
+                        });
+                    }
+                    None => {
+                        if let Some(old) = t.remove(&uuid) {
+                            changes.push(RowChange {
+                                table: table.clone(),
+                                uuid,
+                                kind: ChangeKind::Delete,
+                                old: Some(old),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Schema {
+        Schema::from_json(&json!({"name": "T", "tables": {"Interface": {"columns": {
+            "name": {"type": "string"},
+            "options": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
+            "mtu_request": {"type": {"key": "integer", "min": 0, "max": 1}}
+        }}}}))
+        .unwrap()
+    }
+
+    const U: &str = "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0";
+
+    #[test]
+    fn initial_modify_delete() {
+        let s = schema();
+        let mut r = Replica::default();
+        let c = r
+            .apply_update2(
+                &s,
+                &json!({"Interface": {U: {"initial": {
+                    "name": "vif1", "options": ["map", [["a", "1"]]]
+                }}}}),
+            )
+            .unwrap();
+        assert_eq!(c[0].kind, ChangeKind::Insert);
+        let uuid: Uuid = U.parse().unwrap();
+        let c = r
+            .apply_update2(
+                &s,
+                &json!({"Interface": {U: {"modify": {
+                    "options": ["map", [["a", "1"], ["b", "2"]]], "mtu_request": 1400
+                }}}}),
+            )
+            .unwrap();
+        assert_eq!(c[0].kind, ChangeKind::Modify);
+        assert_eq!(
+            col(c[0].old.as_ref().unwrap(), "options").map_get("a"),
+            Some("1")
+        );
+        let row = r.get("Interface", &uuid).unwrap();
+        assert_eq!(col(row, "options").map_get("a"), None);
+        assert_eq!(col(row, "options").map_get("b"), Some("2"));
+        assert_eq!(col(row, "mtu_request").as_int(), Some(1400));
+        // Optional column cleared: the diff toggles the old value out.
+        r.apply_update2(
+            &s,
+            &json!({"Interface": {U: {"modify": {"mtu_request": 1400}}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            col(r.get("Interface", &uuid).unwrap(), "mtu_request").as_int(),
+            None
+        );
+        let c = r
+            .apply_update2(&s, &json!({"Interface": {U: {"delete": null}}}))
+            .unwrap();
+        assert_eq!(c[0].kind, ChangeKind::Delete);
+        assert_eq!(r.len("Interface"), 0);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let s = schema();
+        let mut r = Replica::default();
+        assert!(r.apply_update2(&s, &json!([1])).is_err());
+        assert!(r
+            .apply_update2(&s, &json!({"Interface": {"x": {"insert": {}}}}))
+            .is_err());
+        assert!(r
+            .apply_update2(&s, &json!({"Interface": {U: {"modify": {"name": "x"}}}}))
+            .is_err());
+        assert!(r
+            .apply_update2(&s, &json!({"Interface": {U: {"bogus": {}}}}))
+            .is_err());
+    }
+
+    #[test]
+    fn plain_update_replaces_rows() {
+        let mut r = Replica::default();
+        r.apply_update(&json!({"Interface": {U: {"new": {"name": "a"}}}}))
+            .unwrap();
+        let c = r
+            .apply_update(&json!({"Interface": {U: {"old": {"name": "a"}, "new": {"name": "b"}}}}))
+            .unwrap();
+        assert_eq!(c[0].kind, ChangeKind::Modify);
+        let c = r
+            .apply_update(&json!({"Interface": {U: {"old": {"name": "b"}}}}))
+            .unwrap();
+        assert_eq!(c[0].kind, ChangeKind::Delete);
+    }
+}
