@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: locating the workspace, building
 //! provider cdylibs with cargo, compiling C against the committed header, and
-//! capturing log records.
+//! capturing log records. [`sandbox`] runs a private OVN chassis for tests
+//! that need Open vSwitch and OVN.
 //!
 //! Built libraries are copied into a private temporary directory with mode
 //! 0755, because the host refuses providers that are group- or
@@ -12,6 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+
+pub mod sandbox;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
