@@ -32,6 +32,11 @@ pub enum Command {
         #[arg(long = "lport-option", value_name = "KEY=VALUE", value_parser = parse_kv)]
         lport_options: Vec<(String, String)>,
     },
+    /// Run the plugging agent beside ovn-controller: plug, update and unplug
+    /// the logical ports that the Southbound database requests on this
+    /// chassis with options:vif-plug-type. Stops cleanly on SIGTERM/SIGINT,
+    /// leaving plugged ports in place.
+    Run(RunArgs),
     /// Load providers as the agent would and list the registered classes.
     ListProviders {
         /// Where providers come from.
@@ -61,4 +66,41 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("{s:?}: expected KEY=VALUE with a non-empty KEY")),
     }
+}
+
+/// Options of `run`. Defaults follow ovn-controller.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The local Open vSwitch database.
+    #[arg(long, value_name = "REMOTE", default_value = vif_plug_host::agent::options::DEFAULT_OVS_REMOTE)]
+    pub ovs_remote: String,
+    /// The OVN Southbound database, one remote or a comma-separated cluster
+    /// list [default: external_ids:ovn-remote of the local Open_vSwitch
+    /// row, followed when it changes].
+    #[arg(long = "ovnsb-remote", value_name = "REMOTES")]
+    pub sb_remote: Option<String>,
+    /// This chassis's name [default: external_ids:system-id].
+    #[arg(long, value_name = "NAME")]
+    pub chassis: Option<String>,
+    /// The integration bridge [default: external_ids:ovn-bridge, else br-int].
+    #[arg(long, value_name = "BRIDGE")]
+    pub bridge: Option<String>,
+    /// PEM private key for ssl: remotes.
+    #[arg(long, value_name = "FILE", requires_all = ["certificate", "ca_cert"])]
+    pub private_key: Option<std::path::PathBuf>,
+    /// PEM certificate for ssl: remotes.
+    #[arg(long, value_name = "FILE", requires_all = ["private_key", "ca_cert"])]
+    pub certificate: Option<std::path::PathBuf>,
+    /// PEM CA certificate that ssl: servers must be signed by.
+    #[arg(long, value_name = "FILE", requires_all = ["private_key", "certificate"])]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Inactivity probe for tcp:/ssl: remotes, in milliseconds (0: off).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub probe_interval: u64,
+    /// How often providers' run is called while idle, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub provider_run_interval: u64,
+    /// Where providers come from.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
 }

@@ -7,6 +7,7 @@
 //! - [`registry`]: registered classes by type;
 //! - [`check`]: the conformance run behind `vif-plug-host check`.
 
+pub mod agent;
 pub mod check;
 pub mod config;
 pub mod loader;

@@ -3,11 +3,15 @@
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Command, ProviderArgs};
+use cli::{Cli, Command, ProviderArgs, RunArgs};
 use std::process::ExitCode;
+use std::time::Duration;
+use vif_plug_host::agent::{Agent, AgentOptions, Event};
 use vif_plug_host::check::{self, CheckOptions};
 use vif_plug_host::config::Setting;
 use vif_plug_host::loader::{self, Sources};
+use vif_plug_host::ovsdb::remote;
+use vif_plug_host::ovsdb::stream::TlsFiles;
 use vif_plug_host::{ProviderConfig, Registry};
 
 fn config_from(settings: Vec<Setting>) -> ProviderConfig {
@@ -42,6 +46,75 @@ fn list_providers(args: ProviderArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn run(args: RunArgs) -> ExitCode {
+    let fail = |what: &str, e: String| {
+        log::error!("{what}: {e}");
+        ExitCode::from(2)
+    };
+    let ovs_remote = match remote::parse_list(&args.ovs_remote) {
+        Ok(r) => r,
+        Err(e) => return fail("--ovs-remote", e),
+    };
+    let sb_remote = match args.sb_remote.as_deref().map(remote::parse_list) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => return fail("--ovnsb-remote", e),
+    };
+    let tls = match (args.private_key, args.certificate, args.ca_cert) {
+        (Some(private_key), Some(certificate), Some(ca_cert)) => match (TlsFiles {
+            private_key,
+            certificate,
+            ca_cert,
+        })
+        .load()
+        {
+            Ok(c) => Some(c),
+            Err(e) => return fail("TLS", e),
+        },
+        _ => None,
+    };
+    let config = config_from(args.providers.config);
+    let sources = Sources {
+        files: args.providers.files,
+        dirs: args.providers.dirs,
+    }
+    .or_default();
+    let mut registry = Registry::new();
+    loader::load_into(&mut registry, &sources, &config);
+    if !registry.has_providers() {
+        log::error!("no provider registered: nothing to plug (see --provider, --provider-dir)");
+        return ExitCode::FAILURE;
+    }
+    let opts = AgentOptions {
+        ovs_remote,
+        sb_remote,
+        chassis: args.chassis,
+        bridge: args.bridge,
+        tls,
+        probe_interval: (args.probe_interval > 0)
+            .then(|| Duration::from_millis(args.probe_interval)),
+        provider_run_interval: Duration::from_millis(args.provider_run_interval),
+    };
+    let agent = Agent::new(opts, registry);
+    let events = agent.sender();
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ]) {
+        Ok(s) => s,
+        Err(e) => return fail("installing signal handlers", e.to_string()),
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if events.send(Event::Stop(sig)).is_err() {
+                break;
+            }
+        }
+    });
+    agent.run();
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -65,5 +138,6 @@ fn main() -> ExitCode {
             }
         }
         Command::ListProviders { providers } => list_providers(providers),
+        Command::Run(args) => run(args),
     }
 }

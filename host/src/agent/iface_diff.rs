@@ -1,0 +1,250 @@
+//! What must change on an Interface record so that it matches a provider's
+//! answer, touching only what is ours: the type, the options the provider
+//! maintains or sets, our two external ids, and `mtu_request`. Options that
+//! other programs set are never removed or rewritten.
+
+use std::collections::BTreeMap;
+
+/// External id naming the logical port an interface stands for.
+pub const IFACE_ID: &str = "iface-id";
+/// External id marking an interface as plugged by us, with the provider type.
+pub const OVN_PLUGGED: &str = "ovn-plugged";
+
+/// The parts of an Interface record the agent manages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IfaceState {
+    /// `type` ("" for a system interface).
+    pub iface_type: String,
+    /// `options`.
+    pub options: BTreeMap<String, String>,
+    /// `external_ids`.
+    pub external_ids: BTreeMap<String, String>,
+    /// `mtu_request`.
+    pub mtu_request: Option<i64>,
+}
+
+/// What the interface should look like, from the provider and the logical
+/// port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired<'a> {
+    /// Interface type ("" for system).
+    pub iface_type: &'a str,
+    /// Options the provider wants set.
+    pub options: &'a [(String, String)],
+    /// Option keys the provider maintains.
+    pub maintained: &'a [String],
+    /// Logical port name (`external_ids:iface-id`).
+    pub lport: &'a str,
+    /// Provider type (`external_ids:ovn-plugged`).
+    pub provider_type: &'a str,
+    /// `vif-plug-mtu-request`, if given.
+    pub mtu_request: Option<i64>,
+}
+
+/// Changes to bring an interface to its desired state, as map mutations:
+/// for each map, keys to delete first, then pairs to insert.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IfaceUpdate {
+    /// New type, if it differs.
+    pub set_type: Option<String>,
+    /// Option keys to delete.
+    pub options_delete: Vec<String>,
+    /// Options to insert (after the deletes).
+    pub options_insert: Vec<(String, String)>,
+    /// External id keys to delete.
+    pub external_ids_delete: Vec<String>,
+    /// External ids to insert.
+    pub external_ids_insert: Vec<(String, String)>,
+    /// New `mtu_request` (`Some(None)` clears it), if it differs.
+    pub set_mtu_request: Option<Option<i64>>,
+}
+
+impl IfaceUpdate {
+    /// True if nothing needs to change.
+    pub fn is_empty(&self) -> bool {
+        *self == IfaceUpdate::default()
+    }
+}
+
+/// Plans the map mutations that make `current` hold `wanted` and lose the
+/// `removable` keys not in `wanted`.
+fn map_changes(
+    current: &BTreeMap<String, String>,
+    wanted: &[(String, String)],
+    removable: impl Iterator<Item = String>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let mut delete = Vec::new();
+    let mut insert = Vec::new();
+    for (k, v) in wanted {
+        match current.get(k) {
+            Some(cur) if cur == v => {}
+            Some(_) => {
+                delete.push(k.clone());
+                insert.push((k.clone(), v.clone()));
+            }
+            None => insert.push((k.clone(), v.clone())),
+        }
+    }
+    for k in removable {
+        if current.contains_key(&k) && !wanted.iter().any(|(w, _)| *w == k) && !delete.contains(&k)
+        {
+            delete.push(k);
+        }
+    }
+    (delete, insert)
+}
+
+/// The update that brings `current` to `desired`.
+pub fn diff(current: &IfaceState, desired: &Desired<'_>) -> IfaceUpdate {
+    let (options_delete, options_insert) = map_changes(
+        &current.options,
+        desired.options,
+        desired.maintained.iter().cloned(),
+    );
+    let ids = [
+        (IFACE_ID.to_owned(), desired.lport.to_owned()),
+        (OVN_PLUGGED.to_owned(), desired.provider_type.to_owned()),
+    ];
+    let (external_ids_delete, external_ids_insert) =
+        map_changes(&current.external_ids, &ids, std::iter::empty());
+    IfaceUpdate {
+        set_type: (current.iface_type != desired.iface_type).then(|| desired.iface_type.to_owned()),
+        options_delete,
+        options_insert,
+        external_ids_delete,
+        external_ids_insert,
+        set_mtu_request: (current.mtu_request != desired.mtu_request)
+            .then_some(desired.mtu_request),
+    }
+}
+
+/// The state an interface has after `update` is applied to `current`.
+pub fn apply(current: &IfaceState, update: &IfaceUpdate) -> IfaceState {
+    let mut s = current.clone();
+    if let Some(t) = &update.set_type {
+        s.iface_type = t.clone();
+    }
+    for k in &update.options_delete {
+        s.options.remove(k);
+    }
+    for (k, v) in &update.options_insert {
+        s.options.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    for k in &update.external_ids_delete {
+        s.external_ids.remove(k);
+    }
+    for (k, v) in &update.external_ids_insert {
+        s.external_ids.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if let Some(m) = update.set_mtu_request {
+        s.mtu_request = m;
+    }
+    s
+}
+
+/// Parses `vif-plug-mtu-request`: a positive integer, or an error naming the
+/// bad value (the interface is then plugged without an MTU request).
+pub fn parse_mtu(value: Option<&str>) -> Result<Option<i64>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if (68..=65535).contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "vif-plug-mtu-request={v:?} is not an MTU between 68 and 65535; ignored"
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(t: &str, opts: &[(&str, &str)], ids: &[(&str, &str)], mtu: Option<i64>) -> IfaceState {
+        IfaceState {
+            iface_type: t.into(),
+            options: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            external_ids: ids
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            mtu_request: mtu,
+        }
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn an_interface_already_as_desired_needs_nothing() {
+        let opts = owned(&[("vif-plug-dummy-option", "value")]);
+        let maintained = vec!["vif-plug-dummy-option".to_owned()];
+        let d = Desired {
+            iface_type: "internal",
+            options: &opts,
+            maintained: &maintained,
+            lport: "lsp1",
+            provider_type: "dummy",
+            mtu_request: Some(1400),
+        };
+        let cur = state(
+            "internal",
+            &[("vif-plug-dummy-option", "value"), ("foreign", "kept")],
+            &[
+                ("iface-id", "lsp1"),
+                ("ovn-plugged", "dummy"),
+                ("other", "x"),
+            ],
+            Some(1400),
+        );
+        assert!(diff(&cur, &d).is_empty());
+    }
+
+    #[test]
+    fn drift_is_reverted_and_foreign_options_are_kept() {
+        let opts = owned(&[("a", "1"), ("b", "2")]);
+        let maintained = vec!["a".to_owned(), "b".to_owned(), "old".to_owned()];
+        let d = Desired {
+            iface_type: "internal",
+            options: &opts,
+            maintained: &maintained,
+            lport: "lsp1",
+            provider_type: "dummy",
+            mtu_request: None,
+        };
+        let cur = state(
+            "system",
+            &[("a", "changed"), ("old", "x"), ("foreign", "kept")],
+            &[("iface-id", "lsp1")],
+            Some(9000),
+        );
+        let u = diff(&cur, &d);
+        assert_eq!(u.set_type.as_deref(), Some("internal"));
+        assert_eq!(u.options_delete, ["a", "old"]);
+        assert_eq!(u.options_insert, owned(&[("a", "1"), ("b", "2")]));
+        assert_eq!(u.external_ids_insert, owned(&[("ovn-plugged", "dummy")]));
+        assert_eq!(u.set_mtu_request, Some(None));
+        let after = apply(&cur, &u);
+        assert_eq!(
+            after.options.get("foreign").map(String::as_str),
+            Some("kept")
+        );
+        assert!(diff(&after, &d).is_empty());
+    }
+
+    #[test]
+    fn mtu_values_are_checked() {
+        assert_eq!(parse_mtu(None), Ok(None));
+        assert_eq!(parse_mtu(Some("1500")), Ok(Some(1500)));
+        assert!(parse_mtu(Some("jumbo")).is_err());
+        assert!(parse_mtu(Some("0")).is_err());
+        assert!(parse_mtu(Some("70000")).is_err());
+    }
+}

@@ -1,0 +1,30 @@
+//! What `vif-plug-host run` is told on its command line.
+
+use crate::ovsdb::Remote;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default local database remote, as ovn-controller has it.
+pub const DEFAULT_OVS_REMOTE: &str = "unix:/var/run/openvswitch/db.sock";
+/// Default integration bridge.
+pub const DEFAULT_BRIDGE: &str = "br-int";
+
+/// Agent settings. `None` means "as ovn-controller would": read from the
+/// local database's `Open_vSwitch` row.
+#[derive(Clone)]
+pub struct AgentOptions {
+    /// The local Open vSwitch database.
+    pub ovs_remote: Vec<Remote>,
+    /// The Southbound database; default `external_ids:ovn-remote`.
+    pub sb_remote: Option<Vec<Remote>>,
+    /// Our chassis name; default `external_ids:system-id`.
+    pub chassis: Option<String>,
+    /// Integration bridge; default `external_ids:ovn-bridge`, else br-int.
+    pub bridge: Option<String>,
+    /// TLS for `ssl:` remotes.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Inactivity probe for TCP/TLS remotes (`None`: disabled).
+    pub probe_interval: Option<Duration>,
+    /// How often providers' `run` is called while idle.
+    pub provider_run_interval: Duration,
+}
