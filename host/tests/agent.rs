@@ -180,3 +180,365 @@ fn plugs_with_options_and_mtu_and_ovn_controller_binds_it() {
         "{log}"
     );
 }
+
+fn plug(env: &Env, lsp: &str, extra: &[&str]) {
+    let mut opts = vec!["requested-chassis=chassis-1", "vif-plug-type=dummy"];
+    opts.extend_from_slice(extra);
+    env.add_lsp(lsp, &opts);
+    env.wait(&format!("interface {lsp} plugged"), || {
+        env.iface_exists(lsp)
+    });
+}
+
+#[test]
+fn a_port_for_another_chassis_is_not_plugged() {
+    let env = Env::start();
+    env.add_lsp(
+        "far",
+        &["requested-chassis=chassis-2", "vif-plug-type=dummy"],
+    );
+    plug(&env, "near", &[]);
+    // "near" was plugged after "far" was created: "far" had its chance.
+    assert!(!env.iface_exists("far"));
+    assert!(
+        !env.agent.log().contains("logical port far"),
+        "{}",
+        env.agent.log()
+    );
+}
+
+#[test]
+fn option_and_mtu_updates_are_applied_in_place() {
+    let env = Env::start();
+    plug(&env, "lsp1", &["vif-plug-mtu-request=1400"]);
+    let uuid = env.iface("lsp1", "_uuid");
+    env.sb
+        .nbctl(&[
+            "set",
+            "Logical_Switch_Port",
+            "lsp1",
+            "options:vif-plug-mtu-request=1300",
+        ])
+        .unwrap();
+    env.wait("mtu 1300", || {
+        env.iface("lsp1", "mtu_request").as_deref() == Some("1300")
+    });
+    env.sb
+        .nbctl(&[
+            "remove",
+            "Logical_Switch_Port",
+            "lsp1",
+            "options",
+            "vif-plug-mtu-request",
+        ])
+        .unwrap();
+    env.wait("mtu cleared", || {
+        env.iface("lsp1", "mtu_request").as_deref() == Some("[]")
+    });
+    assert_eq!(
+        env.iface("lsp1", "_uuid"),
+        uuid,
+        "updated in place, not recreated"
+    );
+    // A malformed MTU is refused with a warning, and the port stays plugged.
+    env.sb
+        .nbctl(&[
+            "set",
+            "Logical_Switch_Port",
+            "lsp1",
+            "options:vif-plug-mtu-request=jumbo",
+        ])
+        .unwrap();
+    env.wait("warning about the MTU", || {
+        env.agent
+            .log()
+            .contains("vif-plug-mtu-request=\"jumbo\" is not an MTU")
+    });
+    assert_eq!(env.iface("lsp1", "_uuid"), uuid);
+}
+
+#[test]
+fn local_drift_is_reverted_and_foreign_options_are_kept() {
+    let env = Env::start();
+    plug(&env, "lsp1", &["vif-plug-mtu-request=1400"]);
+    env.sb
+        .vsctl(&[
+            "set",
+            "Interface",
+            "lsp1",
+            "options:vif-plug-dummy-option=tampered",
+            "options:foreign=kept",
+            "mtu_request=9000",
+            "external_ids:owner=someone-else",
+        ])
+        .unwrap();
+    env.wait("drift reverted", || {
+        env.iface("lsp1", "options:vif-plug-dummy-option")
+            .as_deref()
+            == Some("value")
+            && env.iface("lsp1", "mtu_request").as_deref() == Some("1400")
+    });
+    assert_eq!(
+        env.iface("lsp1", "options:foreign").as_deref(),
+        Some("kept")
+    );
+    assert_eq!(
+        env.iface("lsp1", "external_ids:owner").as_deref(),
+        Some("someone-else")
+    );
+    // The maintained option removed by someone: put back; foreign stays.
+    env.sb
+        .vsctl(&[
+            "remove",
+            "Interface",
+            "lsp1",
+            "options",
+            "vif-plug-dummy-option",
+        ])
+        .unwrap();
+    env.wait("option restored", || {
+        env.iface("lsp1", "options:vif-plug-dummy-option")
+            .as_deref()
+            == Some("value")
+    });
+    assert_eq!(
+        env.iface("lsp1", "options:foreign").as_deref(),
+        Some("kept")
+    );
+}
+
+#[test]
+fn requested_chassis_moved_away_and_back() {
+    let env = Env::start();
+    plug(&env, "lsp1", &[]);
+    env.wait("lsp1 up", || env.up("lsp1"));
+    env.sb
+        .nbctl(&[
+            "set",
+            "Logical_Switch_Port",
+            "lsp1",
+            "options:requested-chassis=chassis-2",
+        ])
+        .unwrap();
+    env.wait("lsp1 unplugged", || !env.iface_exists("lsp1"));
+    assert!(env.sb.vsctl(&["list-ports", "br-int"]).unwrap().is_empty());
+    env.sb
+        .nbctl(&[
+            "set",
+            "Logical_Switch_Port",
+            "lsp1",
+            "options:requested-chassis=chassis-1",
+        ])
+        .unwrap();
+    env.wait("lsp1 plugged again", || env.iface_exists("lsp1"));
+    env.wait("lsp1 up again", || env.up("lsp1"));
+}
+
+#[test]
+fn a_deleted_port_is_unplugged() {
+    let env = Env::start();
+    plug(&env, "lsp1", &[]);
+    plug(&env, "lsp2", &[]);
+    env.sb.nbctl(&["lsp-del", "lsp1"]).unwrap();
+    env.wait("lsp1 unplugged", || !env.iface_exists("lsp1"));
+    assert!(env.iface_exists("lsp2"));
+    assert!(env.agent.log().contains("unplugged logical port lsp1"));
+}
+
+#[test]
+fn a_stale_plugged_interface_is_removed_and_a_foreign_one_left_alone() {
+    let env = Env::start();
+    // Plugged by us (ovn-plugged) in an earlier life, for a port that no
+    // longer exists: removed.
+    env.sb
+        .vsctl(&[
+            "add-port",
+            "br-int",
+            "ghost",
+            "--",
+            "set",
+            "Interface",
+            "ghost",
+            "type=internal",
+            "external_ids:iface-id=ghost",
+            "external_ids:ovn-plugged=dummy",
+        ])
+        .unwrap();
+    // Someone else's interface for a port the CMS asks us to plug: left
+    // alone, with a warning.
+    env.sb
+        .vsctl(&[
+            "add-port",
+            "br-int",
+            "theirs",
+            "--",
+            "set",
+            "Interface",
+            "theirs",
+            "type=internal",
+            "external_ids:iface-id=lsp-theirs",
+        ])
+        .unwrap();
+    // And one without any of our marks at all.
+    env.sb
+        .vsctl(&[
+            "add-port",
+            "br-int",
+            "unrelated",
+            "--",
+            "set",
+            "Interface",
+            "unrelated",
+            "type=internal",
+        ])
+        .unwrap();
+    env.add_lsp(
+        "lsp-theirs",
+        &["requested-chassis=chassis-1", "vif-plug-type=dummy"],
+    );
+    env.wait("ghost removed", || !env.iface_exists("ghost"));
+    env.wait("warning about the foreign interface", || {
+        env.agent
+            .log()
+            .contains("logical port lsp-theirs: the CMS asked to plug it, but interface")
+    });
+    plug(&env, "lsp1", &[]);
+    assert!(env.iface_exists("theirs"));
+    assert!(env.iface_exists("unrelated"));
+    assert_eq!(env.iface("theirs", "external_ids:ovn-plugged"), None);
+    assert_eq!(
+        env.agent.log().matches("the CMS asked to plug it").count(),
+        1,
+        "warned once"
+    );
+}
+
+#[test]
+fn an_unknown_type_is_a_warning_and_the_others_still_plug() {
+    let env = Env::start();
+    env.add_lsp(
+        "odd",
+        &["requested-chassis=chassis-1", "vif-plug-type=nonexistent"],
+    );
+    plug(&env, "lsp1", &[]);
+    assert!(!env.iface_exists("odd"));
+    let log = env.agent.log();
+    assert!(
+        log.contains("logical port odd: no provider for vif-plug-type \"nonexistent\" is loaded"),
+        "{log}"
+    );
+    assert!(log.contains(" WARN "), "{log}");
+    assert!(!log.contains(" ERROR "), "{log}");
+}
+
+#[test]
+fn a_restarted_agent_adopts_ports_without_touching_them() {
+    let mut env = Env::start();
+    plug(&env, "lsp1", &["vif-plug-mtu-request=1400"]);
+    plug(&env, "lsp2", &[]);
+    env.wait("bound", || env.up("lsp1") && env.up("lsp2"));
+    let uuids = (env.iface("lsp1", "_uuid"), env.iface("lsp2", "_uuid"));
+    let status = env.agent.stop();
+    assert!(status.success(), "exit {status}:\n{}", env.agent.log());
+    assert!(env
+        .agent
+        .log()
+        .contains("stopped; plugged ports are left in place"));
+    assert!(
+        env.iface_exists("lsp1") && env.iface_exists("lsp2"),
+        "left in place"
+    );
+
+    env.agent = AgentProc::start(&env.sb, &env.provider_dir, &[]);
+    env.wait("the new agent's view is complete", || {
+        env.agent
+            .log()
+            .contains("port binding(s) requested for chassis")
+    });
+    // Give it time to (wrongly) act, then check it did nothing.
+    plug(&env, "lsp3", &[]);
+    let log = env.agent.log();
+    assert!(!log.contains("logical port lsp1"), "{log}");
+    assert!(!log.contains("logical port lsp2"), "{log}");
+    assert_eq!(
+        (env.iface("lsp1", "_uuid"), env.iface("lsp2", "_uuid")),
+        uuids
+    );
+}
+
+#[test]
+fn survives_a_local_ovsdb_server_restart() {
+    let env = Env::start();
+    plug(&env, "lsp1", &[]);
+    env.sb.restart(Daemon::OvsDb).unwrap();
+    plug(&env, "lsp2", &[]);
+    assert!(env.iface_exists("lsp1"));
+    env.wait("both up", || env.up("lsp1") && env.up("lsp2"));
+}
+
+#[test]
+fn losing_the_southbound_unplugs_nothing_and_work_resumes() {
+    let env = Env::start();
+    plug(&env, "lsp1", &[]);
+    env.sb.stop(Daemon::SbDb).unwrap();
+    env.wait("the agent saw the disconnection", || {
+        env.agent.log().contains("southbound: unix:")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        env.iface_exists("lsp1"),
+        "nothing unplugged while the Southbound is away"
+    );
+    env.sb.start_daemon(Daemon::SbDb).unwrap();
+    plug(&env, "lsp2", &[]);
+    assert!(env.iface_exists("lsp1"));
+}
+
+#[test]
+fn a_failed_transaction_is_recomputed_without_finish() {
+    let env = Env::start();
+    // An interface already named "lsp9" (in a port with another name): the
+    // agent's insert violates the Interface name index and fails.
+    env.sb
+        .vsctl(&[
+            "--",
+            "--id=@i",
+            "create",
+            "Interface",
+            "name=lsp9",
+            "type=internal",
+            "--",
+            "--id=@p",
+            "create",
+            "Port",
+            "name=holder",
+            "interfaces=@i",
+            "--",
+            "add",
+            "Bridge",
+            "br-int",
+            "ports",
+            "@p",
+        ])
+        .unwrap();
+    env.add_lsp(
+        "lsp9",
+        &["requested-chassis=chassis-1", "vif-plug-type=dummy"],
+    );
+    env.wait("a failed transaction", || {
+        env.agent
+            .log()
+            .contains("transaction of 1 operation(s) failed")
+    });
+    assert!(
+        !env.agent.log().contains("finish: lsp9"),
+        "no finish after a failure"
+    );
+    // Once the conflict is gone, the agent's next attempt succeeds.
+    env.sb.vsctl(&["del-port", "br-int", "holder"]).unwrap();
+    env.wait("lsp9 plugged", || {
+        env.iface("lsp9", "external_ids:ovn-plugged").as_deref() == Some("dummy")
+    });
+    env.wait("finish logged", || env.agent.log().contains("finish: lsp9"));
+    assert_eq!(env.agent.log().matches("finish: lsp9").count(), 1);
+}

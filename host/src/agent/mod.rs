@@ -697,7 +697,7 @@ impl Agent {
                                 lport,
                                 Applied {
                                     lport_options,
-                                    iface: expected,
+                                    iface: *expected,
                                 },
                             );
                         }

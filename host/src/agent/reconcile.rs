@@ -43,9 +43,9 @@ pub enum Plan {
         /// The provider's answer.
         op: PreparedCreate,
         /// What to change.
-        update: IfaceUpdate,
+        update: Box<IfaceUpdate>,
         /// The Interface as it will be.
-        expected: IfaceState,
+        expected: Box<IfaceState>,
         /// Southbound options it was computed from.
         lport_options: Vec<(String, String)>,
     },
@@ -290,12 +290,12 @@ pub fn decide(inp: &Inputs<'_>, lport: &str, warned: &mut Warned) -> Decision {
                 });
                 return out;
             }
-            let expected = iface_diff::apply(&state, &update);
+            let expected = Box::new(iface_diff::apply(&state, &update));
             out.plans.push(Plan::Update {
                 lport: lport.to_owned(),
                 iface,
                 op,
-                update,
+                update: Box::new(update),
                 expected,
                 lport_options,
             });

@@ -346,9 +346,10 @@ impl Datum {
 /// How a column's `update2` diffs apply, from its schema type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
-    /// Exactly one atom (`min` = `max` = 1): a diff is the new value.
+    /// At most one atom (`max` = 1, optional or not): a diff is the new
+    /// value, possibly empty.
     Scalar,
-    /// Any other set, including optional (0 or 1) values.
+    /// A set that can hold several atoms (`max` > 1).
     Set,
     /// A map.
     Map,
@@ -405,9 +406,12 @@ mod tests {
         d.apply_diff(ColumnKind::Set, Datum::set([a.clone(), b.clone()]))
             .unwrap();
         assert_eq!(d, Datum::set([b.clone()]));
-        // An optional column going from {a} to {} is the diff {a}.
+        // An optional column is replaced, including by the empty set.
         let mut o = Datum::set([a.clone()]);
-        o.apply_diff(ColumnKind::Set, Datum::set([a])).unwrap();
+        o.apply_diff(ColumnKind::Scalar, Datum::set([b])).unwrap();
+        assert_eq!(o.atoms().len(), 1);
+        o.apply_diff(ColumnKind::Scalar, Datum::Set(vec![]))
+            .unwrap();
         assert_eq!(o, Datum::Set(vec![]));
     }
 

@@ -260,10 +260,19 @@ mod tests {
         assert_eq!(col(row, "options").map_get("a"), None);
         assert_eq!(col(row, "options").map_get("b"), Some("2"));
         assert_eq!(col(row, "mtu_request").as_int(), Some(1400));
-        // Optional column cleared: the diff toggles the old value out.
+        // Optional column changed, then cleared: the diff is the new value.
         r.apply_update2(
             &s,
-            &json!({"Interface": {U: {"modify": {"mtu_request": 1400}}}}),
+            &json!({"Interface": {U: {"modify": {"mtu_request": 1300}}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            col(r.get("Interface", &uuid).unwrap(), "mtu_request").as_int(),
+            Some(1300)
+        );
+        r.apply_update2(
+            &s,
+            &json!({"Interface": {U: {"modify": {"mtu_request": ["set", []]}}}}),
         )
         .unwrap();
         assert_eq!(

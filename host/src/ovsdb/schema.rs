@@ -61,12 +61,13 @@ fn kind_of(t: &Value) -> ColumnKind {
     if obj.contains_key("value") {
         return ColumnKind::Map;
     }
-    let min = obj.get("min").and_then(Value::as_u64).unwrap_or(1);
+    // ovsdb-server diffs only composite columns (max > 1) as sets; a column
+    // of at most one value, optional or not, gets its new value.
     let max = match obj.get("max") {
         None => Some(1),
         Some(m) => m.as_u64(), // "unlimited" -> None
     };
-    if min == 1 && max == Some(1) {
+    if max == Some(1) {
         ColumnKind::Scalar
     } else {
         ColumnKind::Set
@@ -92,7 +93,11 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(s.kind("T", "name"), Some(ColumnKind::Scalar));
-        assert_eq!(s.kind("T", "ref"), Some(ColumnKind::Set));
+        assert_eq!(
+            s.kind("T", "ref"),
+            Some(ColumnKind::Scalar),
+            "optional: replaced"
+        );
         assert_eq!(s.kind("T", "refs"), Some(ColumnKind::Set));
         assert_eq!(s.kind("T", "opts"), Some(ColumnKind::Map));
         assert_eq!(s.kind("T", "n"), Some(ColumnKind::Scalar));
