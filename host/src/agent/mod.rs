@@ -509,11 +509,7 @@ impl Agent {
                     self.dirty.extend(lports);
                     self.sb_mon.complete = true;
                     self.follow_chassis();
-                    log::info!(
-                        "southbound: {} port binding(s) requested for chassis {:?}",
-                        self.sv.replica.len("Port_Binding"),
-                        self.cond.name
-                    );
+                    self.log_if_complete();
                 }
                 ClientEvent::Error { id, error } if Some(id) == self.sb_mon.request => {
                     self.sb_mon.request = None;
@@ -522,6 +518,7 @@ impl Agent {
                 ClientEvent::Reply { id, .. } if Some(id) == self.cond.change => {
                     self.cond.change = None;
                     self.follow_chassis();
+                    self.log_if_complete();
                 }
                 ClientEvent::Error { id, error } if Some(id) == self.cond.change => {
                     self.cond.change = None;
@@ -595,6 +592,16 @@ impl Agent {
             .as_mut()
             .and_then(|c| c.request("monitor_cond_change", params));
         self.dirty_everything();
+    }
+
+    fn log_if_complete(&self) {
+        if self.sb_complete() {
+            log::info!(
+                "southbound: {} port binding(s) requested for chassis {:?}",
+                self.sv.replica.len("Port_Binding"),
+                self.cond.name
+            );
+        }
     }
 
     fn sb_complete(&self) -> bool {
