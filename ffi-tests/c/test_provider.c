@@ -6,8 +6,10 @@
  *                prefix from the configuration key "prefix" (default "c-"),
  *                options c-test-lport=<lport> and c-test-datapath=<type>;
  *                maintains both. Declines ports whose "vif-plug:c-test:ready"
- *                option is "false". Its run returns true when the
- *                configuration says "run-reports-change=true".
+ *                option is "false", or until run was called N times if
+ *                the configuration says "ready-after-runs=N". Its run
+ *                returns true when the configuration says
+ *                "run-reports-change=true", and at the Nth call.
  *   "c-test-alt" internal interface named after the lport, no options.
  *
  * It records every call in a journal that tests read through the exported
@@ -28,6 +30,10 @@
 static const struct vif_plug_host *host;
 static char prefix[16] = "c-";
 static bool run_reports_change;
+/* With "ready-after-runs=N": declines every port until run has been called
+ * N times, and run reports a change exactly then. */
+static long ready_after_runs;
+static long runs;
 static char journal[65536];
 
 /* Appends "event:lport " to the journal (dropped when full). */
@@ -83,6 +89,9 @@ c_test_init(const struct vif_plug_host *h)
     }
     p = lookup(&h->config, "run-reports-change");
     run_reports_change = p && !strcmp(p, "true");
+    p = lookup(&h->config, "ready-after-runs");
+    ready_after_runs = p ? strtol(p, NULL, 10) : 0;
+    runs = 0;
     snprintf(line, sizeof line, "c-test initialised with prefix \"%s\"", prefix);
     say(VIF_PLUG_LOG_INFO, line);
     note("init", h->provider_type);
@@ -110,6 +119,11 @@ static bool
 c_test_run(const struct vif_plug_class *cls)
 {
     (void) cls;
+    runs++;
+    if (ready_after_runs && runs == ready_after_runs) {
+        say(VIF_PLUG_LOG_INFO, "ready now");
+        return true;
+    }
     return run_reports_change;
 }
 
@@ -139,7 +153,7 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
     if (in->op_type == VIF_PLUG_OP_REMOVE) {
         return out == NULL;
     }
-    if (ready && !strcmp(ready, "false")) {
+    if ((ready && !strcmp(ready, "false")) || runs < ready_after_runs) {
         say(VIF_PLUG_LOG_DEBUG, "not ready; declining");
         return false;
     }

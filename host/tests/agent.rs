@@ -542,3 +542,89 @@ fn a_failed_transaction_is_recomputed_without_finish() {
     env.wait("finish logged", || env.agent.log().contains("finish: lsp9"));
     assert_eq!(env.agent.log().matches("finish: lsp9").count(), 1);
 }
+
+#[test]
+fn a_declined_port_is_retried_when_the_provider_reports_a_change() {
+    let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
+    let providers = private_dir();
+    testkit::c_test_provider(providers.path(), &[], "libc_test_provider.so");
+    let agent = AgentProc::start(
+        &sb,
+        providers.path(),
+        &[
+            "--provider-config",
+            "c-test:ready-after-runs=15",
+            "--provider-run-interval",
+            "100",
+        ],
+    );
+    let env = Env {
+        sb,
+        provider_dir: providers.path().to_owned(),
+        _providers: providers,
+        agent,
+    };
+    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    env.add_lsp(
+        "lsp1",
+        &["requested-chassis=chassis-1", "vif-plug-type=c-test"],
+    );
+    // The provider declines until its 15th run, then reports the change;
+    // nothing else changes, yet the port gets plugged.
+    env.wait("declined", || {
+        env.agent.log().contains("provider c-test declined for now")
+    });
+    env.wait("plugged after the provider's change", || {
+        env.iface_exists("c-lsp1")
+    });
+    let log = env.agent.log();
+    let ready = log
+        .find("ready now")
+        .expect("the provider said it is ready");
+    let plugging = log.find("plugging logical port lsp1").expect("plugged");
+    assert!(ready < plugging, "{log}");
+    assert_eq!(
+        env.iface("c-lsp1", "type").as_deref(),
+        Some("\"\""),
+        "a system interface"
+    );
+    assert_eq!(
+        env.iface("c-lsp1", "options:c-test-datapath").as_deref(),
+        Some("netdev")
+    );
+}
+
+#[test]
+fn follows_a_changed_ovn_remote() {
+    let env = Env::start();
+    plug(&env, "lsp1", &[]);
+    // Let the Southbound server also listen on TCP, and point ovn-remote
+    // (which the agent and ovn-controller both follow) there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.sb
+        .appctl(
+            Daemon::SbDb,
+            &["ovsdb-server/add-remote", &format!("ptcp:{port}:127.0.0.1")],
+        )
+        .unwrap();
+    let remote = format!("tcp:127.0.0.1:{port}");
+    env.sb
+        .vsctl(&[
+            "set",
+            "Open_vSwitch",
+            ".",
+            &format!("external_ids:ovn-remote={remote}"),
+        ])
+        .unwrap();
+    env.wait("the agent switched", || {
+        env.agent
+            .log()
+            .contains(&format!("southbound: connected to {remote}"))
+    });
+    plug(&env, "lsp2", &[]);
+    assert!(env.iface_exists("lsp1"), "nothing unplugged by the switch");
+}

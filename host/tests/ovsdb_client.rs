@@ -610,3 +610,58 @@ fn a_cluster_member_not_connected_to_its_cluster_is_skipped() {
         format!("unix:{}", a_sock.display())
     );
 }
+
+/// The fallback for servers without monitor_cond: a plain monitor, whose
+/// "update" notifications carry whole rows.
+#[test]
+fn plain_monitor_updates_apply() {
+    let dir = private_dir();
+    let sock = dir.path().join("db.sock");
+    let _server = Server::start(dir.path(), &[format!("punix:{}", sock.display())], &[]);
+    let mut h = Harness::new(&format!("unix:{}", sock.display()), None, None);
+    h.ready();
+    let mut replica = Replica::default();
+    let initial = h
+        .call(
+            "monitor",
+            json!(["Open_vSwitch", "plain", {"Bridge": {"columns": ["name", "external_ids"]}}]),
+        )
+        .unwrap();
+    replica.apply_update(&initial).unwrap();
+    assert_eq!(replica.len("Bridge"), 0);
+    let mut txn = Txn::new("Open_vSwitch");
+    txn.insert(
+        "Open_vSwitch",
+        "ovs",
+        &[("bridges", Datum::set([Atom::NamedUuid("br".into())]))],
+    );
+    txn.insert("Bridge", "br", &[("name", Datum::string("br0"))]);
+    check_result(&h.call("transact", txn.params()).unwrap()).unwrap();
+    let ClientEvent::Notify { method, params } =
+        h.until("update", |e| matches!(e, ClientEvent::Notify { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(method, "update");
+    replica.apply_update(&params[1]).unwrap();
+    let (uuid, row) = replica.rows("Bridge").next().unwrap();
+    assert_eq!(col(row, "name").as_str(), Some("br0"));
+    let uuid = *uuid;
+    let mut txn = Txn::new("Open_vSwitch");
+    txn.mutate(
+        "Bridge",
+        uuid,
+        &[("external_ids", "insert", Datum::str_map([("k", "v")]))],
+    );
+    check_result(&h.call("transact", txn.params()).unwrap()).unwrap();
+    let ClientEvent::Notify { params, .. } =
+        h.until("update", |e| matches!(e, ClientEvent::Notify { .. }))
+    else {
+        unreachable!()
+    };
+    replica.apply_update(&params[1]).unwrap();
+    assert_eq!(
+        col(replica.get("Bridge", &uuid).unwrap(), "external_ids").map_get("k"),
+        Some("v")
+    );
+}

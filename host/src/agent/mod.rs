@@ -215,8 +215,10 @@ impl Agent {
             );
         }
         self.local.close();
+        log::info!("local: received {} bytes in all", self.local.rx_bytes());
         if let Some(sb) = self.sb.as_mut() {
             sb.close();
+            log::info!("southbound: received {} bytes in all", sb.rx_bytes());
         }
         self.registry.destroy_all();
         log::info!("stopped; plugged ports are left in place");
@@ -486,17 +488,12 @@ impl Agent {
         for e in events {
             match e {
                 ClientEvent::Ready => {
-                    self.sb_mon = Monitor::default();
+                    self.sb_mon = Monitor {
+                        plain: self.sb_mon.plain,
+                        ..Monitor::default()
+                    };
                     self.cond.change = None;
-                    let params = sb_view::monitor_params(
-                        &json!(MONITOR_ID),
-                        &self.cond.name,
-                        self.cond.chassis,
-                    );
-                    self.sb_mon.request = self
-                        .sb
-                        .as_mut()
-                        .and_then(|c| c.request("monitor_cond", params));
+                    self.request_sb_monitor();
                 }
                 ClientEvent::Reply { id, result } if Some(id) == self.sb_mon.request => {
                     self.sb_mon.request = None;
@@ -513,7 +510,13 @@ impl Agent {
                 }
                 ClientEvent::Error { id, error } if Some(id) == self.sb_mon.request => {
                     self.sb_mon.request = None;
-                    log::error!("southbound: monitor_cond refused ({error}); this agent needs a Southbound server with conditional monitoring");
+                    if !self.sb_mon.plain && error.to_string().contains("unknown method") {
+                        log::warn!("southbound: server has no monitor_cond; monitoring every port binding (more traffic)");
+                        self.sb_mon.plain = true;
+                        self.request_sb_monitor();
+                    } else {
+                        log::error!("southbound: monitor refused: {error}");
+                    }
                 }
                 ClientEvent::Reply { id, .. } if Some(id) == self.cond.change => {
                     self.cond.change = None;
@@ -524,10 +527,13 @@ impl Agent {
                     self.cond.change = None;
                     log::error!("southbound: monitor_cond_change refused: {error}");
                 }
-                ClientEvent::Notify { method, params } if method == "update2" => {
+                ClientEvent::Notify { method, params }
+                    if method == "update2" || method == "update" =>
+                {
                     let updates = params.get(1).cloned().unwrap_or(Value::Null);
                     match self.apply_sb(&updates) {
                         Ok(changes) => {
+                            log::debug!("southbound: update of {} row(s)", changes.len());
                             let chassis_changed = changes.iter().any(|c| c.table == "Chassis");
                             let lports = self.sv.index(&changes);
                             self.dirty.extend(lports);
@@ -550,10 +556,26 @@ impl Agent {
         }
     }
 
+    fn request_sb_monitor(&mut self) {
+        let id = json!(MONITOR_ID);
+        let (method, params) = if self.sb_mon.plain {
+            ("monitor", sb_view::monitor_plain_params(&id))
+        } else {
+            (
+                "monitor_cond",
+                sb_view::monitor_params(&id, &self.cond.name, self.cond.chassis),
+            )
+        };
+        self.sb_mon.request = self.sb.as_mut().and_then(|c| c.request(method, params));
+    }
+
     fn apply_sb(
         &mut self,
         updates: &Value,
     ) -> Result<Vec<crate::ovsdb::replica::RowChange>, String> {
+        if self.sb_mon.plain {
+            return self.sv.replica.apply_update(updates);
+        }
         let schema = self
             .sb
             .as_ref()
@@ -570,9 +592,12 @@ impl Agent {
             return; // re-checked when the pending request is answered
         }
         let current = self.sv.chassis(&self.cond.name);
-        let selected_name_ok = self.sv.replica.rows("Chassis").all(|(_, r)| {
-            crate::ovsdb::replica::col(r, "name").as_str() == Some(self.cond.name.as_str())
-        });
+        // With conditions, the Chassis rows in view must be the one named;
+        // a plain monitor holds every chassis.
+        let selected_name_ok = self.sb_mon.plain
+            || self.sv.replica.rows("Chassis").all(|(_, r)| {
+                crate::ovsdb::replica::col(r, "name").as_str() == Some(self.cond.name.as_str())
+            });
         if current == self.cond.chassis && selected_name_ok {
             return;
         }
@@ -586,12 +611,15 @@ impl Agent {
             }
         }
         self.cond.chassis = current;
+        self.dirty_everything();
+        if self.sb_mon.plain {
+            return; // no conditions to change: the agent filters itself
+        }
         let params = sb_view::condition_change_params(&json!(MONITOR_ID), &self.cond.name, current);
         self.cond.change = self
             .sb
             .as_mut()
             .and_then(|c| c.request("monitor_cond_change", params));
-        self.dirty_everything();
     }
 
     fn log_if_complete(&self) {
@@ -633,9 +661,11 @@ impl Agent {
                 sb: &self.sv,
                 registry: &self.registry,
                 chassis: self.cond.chassis,
-                bridge: &self.bridge,
+                bridge: reconcile::IntegrationBridge::find(&self.lv, &self.bridge),
+                bridge_name: &self.bridge,
                 can_unplug,
                 applied: &self.applied,
+                dpdk_initialized: self.lv.config().dpdk_initialized,
             };
             for lport in &lports {
                 let d = reconcile::decide(&inputs, lport, &mut self.warned);
@@ -655,11 +685,20 @@ impl Agent {
             return;
         }
         let txn = reconcile::build_txn(&plans);
-        for p in &plans {
-            log_plan(p, &self.bridge);
-        }
-        match self.local.request("transact", txn.params()) {
-            Some(id) => self.in_flight = Some(InFlight { id, plans }),
+        log::debug!(
+            "decided {} logical port(s): {} operation(s) to commit",
+            lports.len(),
+            plans.len()
+        );
+        match self.local.request("transact", txn.into_params()) {
+            Some(id) => {
+                // Logged after sending, so that logging adds no latency.
+                log::debug!("transaction of {} operation(s) sent", plans.len());
+                for p in &plans {
+                    log_plan(p, &self.bridge);
+                }
+                self.in_flight = Some(InFlight { id, plans })
+            }
             None => {
                 // Not connected: drop the operations (ctx_destroy, no
                 // finish) and decide again once reconnected.

@@ -95,12 +95,39 @@ pub struct Inputs<'a> {
     pub registry: &'a Registry,
     /// Our chassis, once known.
     pub chassis: Option<Uuid>,
-    /// Integration bridge name.
-    pub bridge: &'a str,
+    /// The integration bridge, if it exists.
+    pub bridge: Option<IntegrationBridge>,
+    /// Its name.
+    pub bridge_name: &'a str,
+    /// `Open_vSwitch.dpdk_initialized`.
+    pub dpdk_initialized: bool,
     /// Both databases have delivered their complete contents.
     pub can_unplug: bool,
     /// What was applied last, per logical port.
     pub applied: &'a HashMap<String, Applied>,
+}
+
+/// The integration bridge, looked up once per iteration.
+#[derive(Debug, Clone)]
+pub struct IntegrationBridge {
+    /// Its row.
+    pub uuid: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its `datapath_type`.
+    pub datapath_type: String,
+}
+
+impl IntegrationBridge {
+    /// The bridge called `name` in `local`, if any.
+    pub fn find(local: &LocalView, name: &str) -> Option<IntegrationBridge> {
+        let (uuid, row) = local.bridge(name)?;
+        Some(IntegrationBridge {
+            uuid,
+            name: name.to_owned(),
+            datapath_type: col(row, "datapath_type").as_str().unwrap_or("").to_owned(),
+        })
+    }
 }
 
 /// Warnings given once per logical port and cause, until the cause changes.
@@ -191,26 +218,21 @@ pub fn decide(inp: &Inputs<'_>, lport: &str, warned: &mut Warned) -> Decision {
             None
         }
     };
-    let (bridge_uuid, bridge_row) = match inp.local.bridge(inp.bridge) {
-        Some(b) => b,
-        None => {
-            warned.once(
-                lport,
-                format!(
-                    "logical port {lport}: integration bridge {} does not exist; not plugging it",
-                    inp.bridge
-                ),
-            );
-            return out;
-        }
+    let Some(integration) = &inp.bridge else {
+        warned.once(
+            lport,
+            format!(
+                "logical port {lport}: integration bridge {} does not exist; not plugging it",
+                inp.bridge_name
+            ),
+        );
+        return out;
     };
+    let bridge_uuid = integration.uuid;
     let bridge = BridgeInfo {
-        name: inp.bridge.to_owned(),
-        datapath_type: col(bridge_row, "datapath_type")
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-        dpdk_initialized: inp.local.config().dpdk_initialized,
+        name: integration.name.clone(),
+        datapath_type: integration.datapath_type.clone(),
+        dpdk_initialized: inp.dpdk_initialized,
     };
     let existing = ours.first().map(|(uuid, row)| {
         (
@@ -357,7 +379,7 @@ fn unplug(
                 .as_str()
                 .unwrap_or("")
                 .to_owned(),
-            dpdk_initialized: inp.local.config().dpdk_initialized,
+            dpdk_initialized: inp.dpdk_initialized,
         },
     };
     match provider.prepare_remove(&request) {
@@ -388,11 +410,14 @@ fn mtu_datum(m: Option<i64>) -> Datum {
 }
 
 /// Adds the operations of `plans` to one transaction. Bridge membership is
-/// changed with `mutate`, never by rewriting `Bridge.ports`, and interface
-/// maps with key deletes and inserts, so concurrent writers are not undone.
+/// changed with one `mutate` per bridge (all inserts and deletes together),
+/// never by rewriting `Bridge.ports`, and interface maps with key deletes and
+/// inserts, so concurrent writers are not undone.
 pub fn build_txn(plans: &[Plan]) -> Txn {
     let mut txn = Txn::new("Open_vSwitch");
     let (mut n_create, mut n_update, mut n_remove) = (0, 0, 0);
+    // Per bridge: ports to add (named rows) and ports to remove.
+    let mut ports: std::collections::BTreeMap<Uuid, (Vec<Atom>, Vec<Atom>)> = Default::default();
     for (i, plan) in plans.iter().enumerate() {
         match plan {
             Plan::Create {
@@ -410,20 +435,22 @@ pub fn build_txn(plans: &[Plan]) -> Txn {
                     (iface_diff::IFACE_ID.to_owned(), lport.clone()),
                     (OVN_PLUGGED.to_owned(), op.type_name().to_owned()),
                 ];
-                txn.insert(
-                    "Interface",
-                    &iface,
-                    &[
-                        ("name", Datum::string(&out.name)),
-                        (
-                            "type",
-                            Datum::string(out.iface_type.as_deref().unwrap_or("")),
-                        ),
-                        ("options", str_map(&out.options)),
-                        ("external_ids", str_map(&ids)),
-                        ("mtu_request", mtu_datum(*mtu_request)),
-                    ],
-                );
+                // Columns left at their defaults are omitted: less to send
+                // and parse for thousands of ports.
+                let mut columns = vec![
+                    ("name", Datum::string(&out.name)),
+                    ("external_ids", str_map(&ids)),
+                ];
+                if let Some(t) = &out.iface_type {
+                    columns.push(("type", Datum::string(t)));
+                }
+                if !out.options.is_empty() {
+                    columns.push(("options", str_map(&out.options)));
+                }
+                if mtu_request.is_some() {
+                    columns.push(("mtu_request", mtu_datum(*mtu_request)));
+                }
+                txn.insert("Interface", &iface, &columns);
                 txn.insert(
                     "Port",
                     &port,
@@ -432,11 +459,11 @@ pub fn build_txn(plans: &[Plan]) -> Txn {
                         ("interfaces", Datum::scalar(Atom::NamedUuid(iface))),
                     ],
                 );
-                txn.mutate(
-                    "Bridge",
-                    *bridge,
-                    &[("ports", "insert", Datum::set([Atom::NamedUuid(port)]))],
-                );
+                ports
+                    .entry(*bridge)
+                    .or_default()
+                    .0
+                    .push(Atom::NamedUuid(port));
             }
             Plan::Update { iface, update, .. } => {
                 n_update += 1;
@@ -477,13 +504,19 @@ pub fn build_txn(plans: &[Plan]) -> Txn {
             }
             Plan::Remove { bridge, port, .. } => {
                 n_remove += 1;
-                txn.mutate(
-                    "Bridge",
-                    *bridge,
-                    &[("ports", "delete", Datum::set([Atom::Uuid(*port)]))],
-                );
+                ports.entry(*bridge).or_default().1.push(Atom::Uuid(*port));
             }
         }
+    }
+    for (bridge, (add, remove)) in ports {
+        let mut mutations = Vec::new();
+        if !remove.is_empty() {
+            mutations.push(("ports", "delete", Datum::set(remove)));
+        }
+        if !add.is_empty() {
+            mutations.push(("ports", "insert", Datum::set(add)));
+        }
+        txn.mutate("Bridge", bridge, &mutations);
     }
     txn.comment(&format!(
         "vif-plug-host: plug {n_create}, update {n_update}, unplug {n_remove}"

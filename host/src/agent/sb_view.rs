@@ -28,6 +28,15 @@ pub fn monitor_params(monitor_id: &Value, chassis_name: &str, chassis: Option<Uu
     }])
 }
 
+/// The plain `monitor` request, for servers without `monitor_cond`: every
+/// row, filtered by the agent itself (see [`SbView::binding`]).
+pub fn monitor_plain_params(monitor_id: &Value) -> Value {
+    json!(["OVN_Southbound", monitor_id, {
+        "Chassis": {"columns": ["name"]},
+        "Port_Binding": {"columns": PB_COLUMNS}
+    }])
+}
+
 /// The `monitor_cond_change` request that follows our chassis.
 pub fn condition_change_params(
     monitor_id: &Value,

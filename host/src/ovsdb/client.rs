@@ -18,6 +18,7 @@ use super::schema::Schema;
 use super::stream::{Closer, SharedWriter};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,6 +118,7 @@ pub struct Client {
     internal: HashMap<u64, Internal>,
     last_rx: Instant,
     probe_sent: bool,
+    rx_bytes: Arc<AtomicU64>,
 }
 
 impl Client {
@@ -139,7 +141,13 @@ impl Client {
             internal: HashMap::new(),
             last_rx: Instant::now(),
             probe_sent: false,
+            rx_bytes: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Bytes received from the server(s) since the session was created.
+    pub fn rx_bytes(&self) -> u64 {
+        self.rx_bytes.load(Ordering::Relaxed)
     }
 
     /// The label given in the configuration.
@@ -246,6 +254,7 @@ impl Client {
                     self.cfg.connect_timeout,
                     self.generation,
                     self.post.clone(),
+                    self.rx_bytes.clone(),
                 );
             }
             State::Ready { .. } => {

@@ -8,7 +8,8 @@ use super::remote::Remote;
 use super::stream::{self, Closer, SharedWriter};
 use rustls::ClientConfig;
 use serde_json::Value;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -58,6 +59,20 @@ impl std::fmt::Debug for ConnEvent {
 /// Where a connection thread posts its events.
 pub type Post = Arc<dyn Fn(ConnEvent) + Send + Sync>;
 
+/// Counts the bytes read through it into a shared counter.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Serialises `message` and writes it.
 pub fn send(writer: &SharedWriter, message: &Message) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec(&message.to_json())?;
@@ -68,18 +83,19 @@ pub fn send(writer: &SharedWriter, message: &Message) -> std::io::Result<()> {
 }
 
 /// Starts a thread that connects to `remote` and reads from it until the
-/// connection ends.
+/// connection ends, adding the bytes it receives to `rx_bytes`.
 pub fn spawn(
     remote: Remote,
     tls: Option<Arc<ClientConfig>>,
     connect_timeout: Duration,
     generation: u64,
     post: Post,
+    rx_bytes: Arc<AtomicU64>,
 ) {
     let name = format!("ovsdb {remote}");
     let spawned = std::thread::Builder::new().name(name).spawn({
         let post = post.clone();
-        move || run(remote, tls, connect_timeout, generation, post)
+        move || run(remote, tls, connect_timeout, generation, post, rx_bytes)
     });
     if let Err(e) = spawned {
         post(ConnEvent::Closed {
@@ -95,6 +111,7 @@ fn run(
     connect_timeout: Duration,
     generation: u64,
     post: Post,
+    rx_bytes: Arc<AtomicU64>,
 ) {
     let transport = match stream::connect(&remote, tls.as_ref(), connect_timeout) {
         Ok(t) => t,
@@ -127,7 +144,13 @@ fn run(
         closer,
     });
 
-    let reader = BufReader::with_capacity(256 * 1024, transport.reader);
+    let reader = BufReader::with_capacity(
+        256 * 1024,
+        Counting {
+            inner: transport.reader,
+            count: rx_bytes,
+        },
+    );
     let values = serde_json::Deserializer::from_reader(reader).into_iter::<Value>();
     let mut reason = format!("{remote}: connection closed by the server");
     for value in values {

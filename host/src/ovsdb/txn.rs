@@ -92,8 +92,14 @@ impl Txn {
 
     /// The `transact` parameters.
     pub fn params(&self) -> Value {
-        let mut p = vec![json!(self.database)];
-        p.extend(self.ops.iter().cloned());
+        self.clone().into_params()
+    }
+
+    /// The `transact` parameters, without copying the operations.
+    pub fn into_params(self) -> Value {
+        let mut p = Vec::with_capacity(self.ops.len() + 1);
+        p.push(json!(self.database));
+        p.extend(self.ops);
         Value::Array(p)
     }
 }

@@ -1,0 +1,414 @@
+//! Agent scale benchmarks, each against a reference run in the same session:
+//!
+//! 1. N logical ports created in one Northbound transaction: time until all
+//!    N interfaces exist in the local database, for `vif-plug-host run`
+//!    (beside a non-plugging ovn-controller) and for Debian's
+//!    `ovn-controller --enable-dummy-vif-plug` doing the same job.
+//! 2. CPU used over an idle period with the largest N plugged, by the agent
+//!    and by the reference ovn-controller.
+//! 3. Bytes the agent receives from the Southbound database when it holds
+//!    many Port_Bindings for other chassis, against an unconditional monitor
+//!    of the same columns (what an agent without conditions would get).
+//!
+//!   cargo bench -p vif-plug-host --bench agent_scale
+//!
+//! Environment: VIF_PLUG_BENCH_SIZES (default "500,5000"),
+//! VIF_PLUG_BENCH_IDLE_SECS (default 60), VIF_PLUG_BENCH_OTHER_PBS (default
+//! 20000), VIF_PLUG_BENCH_SVG (a path to write the plot to).
+
+use serde_json::{json, Value};
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testkit::sandbox::{wait_until, Daemon, Sandbox, SandboxOptions};
+use vif_plug_host::ovsdb::client::{Client, ClientConfig, ClientEvent};
+use vif_plug_host::ovsdb::connection::ConnEvent;
+use vif_plug_host::ovsdb::remote;
+use vif_plug_host::ovsdb::replica::{col, Replica};
+
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+/// A minimal synchronous driver of our OVSDB client, for measuring.
+struct Db {
+    client: Client,
+    rx: Receiver<ConnEvent>,
+    backlog: Vec<ClientEvent>,
+}
+
+impl Db {
+    fn connect(remote_str: &str, database: &str) -> Db {
+        let (tx, rx) = channel();
+        let tx = Mutex::new(tx);
+        let client = Client::new(
+            ClientConfig {
+                label: "bench".into(),
+                database: database.into(),
+                remotes: remote::parse_list(remote_str).unwrap(),
+                tls: None,
+                probe_interval: None,
+                connect_timeout: Duration::from_secs(5),
+            },
+            Arc::new(move |e| {
+                let _ = tx.lock().unwrap().send(e);
+            }),
+        );
+        let mut db = Db {
+            client,
+            rx,
+            backlog: Vec::new(),
+        };
+        db.next(|e| *e == ClientEvent::Ready);
+        db
+    }
+
+    fn next(&mut self, mut want: impl FnMut(&ClientEvent) -> bool) -> ClientEvent {
+        if let Some(i) = self.backlog.iter().position(&mut want) {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            assert!(Instant::now() < deadline, "benchmark timed out");
+            let (events, _) = self.client.tick(Instant::now());
+            for e in events {
+                if want(&e) {
+                    return e;
+                }
+                self.backlog.push(e);
+            }
+            if let Ok(ev) = self.rx.recv_timeout(Duration::from_millis(50)) {
+                for e in self.client.handle(ev) {
+                    if want(&e) {
+                        return e;
+                    }
+                    self.backlog.push(e);
+                }
+            }
+        }
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.client.request(method, params).unwrap();
+        match self.next(|e| matches!(e, ClientEvent::Reply { id: i, .. } | ClientEvent::Error { id: i, .. } if *i == id)) {
+            ClientEvent::Reply { result, .. } => result,
+            other => panic!("{method} failed: {other:?}"),
+        }
+    }
+}
+
+/// CPU seconds (user + system) used so far by process `pid`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0 // USER_HZ
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Agent,
+    Reference,
+}
+
+struct AgentProc(Child);
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return; // already exited
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_agent(sb: &Sandbox, provider_dir: &Path, log: &Path) -> AgentProc {
+    let child = sb
+        .command(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .args(["run", "--ovs-remote", &sb.ovs_remote(), "--provider-dir"])
+        .arg(provider_dir)
+        .env(
+            "RUST_LOG",
+            std::env::var("VIF_PLUG_BENCH_AGENT_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let agent = AgentProc(child);
+    wait_until(Duration::from_secs(30), "agent ready", || {
+        fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains("port binding(s) requested for chassis")
+    })
+    .unwrap();
+    agent
+}
+
+/// Creates `n` logical ports named `{prefix}{i}` on sw0 in one transaction.
+fn create_lsps(nb: &mut Db, sw: &str, prefix: &str, n: usize, chassis: &str) {
+    let mut ops = vec![json!("OVN_Northbound")];
+    let mut names = Vec::new();
+    for i in 0..n {
+        let uuid_name = format!("lsp{i}");
+        ops.push(
+            json!({"op": "insert", "table": "Logical_Switch_Port", "uuid-name": uuid_name,
+            "row": {"name": format!("{prefix}{i:05}"), "options": ["map", [
+                ["requested-chassis", chassis], ["vif-plug-type", "dummy"]]]}}),
+        );
+        names.push(json!(["named-uuid", uuid_name]));
+    }
+    ops.push(
+        json!({"op": "mutate", "table": "Logical_Switch", "where": [["_uuid", "==", ["uuid", sw]]],
+        "mutations": [["ports", "insert", ["set", names]]]}),
+    );
+    let r = nb.call("transact", Value::Array(ops));
+    vif_plug_host::ovsdb::txn::check_result(&r).unwrap();
+}
+
+struct PlugRun {
+    seconds: f64,
+    idle_cpu: Option<f64>,
+}
+
+fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRun {
+    let opts = SandboxOptions {
+        ovn_controller_args: if mode == Mode::Reference {
+            vec!["--enable-dummy-vif-plug".into()]
+        } else {
+            vec![]
+        },
+        timeout: Duration::from_secs(120),
+        ..SandboxOptions::default()
+    };
+    let sb = Sandbox::start(opts).unwrap();
+    let log = sb.dir().join("agent.log");
+    let agent = (mode == Mode::Agent).then(|| start_agent(&sb, provider_dir, &log));
+    sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    let sw = sb
+        .nbctl(&["get", "Logical_Switch", "sw0", "_uuid"])
+        .unwrap();
+
+    let mut local = Db::connect(&sb.ovs_remote(), "Open_vSwitch");
+    let schema = local.client.schema().unwrap().clone();
+    let mut replica = Replica::default();
+    let initial = local.call(
+        "monitor_cond",
+        json!(["Open_vSwitch", "bench", {"Interface": [{"columns": ["name", "external_ids"]}]}]),
+    );
+    replica.apply_update2(&schema, &initial).unwrap();
+    let plugged = |r: &Replica| {
+        r.rows("Interface")
+            .filter(|(_, row)| col(row, "external_ids").map_get("ovn-plugged").is_some())
+            .count()
+    };
+
+    let mut nb = Db::connect(&sb.nb_remote(), "OVN_Northbound");
+    let t0 = Instant::now();
+    create_lsps(&mut nb, &sw, "p", n, sb.chassis_name());
+    let mut count = plugged(&replica);
+    while count < n {
+        if let ClientEvent::Notify { params, .. } =
+            local.next(|e| matches!(e, ClientEvent::Notify { .. }))
+        {
+            let changes = replica.apply_update2(&schema, &params[1]).unwrap();
+            // Count incrementally: inserts of plugged interfaces.
+            if !changes.is_empty() {
+                count = plugged(&replica);
+            }
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+
+    let idle_cpu = (idle_secs > 0).then(|| {
+        // Let both finish binding, then measure the plugging process alone.
+        let pid = match &agent {
+            Some(a) => a.0.id(),
+            None => sb.pid(Daemon::OvnController).unwrap(),
+        };
+        std::thread::sleep(Duration::from_secs(5));
+        let before = cpu_seconds(pid);
+        std::thread::sleep(Duration::from_secs(idle_secs));
+        cpu_seconds(pid) - before
+    });
+    drop(agent);
+    PlugRun { seconds, idle_cpu }
+}
+
+/// Bytes the agent receives with `others` bindings for another chassis and
+/// `ours` for it, and what an unconditional Port_Binding monitor of the
+/// same columns receives.
+fn traffic(others: usize, ours: usize, provider_dir: &Path) -> (u64, u64) {
+    let sb = Sandbox::start(SandboxOptions {
+        timeout: Duration::from_secs(120),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    sb.sbctl(&["chassis-add", "chassis-2", "geneve", "127.0.0.2"])
+        .unwrap();
+    sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    let sw = sb
+        .nbctl(&["get", "Logical_Switch", "sw0", "_uuid"])
+        .unwrap();
+    let mut nb = Db::connect(&sb.nb_remote(), "OVN_Northbound");
+    create_lsps(&mut nb, &sw, "other", others, "chassis-2");
+    create_lsps(&mut nb, &sw, "mine", ours, sb.chassis_name());
+    wait_until(TIMEOUT, "bindings in the Southbound", || {
+        sb.sbctl(&[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Port_Binding",
+            "type=\"\"",
+        ])
+        .map(|s| s.lines().filter(|l| !l.is_empty()).count() == others + ours)
+        .unwrap_or(false)
+    })
+    .unwrap();
+
+    let log = sb.dir().join("agent.log");
+    let mut agent = start_agent(&sb, provider_dir, &log);
+    wait_until(TIMEOUT, "our ports plugged", || {
+        sb.vsctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "Interface",
+            "external_ids:ovn-plugged=dummy",
+        ])
+        .map(|s| s.lines().filter(|l| !l.is_empty()).count() == ours)
+        .unwrap_or(false)
+    })
+    .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &agent.0.id().to_string()])
+        .status();
+    let _ = agent.0.wait();
+    let text = fs::read_to_string(&log).unwrap();
+    let agent_bytes: u64 = text
+        .lines()
+        .find_map(|l| l.split("southbound: received ").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the agent reports its Southbound bytes");
+
+    let mut plain = Db::connect(&sb.sb_remote(), "OVN_Southbound");
+    let before = plain.client.rx_bytes();
+    plain.call(
+        "monitor_cond",
+        json!(["OVN_Southbound", "all", {"Port_Binding": [{"columns": ["logical_port", "type", "options", "requested_chassis"]}]}]),
+    );
+    (agent_bytes, plain.client.rx_bytes() - before)
+}
+
+fn svg(rows: &[(usize, f64, f64)]) -> String {
+    let w = 640.0;
+    let h = 360.0;
+    let max = rows.iter().map(|r| r.1.max(r.2)).fold(0.0, f64::max) * 1.15;
+    let group = (w - 80.0) / rows.len() as f64;
+    let bar = group / 3.0;
+    let y = |v: f64| h - 40.0 - (v / max) * (h - 80.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">Time until N interfaces exist in the local database (s, lower is better)</text>\n\
+         <line x1=\"60\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+        w / 2.0,
+        h - 40.0,
+        w - 20.0,
+        h - 40.0
+    );
+    for (i, (n, ours, reference)) in rows.iter().enumerate() {
+        let x0 = 60.0 + i as f64 * group + bar / 2.0;
+        for (j, (v, color, label)) in [
+            (ours, "#2b7bb9", "vif-plug-host"),
+            (reference, "#d95f02", "ovn-controller"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let x = x0 + j as f64 * bar;
+            s += &format!(
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{label}</title></rect>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v:.2}</text>\n",
+                y(**v),
+                bar * 0.9,
+                h - 40.0 - y(**v),
+                x + bar * 0.45,
+                y(**v) - 4.0
+            );
+        }
+        s += &format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">N = {n}</text>\n",
+            x0 + bar,
+            h - 22.0
+        );
+    }
+    s += &format!(
+        "<rect x=\"{}\" y=\"32\" width=\"12\" height=\"12\" fill=\"#2b7bb9\"/><text x=\"{}\" y=\"43\">vif-plug-host run (dummy provider)</text>\n\
+         <rect x=\"{}\" y=\"50\" width=\"12\" height=\"12\" fill=\"#d95f02\"/><text x=\"{}\" y=\"61\">ovn-controller --enable-dummy-vif-plug</text>\n</svg>\n",
+        w - 300.0,
+        w - 284.0,
+        w - 300.0,
+        w - 284.0
+    );
+    s
+}
+
+fn main() {
+    let env_or = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let sizes: Vec<usize> = env_or("VIF_PLUG_BENCH_SIZES", "500,5000")
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let idle_secs: u64 = env_or("VIF_PLUG_BENCH_IDLE_SECS", "60").parse().unwrap();
+    let others: usize = env_or("VIF_PLUG_BENCH_OTHER_PBS", "20000").parse().unwrap();
+
+    let providers = testkit::private_dir();
+    testkit::cargo_cdylib_in("vif-plug-dummy", "vif_plug_dummy", providers.path(), true);
+
+    println!(
+        "| N | vif-plug-host run | ovn-controller --enable-dummy-vif-plug | agent / reference |"
+    );
+    println!("| ---: | ---: | ---: | ---: |");
+    let mut rows = Vec::new();
+    let mut idle = None;
+    let largest = *sizes.iter().max().unwrap();
+    for &n in &sizes {
+        let measure_idle = if n == largest { idle_secs } else { 0 };
+        let ours = plug_run(n, Mode::Agent, providers.path(), measure_idle);
+        let reference = plug_run(n, Mode::Reference, providers.path(), measure_idle);
+        println!(
+            "| {n} | {:.2} s | {:.2} s | {:.2} |",
+            ours.seconds,
+            reference.seconds,
+            ours.seconds / reference.seconds
+        );
+        rows.push((n, ours.seconds, reference.seconds));
+        if let (Some(a), Some(r)) = (ours.idle_cpu, reference.idle_cpu) {
+            idle = Some((n, a, r));
+        }
+    }
+    if let Some((n, a, r)) = idle {
+        println!(
+            "\nidle CPU over {idle_secs} s with {n} ports plugged: vif-plug-host {a:.2} s ({:.3} %), reference ovn-controller {r:.2} s ({:.3} %)",
+            a / idle_secs as f64 * 100.0,
+            r / idle_secs as f64 * 100.0
+        );
+    }
+    if others > 0 {
+        let (agent, all) = traffic(others, 10, providers.path());
+        println!(
+            "\nSouthbound bytes received with {others} bindings for another chassis and 10 for ours: vif-plug-host {agent} B, unconditional Port_Binding monitor {all} B, ratio {:.4}",
+            agent as f64 / all as f64
+        );
+    }
+    if let Ok(path) = std::env::var("VIF_PLUG_BENCH_SVG") {
+        fs::write(&path, svg(&rows)).unwrap();
+        println!("\nplot written to {path}");
+    }
+}
