@@ -21,11 +21,12 @@ impl AgentProc {
     fn start(sb: &Sandbox, provider_dir: &Path, extra: &[&str]) -> AgentProc {
         let log = sb.dir().join(format!("agent-{}.log", std::process::id()));
         let log = next_free(log);
-        let child = sb
-            .command(env!("CARGO_BIN_EXE_vif-plug-host"))
-            .arg("run")
-            .arg("--ovs-remote")
-            .arg(sb.ovs_remote())
+        let mut cmd = sb.command(env!("CARGO_BIN_EXE_vif-plug-host"));
+        cmd.arg("run");
+        if !extra.contains(&"--ovs-remote") {
+            cmd.arg("--ovs-remote").arg(sb.ovs_remote());
+        }
+        let child = cmd
             .arg("--provider-dir")
             .arg(provider_dir)
             .args(extra)
@@ -495,55 +496,6 @@ fn losing_the_southbound_unplugs_nothing_and_work_resumes() {
 }
 
 #[test]
-fn a_failed_transaction_is_recomputed_without_finish() {
-    let env = Env::start();
-    // An interface already named "lsp9" (in a port with another name): the
-    // agent's insert violates the Interface name index and fails.
-    env.sb
-        .vsctl(&[
-            "--",
-            "--id=@i",
-            "create",
-            "Interface",
-            "name=lsp9",
-            "type=internal",
-            "--",
-            "--id=@p",
-            "create",
-            "Port",
-            "name=holder",
-            "interfaces=@i",
-            "--",
-            "add",
-            "Bridge",
-            "br-int",
-            "ports",
-            "@p",
-        ])
-        .unwrap();
-    env.add_lsp(
-        "lsp9",
-        &["requested-chassis=chassis-1", "vif-plug-type=dummy"],
-    );
-    env.wait("a failed transaction", || {
-        env.agent
-            .log()
-            .contains("transaction of 1 operation(s) failed")
-    });
-    assert!(
-        !env.agent.log().contains("finish: lsp9"),
-        "no finish after a failure"
-    );
-    // Once the conflict is gone, the agent's next attempt succeeds.
-    env.sb.vsctl(&["del-port", "br-int", "holder"]).unwrap();
-    env.wait("lsp9 plugged", || {
-        env.iface("lsp9", "external_ids:ovn-plugged").as_deref() == Some("dummy")
-    });
-    env.wait("finish logged", || env.agent.log().contains("finish: lsp9"));
-    assert_eq!(env.agent.log().matches("finish: lsp9").count(), 1);
-}
-
-#[test]
 fn a_declined_port_is_retried_when_the_provider_reports_a_change() {
     let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
     let providers = private_dir();
@@ -627,4 +579,266 @@ fn follows_a_changed_ovn_remote() {
     });
     plug(&env, "lsp2", &[]);
     assert!(env.iface_exists("lsp1"), "nothing unplugged by the switch");
+}
+
+/// A gate between the agent and the real local database: forwards both
+/// ways, and can hold what the agent sends until released. It lets a test
+/// change the database between the agent's decision and its transaction.
+struct Gate {
+    held: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    path: PathBuf,
+}
+
+impl Gate {
+    fn start(dir: &Path, upstream: &str) -> Gate {
+        use std::io::{Read, Write};
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::{Arc, Condvar, Mutex};
+        let path = dir.join("gate.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let upstream = PathBuf::from(upstream.strip_prefix("unix:").unwrap());
+        let held = Arc::new((Mutex::new(false), Condvar::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (h, sn) = (held.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = UnixStream::connect(&upstream) else {
+                    break;
+                };
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (h, sn) = (h.clone(), sn.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        sn.lock().unwrap().extend_from_slice(&buf[..n]);
+                        let (lock, cv) = &*h;
+                        let mut g = lock.lock().unwrap();
+                        while *g {
+                            g = cv.wait(g).unwrap();
+                        }
+                        drop(g);
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s_out.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Gate { held, seen, path }
+    }
+
+    fn remote(&self) -> String {
+        format!("unix:{}", self.path.display())
+    }
+
+    fn hold(&self, on: bool) {
+        let (lock, cv) = &*self.held;
+        *lock.lock().unwrap() = on;
+        cv.notify_all();
+        if on {
+            self.seen.lock().unwrap().clear();
+        }
+    }
+
+    fn has_seen(&self, needle: &str) -> bool {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).contains(needle)
+    }
+}
+
+#[test]
+fn a_failed_transaction_is_recomputed_without_finish_and_blocks_no_other_port() {
+    let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
+    let providers = private_dir();
+    cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
+    let gate = Gate::start(sb.dir(), &sb.ovs_remote());
+    let agent = AgentProc::start(&sb, providers.path(), &["--ovs-remote", &gate.remote()]);
+    let env = Env {
+        sb,
+        provider_dir: providers.path().to_owned(),
+        _providers: providers,
+        agent,
+    };
+    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    plug(&env, "lsp1", &[]);
+
+    // Hold the agent's next transaction, which plugs lsp9 and lsp10...
+    gate.hold(true);
+    env.sb
+        .nbctl(&[
+            "--",
+            "lsp-add",
+            "sw0",
+            "lsp9",
+            "--",
+            "lsp-set-options",
+            "lsp9",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+            "--",
+            "lsp-add",
+            "sw0",
+            "lsp10",
+            "--",
+            "lsp-set-options",
+            "lsp10",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+        ])
+        .unwrap();
+    env.wait("the agent's transaction", || gate.has_seen("\"transact\""));
+    // ...and meanwhile take the name lsp9 for an interface of another port:
+    // the held transaction violates the Interface name index.
+    env.sb
+        .vsctl(&[
+            "--",
+            "--id=@i",
+            "create",
+            "Interface",
+            "name=lsp9",
+            "type=internal",
+            "--",
+            "--id=@p",
+            "create",
+            "Port",
+            "name=holder",
+            "interfaces=@i",
+            "--",
+            "add",
+            "Bridge",
+            "br-int",
+            "ports",
+            "@p",
+        ])
+        .unwrap();
+    gate.hold(false);
+
+    // ovsdb-server reports an index violation after the last operation,
+    // naming no operation: the agent retries the two ports one by one.
+    env.wait("the failure", || {
+        env.agent
+            .log()
+            .contains("transaction of 2 operation(s) failed: operation 6: constraint violation")
+    });
+    // lsp10 is retried at once and plugged; lsp9 waits for its name.
+    env.wait("lsp10 plugged", || {
+        env.iface("lsp10", "external_ids:ovn-plugged").as_deref() == Some("dummy")
+    });
+    assert!(
+        !env.agent.log().contains("finish: lsp9"),
+        "no finish after a failure"
+    );
+    env.wait("lsp9 held back", || {
+        env.agent
+            .log()
+            .contains("not plugging it until that name is free")
+    });
+    env.sb.vsctl(&["del-port", "br-int", "holder"]).unwrap();
+    env.wait("lsp9 plugged once its name is free", || {
+        env.iface("lsp9", "external_ids:ovn-plugged").as_deref() == Some("dummy")
+    });
+    env.wait("finish logged", || env.agent.log().contains("finish: lsp9"));
+    assert_eq!(env.agent.log().matches("finish: lsp9").count(), 1);
+}
+
+#[test]
+fn a_stale_interface_left_while_the_agent_was_down_is_removed_at_start() {
+    let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
+    sb.vsctl(&[
+        "add-port",
+        "br-int",
+        "ghost",
+        "--",
+        "set",
+        "Interface",
+        "ghost",
+        "type=internal",
+        "external_ids:iface-id=ghost",
+        "external_ids:ovn-plugged=dummy",
+    ])
+    .unwrap();
+    let providers = private_dir();
+    cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
+    let agent = AgentProc::start(&sb, providers.path(), &[]);
+    let env = Env {
+        sb,
+        provider_dir: providers.path().to_owned(),
+        _providers: providers,
+        agent,
+    };
+    env.wait("ghost removed once both views are complete", || {
+        !env.iface_exists("ghost")
+    });
+    let log = env.agent.log();
+    let complete = log
+        .find("port binding(s) requested for chassis")
+        .expect("complete");
+    let unplug = log
+        .find("unplugging logical port ghost")
+        .expect("unplugged");
+    assert!(
+        complete < unplug,
+        "unplugged only after the views were complete:\n{log}"
+    );
+}
+
+#[test]
+fn two_ports_given_one_name_do_not_block_each_other_forever() {
+    let env = Env::start();
+    // The dummy cuts names to 15 bytes: both become "collision-lport".
+    env.sb
+        .nbctl(&[
+            "--",
+            "lsp-add",
+            "sw0",
+            "collision-lport-a",
+            "--",
+            "lsp-set-options",
+            "collision-lport-a",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+            "--",
+            "lsp-add",
+            "sw0",
+            "collision-lport-b",
+            "--",
+            "lsp-set-options",
+            "collision-lport-b",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+        ])
+        .unwrap();
+    env.wait("one of them plugged", || {
+        env.iface_exists("collision-lport")
+    });
+    let first = env
+        .iface("collision-lport", "external_ids:iface-id")
+        .unwrap();
+    let other = if first.contains("-a") {
+        "collision-lport-b"
+    } else {
+        "collision-lport-a"
+    };
+    env.wait("the other held back", || {
+        env.agent.log().contains(&format!("logical port {other}: "))
+    });
+    plug(&env, "lsp1", &[]);
+    // Deleting the first frees the name: the other is plugged.
+    let first = first.trim_matches('"').to_owned();
+    env.sb.nbctl(&["lsp-del", &first]).unwrap();
+    env.wait("the other plugged", || {
+        env.iface("collision-lport", "external_ids:iface-id")
+            .is_some_and(|i| i.contains(other))
+    });
 }

@@ -175,7 +175,11 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let now = Instant::now();
-            assert!(now < deadline, "timed out waiting for {what}");
+            assert!(
+                now < deadline,
+                "timed out waiting for {what}; saw {:?}",
+                self.backlog
+            );
             let (events, next) = self.client.tick(now);
             for e in events {
                 if stop(&e) {

@@ -56,6 +56,7 @@ pub struct LocalView {
     bridge_of_port: HashMap<Uuid, Uuid>,
     bridge_by_name: HashMap<String, Uuid>,
     port_by_name: HashMap<String, Uuid>,
+    iface_by_name: HashMap<String, Uuid>,
 }
 
 /// What a batch of changes affected.
@@ -63,10 +64,13 @@ pub struct LocalView {
 pub struct Affected {
     /// Logical ports whose interface (or its port) changed.
     pub lports: HashSet<String>,
-    /// Bridges that changed (name or datapath type).
+    /// Bridges added, removed, renamed or whose datapath type changed (not
+    /// mere port changes, which every plug makes).
     pub bridges: HashSet<Uuid>,
     /// The Open_vSwitch row changed.
     pub config: bool,
+    /// A Port or Interface was deleted or renamed, freeing its name.
+    pub names_freed: bool,
 }
 
 fn iface_id(row: &Row) -> Option<&str> {
@@ -88,6 +92,19 @@ impl LocalView {
             match ch.table.as_str() {
                 "Open_vSwitch" => a.config = true,
                 "Interface" => {
+                    let old_name = ch.old.as_ref().and_then(|r| col(r, "name").as_str());
+                    let new_name = new.as_ref().and_then(|r| col(r, "name").as_str());
+                    if old_name != new_name {
+                        if let Some(n) = old_name {
+                            if self.iface_by_name.get(n) == Some(&ch.uuid) {
+                                self.iface_by_name.remove(n);
+                            }
+                            a.names_freed = true;
+                        }
+                        if let Some(n) = new_name {
+                            self.iface_by_name.insert(n.to_owned(), ch.uuid);
+                        }
+                    }
                     for (row, add) in [(ch.old.as_ref(), false), (new.as_ref(), true)] {
                         let Some(lport) = row.and_then(iface_id) else {
                             continue;
@@ -116,6 +133,10 @@ impl LocalView {
                             if self.port_by_name.get(n) == Some(&ch.uuid) {
                                 self.port_by_name.remove(n);
                             }
+                            let renamed_or_gone = new
+                                .as_ref()
+                                .is_none_or(|r| col(r, "name").as_str() != Some(n));
+                            a.names_freed |= renamed_or_gone;
                         }
                     }
                     if let Some(row) = &new {
@@ -129,7 +150,12 @@ impl LocalView {
                     }
                 }
                 "Bridge" => {
-                    a.bridges.insert(ch.uuid);
+                    let facts = |r: Option<&Row>| {
+                        r.map(|r| (col(r, "name").clone(), col(r, "datapath_type").clone()))
+                    };
+                    if facts(ch.old.as_ref()) != facts(new.as_ref()) {
+                        a.bridges.insert(ch.uuid);
+                    }
                     if let Some(old) = &ch.old {
                         for p in col(old, "ports").uuids() {
                             if self.bridge_of_port.get(&p) == Some(&ch.uuid) {
@@ -221,6 +247,11 @@ impl LocalView {
     /// The port named `name`, if any.
     pub fn port_named(&self, name: &str) -> Option<Uuid> {
         self.port_by_name.get(name).copied()
+    }
+
+    /// The interface named `name`, if any.
+    pub fn iface_named(&self, name: &str) -> Option<Uuid> {
+        self.iface_by_name.get(name).copied()
     }
 
     /// Every logical port that has an interface.

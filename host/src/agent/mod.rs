@@ -18,7 +18,7 @@ pub mod sb_view;
 
 use crate::ovsdb::client::{Client, ClientConfig, ClientEvent};
 use crate::ovsdb::connection::ConnEvent;
-use crate::ovsdb::txn::check_result;
+use crate::ovsdb::txn::{check_result, failed_op};
 use crate::ovsdb::{remote, Remote, Uuid};
 use crate::registry::Registry;
 use local_view::LocalView;
@@ -73,11 +73,15 @@ struct SbCondition {
     name: String,
     /// A `monitor_cond_change` awaiting its reply.
     change: Option<u64>,
+    /// The chassis name the server-side Chassis condition selects.
+    selected: Option<String>,
 }
 
 struct InFlight {
     id: u64,
     plans: Vec<Plan>,
+    /// The plan each operation of the transaction belongs to.
+    owners: Vec<Option<usize>>,
 }
 
 /// The agent.
@@ -102,6 +106,21 @@ pub struct Agent {
     next_run: Instant,
     bridge: String,
     stopping: Option<Instant>,
+    /// Ports to unplug once both views are complete.
+    deferred: HashSet<String>,
+    /// Ports waiting for an interface name to be freed.
+    blocked: HashSet<String>,
+    /// Consecutive failed transactions per port, and until when a port that
+    /// made one fail is held back.
+    failures: HashMap<String, u32>,
+    quarantine: HashMap<String, Instant>,
+    /// Consecutive failed transactions not attributable to one port.
+    global_failures: u32,
+    /// Ports of a failed batch whose failure named no port: they are tried
+    /// one per transaction, so that a failure is attributable.
+    suspects: HashSet<String>,
+    /// Last seen `dpdk_initialized`.
+    dpdk: Option<bool>,
 }
 
 const MONITOR_ID: &str = "vif-plug-host";
@@ -148,6 +167,13 @@ impl Agent {
             not_before: Instant::now(),
             next_run: Instant::now(),
             stopping: None,
+            deferred: HashSet::new(),
+            blocked: HashSet::new(),
+            failures: HashMap::new(),
+            quarantine: HashMap::new(),
+            global_failures: 0,
+            suspects: HashSet::new(),
+            dpdk: None,
         }
     }
 
@@ -169,17 +195,23 @@ impl Agent {
         loop {
             let now = Instant::now();
             let mut deadline = self.next_run;
-            for (events, next) in [self.local.tick(now)]
-                .into_iter()
-                .chain(self.sb.as_mut().map(|c| c.tick(now)))
-                .collect::<Vec<_>>()
-            {
-                self.on_client_events_any(events);
-                if let Some(n) = next {
-                    deadline = deadline.min(n);
-                }
+            let (events, next) = self.local.tick(now);
+            self.on_local_events(events);
+            deadline = next.map_or(deadline, |n| deadline.min(n));
+            if let Some(sb) = self.sb.as_mut() {
+                let (events, next) = sb.tick(now);
+                self.on_sb_events(events);
+                deadline = next.map_or(deadline, |n| deadline.min(n));
             }
-            if !self.dirty.is_empty() && self.in_flight.is_none() {
+            if let Some(n) = self.release_quarantine(now) {
+                deadline = deadline.min(n);
+            }
+            // Only wake for pending work that can actually be done.
+            if !self.dirty.is_empty()
+                && self.in_flight.is_none()
+                && self.local_mon.complete
+                && self.stopping.is_none()
+            {
                 deadline = deadline.min(self.not_before);
             }
             if let Some(t) = self.stopping {
@@ -263,25 +295,20 @@ impl Agent {
         }
     }
 
-    fn on_client_events_any(&mut self, events: Vec<ClientEvent>) {
-        // Ticks only produce Disconnected (probe); route by readiness.
-        for e in events {
-            if let ClientEvent::Disconnected { ref in_flight, .. } = e {
-                if self
-                    .in_flight
-                    .as_ref()
-                    .is_some_and(|f| in_flight.contains(&f.id))
-                {
-                    self.on_local_events(vec![e]);
-                    continue;
-                }
-            }
-            if self.local.is_ready() {
-                self.on_sb_events(vec![e]);
-            } else {
-                self.on_local_events(vec![e]);
-            }
+    /// Moves ports whose quarantine ended back to work; returns the next
+    /// end of a quarantine.
+    fn release_quarantine(&mut self, now: Instant) -> Option<Instant> {
+        let due: Vec<String> = self
+            .quarantine
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(l, _)| l.clone())
+            .collect();
+        for l in due {
+            self.quarantine.remove(&l);
+            self.dirty.insert(l);
         }
+        self.quarantine.values().min().copied()
     }
 
     fn on_local_events(&mut self, events: Vec<ClientEvent>) {
@@ -299,7 +326,12 @@ impl Agent {
                     let mut changes = self.lv.reset();
                     match self.apply_local(&result) {
                         Ok(c) => changes.extend(c),
-                        Err(e) => log::error!("local: bad monitor reply: {e}"),
+                        Err(e) => {
+                            self.lv.reset();
+                            let events = self.local.reconnect(&format!("bad monitor reply ({e})"));
+                            self.on_local_events(events);
+                            continue;
+                        }
                     }
                     let affected = self.lv.index(&changes);
                     self.local_mon.complete = true;
@@ -318,7 +350,8 @@ impl Agent {
                         self.local_mon.plain = true;
                         self.request_local_monitor();
                     } else {
-                        log::error!("local: monitor refused: {error}");
+                        let events = self.local.reconnect(&format!("monitor refused ({error})"));
+                        self.on_local_events(events);
                     }
                 }
                 ClientEvent::Reply { id, result } if self.is_txn(id) => self.txn_done(Ok(result)),
@@ -339,12 +372,18 @@ impl Agent {
                             if !affected.bridges.is_empty() {
                                 self.on_bridges_changed(&affected.bridges);
                             }
+                            if affected.names_freed {
+                                let blocked: Vec<String> = self.blocked.drain().collect();
+                                self.dirty.extend(blocked);
+                            }
                         }
                         Err(e) => {
-                            log::error!(
-                                "local: cannot apply update ({e}); reconnecting to resynchronise"
-                            );
-                            let _ = self.local.set_remotes(Vec::new());
+                            // The view may be half-updated: start afresh.
+                            self.local_mon.complete = false;
+                            let events = self
+                                .local
+                                .reconnect(&format!("cannot apply an update ({e})"));
+                            self.on_local_events(events);
                         }
                     }
                 }
@@ -463,8 +502,15 @@ impl Agent {
         if bridge != self.bridge {
             log::info!("integration bridge: {bridge}");
             self.bridge = bridge;
+            self.applied.clear();
             self.dirty_everything();
         }
+        // DPDK becoming available can change providers' answers.
+        if self.dpdk.is_some_and(|d| d != cfg.dpdk_initialized) {
+            self.applied.clear();
+            self.dirty_everything();
+        }
+        self.dpdk = Some(cfg.dpdk_initialized);
     }
 
     fn on_bridges_changed(&mut self, bridges: &HashSet<Uuid>) {
@@ -479,8 +525,16 @@ impl Agent {
         }
     }
 
+    /// Marks every known port for a fresh decision.
     fn dirty_everything(&mut self) {
-        let all: Vec<String> = self.sv.lports().chain(self.lv.lports()).cloned().collect();
+        let all: Vec<String> = self
+            .sv
+            .lports()
+            .chain(self.lv.lports())
+            .chain(self.declined.iter())
+            .chain(self.blocked.iter())
+            .cloned()
+            .collect();
         self.dirty.extend(all);
     }
 
@@ -500,7 +554,11 @@ impl Agent {
                     let mut changes = self.sv.reset();
                     match self.apply_sb(&result) {
                         Ok(c) => changes.extend(c),
-                        Err(e) => log::error!("southbound: bad monitor reply: {e}"),
+                        Err(e) => {
+                            self.sv.reset();
+                            self.sb_reconnect(&format!("bad monitor reply ({e})"));
+                            continue;
+                        }
                     }
                     let lports = self.sv.index(&changes);
                     self.dirty.extend(lports);
@@ -515,7 +573,7 @@ impl Agent {
                         self.sb_mon.plain = true;
                         self.request_sb_monitor();
                     } else {
-                        log::error!("southbound: monitor refused: {error}");
+                        self.sb_reconnect(&format!("monitor refused ({error})"));
                     }
                 }
                 ClientEvent::Reply { id, .. } if Some(id) == self.cond.change => {
@@ -524,8 +582,10 @@ impl Agent {
                     self.log_if_complete();
                 }
                 ClientEvent::Error { id, error } if Some(id) == self.cond.change => {
+                    // The server still filters on the old condition: this
+                    // view must not be trusted; start afresh.
                     self.cond.change = None;
-                    log::error!("southbound: monitor_cond_change refused: {error}");
+                    self.sb_reconnect(&format!("monitor_cond_change refused ({error})"));
                 }
                 ClientEvent::Notify { method, params }
                     if method == "update2" || method == "update" =>
@@ -541,7 +601,7 @@ impl Agent {
                                 self.follow_chassis();
                             }
                         }
-                        Err(e) => log::error!("southbound: cannot apply update: {e}"),
+                        Err(e) => self.sb_reconnect(&format!("cannot apply an update ({e})")),
                     }
                 }
                 ClientEvent::Disconnected { .. } => {
@@ -556,6 +616,18 @@ impl Agent {
         }
     }
 
+    /// Marks the Southbound view incomplete and reconnects, for a fresh
+    /// monitor.
+    fn sb_reconnect(&mut self, reason: &str) {
+        self.sb_mon.complete = false;
+        self.cond.selected = None;
+        let events = match self.sb.as_mut() {
+            Some(sb) => sb.reconnect(reason),
+            None => return,
+        };
+        self.on_sb_events(events);
+    }
+
     fn request_sb_monitor(&mut self) {
         let id = json!(MONITOR_ID);
         let (method, params) = if self.sb_mon.plain {
@@ -567,6 +639,9 @@ impl Agent {
             )
         };
         self.sb_mon.request = self.sb.as_mut().and_then(|c| c.request(method, params));
+        if self.sb_mon.request.is_some() {
+            self.cond.selected = Some(self.cond.name.clone());
+        }
     }
 
     fn apply_sb(
@@ -592,12 +667,10 @@ impl Agent {
             return; // re-checked when the pending request is answered
         }
         let current = self.sv.chassis(&self.cond.name);
-        // With conditions, the Chassis rows in view must be the one named;
-        // a plain monitor holds every chassis.
-        let selected_name_ok = self.sb_mon.plain
-            || self.sv.replica.rows("Chassis").all(|(_, r)| {
-                crate::ovsdb::replica::col(r, "name").as_str() == Some(self.cond.name.as_str())
-            });
+        // With conditions, the server must be selecting the chassis by the
+        // name we now have; a plain monitor holds every chassis.
+        let selected_name_ok =
+            self.sb_mon.plain || self.cond.selected.as_deref() == Some(self.cond.name.as_str());
         if current == self.cond.chassis && selected_name_ok {
             return;
         }
@@ -620,6 +693,9 @@ impl Agent {
             .sb
             .as_mut()
             .and_then(|c| c.request("monitor_cond_change", params));
+        if self.cond.change.is_some() {
+            self.cond.selected = Some(self.cond.name.clone());
+        }
     }
 
     fn log_if_complete(&self) {
@@ -635,6 +711,7 @@ impl Agent {
     fn sb_complete(&self) -> bool {
         self.sb_mon.complete
             && self.cond.change.is_none()
+            && (self.sb_mon.plain || self.cond.selected.as_deref() == Some(self.cond.name.as_str()))
             && self.cond.chassis.is_some()
             && self.cond.chassis == self.sv.chassis(&self.cond.name)
     }
@@ -644,17 +721,36 @@ impl Agent {
     }
 
     fn reconcile(&mut self) {
-        if self.dirty.is_empty()
-            || self.in_flight.is_some()
-            || !self.local_mon.complete
-            || Instant::now() < self.not_before
+        if self.in_flight.is_some() || !self.local_mon.complete || Instant::now() < self.not_before
         {
             return;
         }
-        let can_unplug = self.local_mon.complete && self.sb_complete();
-        let lports: Vec<String> = self.dirty.drain().collect();
-        let mut plans = Vec::new();
+        let can_unplug = self.sb_complete();
+        if can_unplug && !self.deferred.is_empty() {
+            // Unplugs that waited for complete views can be decided now.
+            let deferred: Vec<String> = self.deferred.drain().collect();
+            self.dirty.extend(deferred);
+        }
+        if self.dirty.is_empty() {
+            return;
+        }
+        let lports: Vec<String> = match self.dirty.iter().find(|l| self.suspects.contains(*l)) {
+            // Isolating a failure: one suspect alone in its transaction.
+            Some(suspect) => {
+                let suspect = suspect.clone();
+                self.dirty.remove(&suspect);
+                self.suspects.remove(&suspect);
+                vec![suspect]
+            }
+            None => self
+                .dirty
+                .drain()
+                .filter(|l| !self.quarantine.contains_key(l))
+                .collect(),
+        };
+        let mut plans: Vec<Plan> = Vec::new();
         let mut settled = Vec::new();
+        let mut gone = Vec::new();
         {
             let inputs = Inputs {
                 local: &self.lv,
@@ -669,22 +765,29 @@ impl Agent {
             };
             for lport in &lports {
                 let d = reconcile::decide(&inputs, lport, &mut self.warned);
-                if d.declined {
-                    self.declined.insert(lport.clone());
-                } else {
-                    self.declined.remove(lport);
-                }
+                set_membership(&mut self.declined, lport, d.declined);
+                set_membership(&mut self.blocked, lport, d.blocked);
+                set_membership(&mut self.deferred, lport, d.unplug_deferred);
                 if let Some(a) = d.settled {
                     settled.push((lport.clone(), a));
+                }
+                if d.gone {
+                    gone.push(lport.clone());
                 }
                 plans.extend(d.plans);
             }
         }
         self.applied.extend(settled);
+        for lport in gone {
+            self.applied.remove(&lport);
+            self.failures.remove(&lport);
+            self.warned.forget(&lport);
+        }
+        self.drop_duplicate_names(&mut plans);
         if plans.is_empty() {
             return;
         }
-        let txn = reconcile::build_txn(&plans);
+        let (txn, owners) = reconcile::build_txn(&plans);
         log::debug!(
             "decided {} logical port(s): {} operation(s) to commit",
             lports.len(),
@@ -697,7 +800,7 @@ impl Agent {
                 for p in &plans {
                     log_plan(p, &self.bridge);
                 }
-                self.in_flight = Some(InFlight { id, plans })
+                self.in_flight = Some(InFlight { id, plans, owners })
             }
             None => {
                 // Not connected: drop the operations (ctx_destroy, no
@@ -708,68 +811,144 @@ impl Agent {
         }
     }
 
+    /// Two ports the provider gave the same interface name cannot both be
+    /// created: keep the first, hold the others until the name is free.
+    fn drop_duplicate_names(&mut self, plans: &mut Vec<Plan>) {
+        let mut names = HashSet::new();
+        let mut kept = Vec::with_capacity(plans.len());
+        for plan in plans.drain(..) {
+            if let Plan::Create { lport, op, .. } = &plan {
+                let name = op.output().name.clone();
+                if !names.insert(name.clone()) {
+                    self.warned.once(
+                        lport,
+                        format!("logical port {lport}: another port in this batch is plugged as {name:?} already; not plugging it until that name is free"),
+                    );
+                    self.blocked.insert(lport.clone());
+                    continue; // dropped: ctx_destroy, no finish
+                }
+            }
+            kept.push(plan);
+        }
+        *plans = kept;
+    }
+
     fn txn_done(&mut self, result: Result<Value, String>) {
         let Some(f) = self.in_flight.take() else {
             return;
         };
+        // The failed operation's plan; a lone plan is its own culprit.
+        let culprit = result
+            .as_ref()
+            .ok()
+            .and_then(failed_op)
+            .and_then(|i| f.owners.get(i).copied().flatten())
+            .or((f.plans.len() == 1).then_some(0));
+        let connection_lost = result.is_err();
         let outcome = result.and_then(|r| check_result(&r));
         let n = f.plans.len();
-        match outcome {
-            Ok(()) => {
-                for plan in f.plans {
-                    self.dirty.insert(plan.lport().to_owned());
-                    self.warned.forget(plan.lport());
-                    let applied = reconcile::created_state(&plan);
-                    match plan {
-                        Plan::Create { lport, op, .. } => {
-                            log::info!(
-                                "plugged logical port {lport} as interface {}",
-                                op.output().name
-                            );
-                            op.finish();
-                            if let Some(a) = applied {
-                                self.applied.insert(lport, a);
-                            }
-                        }
-                        Plan::Update {
-                            lport,
-                            op,
-                            expected,
-                            lport_options,
-                            ..
-                        } => {
-                            op.finish();
-                            self.applied.insert(
-                                lport,
-                                Applied {
-                                    lport_options,
-                                    iface: *expected,
-                                },
-                            );
-                        }
-                        Plan::Remove { lport, op, .. } => {
-                            log::info!("unplugged logical port {lport}");
-                            op.finish();
-                            self.applied.remove(&lport);
-                        }
-                    }
-                }
-                log::debug!("transaction of {n} operation(s) committed");
-            }
-            Err(e) => {
+        let Err(e) = outcome else {
+            self.committed(f.plans);
+            self.global_failures = 0;
+            log::debug!("transaction of {n} operation(s) committed");
+            return;
+        };
+        for plan in &f.plans {
+            self.dirty.insert(plan.lport().to_owned());
+            self.applied.remove(plan.lport());
+        }
+        match culprit.map(|i| f.plans[i].lport().to_owned()) {
+            Some(lport) => {
+                // One port's operation failed: hold that port back (longer
+                // each time) and retry the others right away.
+                let k = self.failures.entry(lport.clone()).or_default();
+                *k += 1;
+                let hold = backoff(*k);
                 log::warn!(
-                    "transaction of {n} operation(s) failed: {e}; recomputing from fresh state"
+                    "transaction of {n} operation(s) failed because of logical port {lport}: {e}; retrying the others now and {lport} in {} ms",
+                    hold.as_millis()
                 );
-                for plan in &f.plans {
-                    self.dirty.insert(plan.lport().to_owned());
-                    self.applied.remove(plan.lport());
-                }
-                // Dropping the plans calls ctx_destroy for each CREATE,
-                // without finish.
-                drop(f.plans);
-                self.not_before = Instant::now() + RETRY_AFTER_FAILURE;
+                self.dirty.remove(&lport);
+                self.quarantine.insert(lport, Instant::now() + hold);
+            }
+            None if n > 1 && !connection_lost => {
+                log::warn!(
+                    "transaction of {n} operation(s) failed: {e}; no single port is named, so its ports are retried one per transaction"
+                );
+                self.suspects
+                    .extend(f.plans.iter().map(|p| p.lport().to_owned()));
+            }
+            None => {
+                self.global_failures += 1;
+                let hold = backoff(self.global_failures);
+                log::warn!(
+                    "transaction of {n} operation(s) failed: {e}; recomputing from fresh state in {} ms",
+                    hold.as_millis()
+                );
+                self.not_before = Instant::now() + hold;
             }
         }
+        // Dropping the plans calls ctx_destroy for each CREATE, without
+        // finish.
+        drop(f.plans);
+    }
+
+    /// Finishes each committed operation and records what it applied.
+    fn committed(&mut self, plans: Vec<Plan>) {
+        for plan in plans {
+            let lport = plan.lport().to_owned();
+            self.dirty.insert(lport.clone());
+            self.warned.forget(&lport);
+            self.failures.remove(&lport);
+            let applied = reconcile::created_state(&plan);
+            match plan {
+                Plan::Create { op, .. } => {
+                    log::info!(
+                        "plugged logical port {lport} as interface {}",
+                        op.output().name
+                    );
+                    op.finish();
+                    if let Some(a) = applied {
+                        self.applied.insert(lport, a);
+                    }
+                }
+                Plan::Update {
+                    op,
+                    expected,
+                    lport_options,
+                    ..
+                } => {
+                    op.finish();
+                    self.applied.insert(
+                        lport,
+                        Applied {
+                            lport_options,
+                            iface: *expected,
+                        },
+                    );
+                }
+                Plan::Remove { op, .. } => {
+                    log::info!("unplugged logical port {lport}");
+                    op.finish();
+                    self.applied.remove(&lport);
+                }
+            }
+        }
+    }
+}
+
+/// How long to hold back after the `n`th consecutive failure: 0.5 s,
+/// doubling, at most 30 s.
+fn backoff(n: u32) -> Duration {
+    (RETRY_AFTER_FAILURE * 2u32.saturating_pow(n.saturating_sub(1).min(6)))
+        .min(Duration::from_secs(30))
+}
+
+fn set_membership(set: &mut HashSet<String>, item: &str, member: bool) {
+    if member {
+        set.insert(item.to_owned());
+    } else {
+        set.remove(item);
     }
 }
 

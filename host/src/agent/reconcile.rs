@@ -157,6 +157,12 @@ pub struct Decision {
     pub declined: bool,
     /// Inputs already match what was applied (nothing asked).
     pub settled: Option<Applied>,
+    /// The interface name is taken: retry when a name is freed.
+    pub blocked: bool,
+    /// An unplug is due but waits until both views are complete.
+    pub unplug_deferred: bool,
+    /// Neither a binding nor an interface exists: forget the port.
+    pub gone: bool,
 }
 
 fn sorted_pairs(d: &Datum) -> Vec<(String, String)> {
@@ -176,11 +182,14 @@ pub fn decide(inp: &Inputs<'_>, lport: &str, warned: &mut Warned) -> Decision {
         .partition(|(_, row)| col(row, "external_ids").map_get(OVN_PLUGGED).is_some());
 
     let Some(pb) = binding else {
-        if inp.can_unplug {
-            for (uuid, row) in ours {
-                if let Some(plan) = unplug(inp, lport, uuid, row, warned) {
-                    out.plans.push(plan);
-                }
+        out.gone = ours.is_empty() && foreign.is_empty();
+        if !inp.can_unplug {
+            out.unplug_deferred = !ours.is_empty();
+            return out;
+        }
+        for (uuid, row) in ours {
+            if let Some(plan) = unplug(inp, lport, uuid, row, warned) {
+                out.plans.push(plan);
             }
         }
         return out;
@@ -323,14 +332,24 @@ pub fn decide(inp: &Inputs<'_>, lport: &str, warned: &mut Warned) -> Decision {
             });
         }
         None => {
-            if let Some(port) = inp.local.port_named(&answer.name) {
+            let taken = inp
+                .local
+                .port_named(&answer.name)
+                .map(|u| ("port", u))
+                .or_else(|| {
+                    inp.local
+                        .iface_named(&answer.name)
+                        .map(|u| ("interface", u))
+                });
+            if let Some((what, uuid)) = taken {
                 warned.once(
                     lport,
                     format!(
-                        "logical port {lport}: a port named {:?} ({port}) already exists; not plugging it",
+                        "logical port {lport}: a {what} named {:?} ({uuid}) already exists; not plugging it until that name is free",
                         answer.name
                     ),
                 );
+                out.blocked = true;
                 return out;
             }
             out.plans.push(Plan::Create {
@@ -413,12 +432,16 @@ fn mtu_datum(m: Option<i64>) -> Datum {
 /// changed with one `mutate` per bridge (all inserts and deletes together),
 /// never by rewriting `Bridge.ports`, and interface maps with key deletes and
 /// inserts, so concurrent writers are not undone.
-pub fn build_txn(plans: &[Plan]) -> Txn {
+/// Returns the transaction and, for each of its operations, the index of
+/// the plan it belongs to (`None` for operations shared by several plans).
+pub fn build_txn(plans: &[Plan]) -> (Txn, Vec<Option<usize>>) {
     let mut txn = Txn::new("Open_vSwitch");
+    let mut owners = Vec::new();
     let (mut n_create, mut n_update, mut n_remove) = (0, 0, 0);
     // Per bridge: ports to add (named rows) and ports to remove.
     let mut ports: std::collections::BTreeMap<Uuid, (Vec<Atom>, Vec<Atom>)> = Default::default();
     for (i, plan) in plans.iter().enumerate() {
+        let first_op = txn.len();
         match plan {
             Plan::Create {
                 lport,
@@ -507,6 +530,8 @@ pub fn build_txn(plans: &[Plan]) -> Txn {
                 ports.entry(*bridge).or_default().1.push(Atom::Uuid(*port));
             }
         }
+        owners.resize(first_op, None);
+        owners.resize(txn.len(), Some(i));
     }
     for (bridge, (add, remove)) in ports {
         let mut mutations = Vec::new();
@@ -521,7 +546,8 @@ pub fn build_txn(plans: &[Plan]) -> Txn {
     txn.comment(&format!(
         "vif-plug-host: plug {n_create}, update {n_update}, unplug {n_remove}"
     ));
-    txn
+    owners.resize(txn.len(), None);
+    (txn, owners)
 }
 
 /// The state a created interface will have.

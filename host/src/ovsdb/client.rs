@@ -93,9 +93,12 @@ enum State {
         until: Instant,
     },
     Connecting,
+    /// Connected; checking `_Server` and reading the schema, until a
+    /// deadline after which the remote counts as failed.
     Negotiating {
         writer: SharedWriter,
         closer: Closer,
+        until: Instant,
     },
     Ready {
         writer: SharedWriter,
@@ -119,6 +122,7 @@ pub struct Client {
     last_rx: Instant,
     probe_sent: bool,
     rx_bytes: Arc<AtomicU64>,
+    rx_seen: u64,
 }
 
 impl Client {
@@ -142,6 +146,7 @@ impl Client {
             last_rx: Instant::now(),
             probe_sent: false,
             rx_bytes: Arc::new(AtomicU64::new(0)),
+            rx_seen: 0,
         }
     }
 
@@ -196,9 +201,12 @@ impl Client {
         self.drop_connection("remote changed", Duration::ZERO)
     }
 
-    /// Sends a request; `None` if not connected (the caller retries after
-    /// the next `Ready`).
+    /// Sends a request; `None` if not ready (the caller retries after the
+    /// next `Ready`).
     pub fn request(&mut self, method: &str, params: Value) -> Option<u64> {
+        if !self.is_ready() {
+            return None;
+        }
         let id = self.send_request(method, params)?;
         self.user_requests.insert(id);
         Some(id)
@@ -257,7 +265,25 @@ impl Client {
                     self.rx_bytes.clone(),
                 );
             }
+            State::Negotiating { until, .. } if now >= until => {
+                let reason = format!(
+                    "{} accepted the connection but did not answer within {} ms",
+                    self.remote(),
+                    self.cfg.connect_timeout.as_millis()
+                );
+                log::warn!("{}: {reason}", self.cfg.label);
+                self.next_remote += 1;
+                let wait = self.failure_wait();
+                events.extend(self.drop_connection(&reason, wait));
+            }
             State::Ready { .. } => {
+                // Bytes still arriving (a large message) count as activity.
+                let rx = self.rx_bytes.load(Ordering::Relaxed);
+                if rx != self.rx_seen {
+                    self.rx_seen = rx;
+                    self.last_rx = now;
+                    self.probe_sent = false;
+                }
                 if let Some(interval) = self.cfg.probe_interval {
                     if now.duration_since(self.last_rx) >= interval {
                         if self.probe_sent {
@@ -278,9 +304,9 @@ impl Client {
             _ => {}
         }
         let deadline = match self.state {
-            State::Waiting { until } => Some(until),
+            State::Waiting { until } | State::Negotiating { until, .. } => Some(until),
             State::Ready { .. } => self.cfg.probe_interval.map(|i| self.last_rx + i),
-            _ => None,
+            State::Connecting => None,
         };
         (events, deadline)
     }
@@ -294,7 +320,11 @@ impl Client {
                 closer,
             } if generation == self.generation => {
                 log::debug!("{}: connected to {}", self.cfg.label, self.remote());
-                self.state = State::Negotiating { writer, closer };
+                self.state = State::Negotiating {
+                    writer,
+                    closer,
+                    until: Instant::now() + self.cfg.connect_timeout,
+                };
                 self.last_rx = Instant::now();
                 self.probe_sent = false;
                 let check = json!([
@@ -464,7 +494,7 @@ impl Client {
             {
                 Ok(schema) => {
                     self.schema = Some(schema);
-                    let State::Negotiating { writer, closer } = std::mem::replace(
+                    let State::Negotiating { writer, closer, .. } = std::mem::replace(
                         &mut self.state,
                         State::Waiting {
                             until: Instant::now(),
@@ -495,6 +525,14 @@ impl Client {
                 }
             },
         }
+    }
+
+    /// Drops the connection and reconnects after the usual back-off, e.g.
+    /// to resynchronise after an update that could not be applied.
+    pub fn reconnect(&mut self, reason: &str) -> Vec<ClientEvent> {
+        log::warn!("{}: {reason}; reconnecting", self.cfg.label);
+        let wait = self.failure_wait();
+        self.drop_connection(reason, wait)
     }
 
     /// Closes the connection for good (shutdown).

@@ -214,6 +214,7 @@ pub fn connect(
             sock.set_read_timeout(None)?;
             let shared = Arc::new(TlsShared {
                 conn: Mutex::new(conn),
+                write_order: Mutex::new(()),
                 sock: sock.try_clone()?,
             });
             Ok(Transport {
@@ -229,19 +230,43 @@ pub fn connect(
     }
 }
 
-/// One TLS session used from two threads: the lock is held only while
-/// rustls itself runs, never across a blocking socket read.
+/// One TLS session used from two threads. `conn` is locked only while
+/// rustls itself runs, never across socket I/O, so the reader can decrypt
+/// while a large write is blocked on the socket. `write_order` serialises
+/// taking ciphertext out of rustls and writing it, so records reach the
+/// socket in sequence.
 struct TlsShared {
     conn: Mutex<ClientConnection>,
+    write_order: Mutex<()>,
     sock: TcpStream,
 }
 
 impl TlsShared {
-    fn flush_tls(&self, conn: &mut ClientConnection) -> io::Result<()> {
-        while conn.wants_write() {
-            conn.write_tls(&mut &self.sock)?;
-        }
-        Ok(())
+    fn conn(&self) -> std::sync::MutexGuard<'_, ClientConnection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `plaintext` (may be empty) and whatever rustls has to send.
+    fn send(&self, plaintext: &[u8]) -> io::Result<usize> {
+        let _order = self
+            .write_order
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (n, ciphertext) = {
+            let mut conn = self.conn();
+            let n = if plaintext.is_empty() {
+                0
+            } else {
+                conn.writer().write(plaintext)?
+            };
+            let mut out = Vec::new();
+            while conn.wants_write() {
+                conn.write_tls(&mut out)?;
+            }
+            (n, out)
+        };
+        (&self.sock).write_all(&ciphertext)?;
+        Ok(n)
     }
 }
 
@@ -255,26 +280,32 @@ struct TlsReader {
 impl Read for TlsReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            {
-                let mut conn = self
-                    .shared
-                    .conn
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
+            let (fed, must_send) = {
+                let mut conn = self.shared.conn();
                 match conn.reader().read(buf) {
                     Ok(n) => return Ok(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
                 }
-                if !self.pending.is_empty() {
+                if self.pending.is_empty() {
+                    (false, false)
+                } else {
                     let mut slice = &self.pending[..];
                     conn.read_tls(&mut slice)?;
                     let used = self.pending.len() - slice.len();
                     self.pending.drain(..used);
                     conn.process_new_packets().map_err(io::Error::other)?;
-                    self.shared.flush_tls(&mut conn)?;
-                    continue;
+                    (true, conn.wants_write())
                 }
+            };
+            if must_send {
+                // Alerts, key updates: sent outside the session lock.
+                self.shared.send(&[])?;
+            }
+            if fed {
+                // What was fed may have produced plaintext: look again
+                // before blocking on the socket.
+                continue;
             }
             let mut tmp = [0u8; 16 * 1024];
             let n = self.sock.read(&mut tmp)?;
@@ -292,23 +323,11 @@ struct TlsWriter {
 
 impl Write for TlsWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut conn = self
-            .shared
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let n = conn.writer().write(buf)?;
-        self.shared.flush_tls(&mut conn)?;
-        Ok(n)
+        self.shared.send(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let mut conn = self
-            .shared
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        conn.writer().flush()?;
-        self.shared.flush_tls(&mut conn)
+        self.shared.conn().writer().flush()?;
+        self.shared.send(&[]).map(|_| ())
     }
 }

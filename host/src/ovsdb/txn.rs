@@ -129,6 +129,15 @@ pub fn check_result(result: &Value) -> Result<(), String> {
     }
 }
 
+/// The index of the first failed operation in a `transact` reply, if one
+/// failed (a commit failure is reported after the last operation).
+pub fn failed_op(result: &Value) -> Option<usize> {
+    result
+        .as_array()?
+        .iter()
+        .position(|r| r.get("error").is_some_and(|e| !e.is_null()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +186,8 @@ mod tests {
         let e = check_result(&json!([{}, {"error": "constraint violation", "details": "dup"}]))
             .unwrap_err();
         assert_eq!(e, "operation 1: constraint violation: dup");
+        assert_eq!(failed_op(&json!([{}, {"error": "x"}])), Some(1));
+        assert_eq!(failed_op(&json!([{}, {}])), None);
         assert!(check_result(&json!({})).is_err());
     }
 }
