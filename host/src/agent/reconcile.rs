@@ -345,7 +345,7 @@ pub fn decide(inp: &Inputs<'_>, lport: &str, warned: &mut Warned) -> Decision {
                 warned.once(
                     lport,
                     format!(
-                        "logical port {lport}: a {what} named {:?} ({uuid}) already exists; not plugging it until that name is free",
+                        "logical port {lport}: {what} {uuid} is already named {:?}; not plugging it until that name is free",
                         answer.name
                     ),
                 );
