@@ -91,11 +91,23 @@ struct Env {
 }
 
 impl Env {
+    /// A sandbox with logical switch sw0 and the agent running the dummy.
     fn start() -> Env {
+        Env::start_with(|_, dir| {
+            cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+            Vec::new()
+        })
+    }
+
+    /// A sandbox with logical switch sw0, and the agent started after
+    /// `setup` prepared the sandbox and the provider directory; `setup`
+    /// returns extra agent arguments.
+    fn start_with(setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>) -> Env {
         let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
         let providers = private_dir();
-        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
-        let agent = AgentProc::start(&sb, providers.path(), &[]);
+        let extra = setup(&sb, providers.path());
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let agent = AgentProc::start(&sb, providers.path(), &extra);
         sb.nbctl(&["ls-add", "sw0"]).unwrap();
         Env {
             provider_dir: providers.path().to_owned(),
@@ -497,26 +509,17 @@ fn losing_the_southbound_unplugs_nothing_and_work_resumes() {
 
 #[test]
 fn a_declined_port_is_retried_when_the_provider_reports_a_change() {
-    let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
-    let providers = private_dir();
-    testkit::c_test_provider(providers.path(), &[], "libc_test_provider.so");
-    let agent = AgentProc::start(
-        &sb,
-        providers.path(),
-        &[
+    let env = Env::start_with(|_, dir| {
+        testkit::c_test_provider(dir, &[], "libc_test_provider.so");
+        [
             "--provider-config",
             "c-test:ready-after-runs=15",
             "--provider-run-interval",
             "100",
-        ],
-    );
-    let env = Env {
-        sb,
-        provider_dir: providers.path().to_owned(),
-        _providers: providers,
-        agent,
-    };
-    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+        ]
+        .map(String::from)
+        .to_vec()
+    });
     env.add_lsp(
         "lsp1",
         &["requested-chassis=chassis-1", "vif-plug-type=c-test"],
@@ -659,18 +662,15 @@ impl Gate {
 
 #[test]
 fn a_failed_transaction_is_recomputed_without_finish_and_blocks_no_other_port() {
-    let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
-    let providers = private_dir();
-    cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
-    let gate = Gate::start(sb.dir(), &sb.ovs_remote());
-    let agent = AgentProc::start(&sb, providers.path(), &["--ovs-remote", &gate.remote()]);
-    let env = Env {
-        sb,
-        provider_dir: providers.path().to_owned(),
-        _providers: providers,
-        agent,
-    };
-    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    let mut gate = None;
+    let env = Env::start_with(|sb, dir| {
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        let g = Gate::start(sb.dir(), &sb.ovs_remote());
+        let remote = g.remote();
+        gate = Some(g);
+        vec!["--ovs-remote".into(), remote]
+    });
+    let gate = gate.unwrap();
     plug(&env, "lsp1", &[]);
 
     // Hold the agent's next transaction, which plugs lsp9 and lsp10...
@@ -754,29 +754,23 @@ fn a_failed_transaction_is_recomputed_without_finish_and_blocks_no_other_port() 
 
 #[test]
 fn a_stale_interface_left_while_the_agent_was_down_is_removed_at_start() {
-    let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
-    sb.vsctl(&[
-        "add-port",
-        "br-int",
-        "ghost",
-        "--",
-        "set",
-        "Interface",
-        "ghost",
-        "type=internal",
-        "external_ids:iface-id=ghost",
-        "external_ids:ovn-plugged=dummy",
-    ])
-    .unwrap();
-    let providers = private_dir();
-    cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
-    let agent = AgentProc::start(&sb, providers.path(), &[]);
-    let env = Env {
-        sb,
-        provider_dir: providers.path().to_owned(),
-        _providers: providers,
-        agent,
-    };
+    let env = Env::start_with(|sb, dir| {
+        sb.vsctl(&[
+            "add-port",
+            "br-int",
+            "ghost",
+            "--",
+            "set",
+            "Interface",
+            "ghost",
+            "type=internal",
+            "external_ids:iface-id=ghost",
+            "external_ids:ovn-plugged=dummy",
+        ])
+        .unwrap();
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        Vec::new()
+    });
     env.wait("ghost removed once both views are complete", || {
         !env.iface_exists("ghost")
     });

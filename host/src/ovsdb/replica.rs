@@ -55,6 +55,31 @@ fn parse_row(v: &Value) -> Result<Row, String> {
         .collect()
 }
 
+/// Stores a whole row; an insert, or a modify if it was there.
+fn put(t: &mut HashMap<Uuid, Row>, table: &str, uuid: Uuid, row: Row) -> RowChange {
+    let old = t.insert(uuid, row);
+    RowChange {
+        table: table.to_owned(),
+        uuid,
+        kind: if old.is_some() {
+            ChangeKind::Modify
+        } else {
+            ChangeKind::Insert
+        },
+        old,
+    }
+}
+
+/// Removes a row; nothing to report if it was not there.
+fn remove(t: &mut HashMap<Uuid, Row>, table: &str, uuid: Uuid) -> Option<RowChange> {
+    t.remove(&uuid).map(|old| RowChange {
+        table: table.to_owned(),
+        uuid,
+        kind: ChangeKind::Delete,
+        old: Some(old),
+    })
+}
+
 fn table_updates(
     updates: &Value,
 ) -> Result<impl Iterator<Item = (&String, &serde_json::Map<String, Value>)>, String> {
@@ -126,19 +151,7 @@ impl Replica {
                     .next()
                     .ok_or_else(|| format!("empty update of {table} {uuid}"))?;
                 match op.as_str() {
-                    "initial" | "insert" => {
-                        let old = t.insert(uuid, parse_row(body)?);
-                        changes.push(RowChange {
-                            table: table.clone(),
-                            uuid,
-                            kind: if old.is_some() {
-                                ChangeKind::Modify
-                            } else {
-                                ChangeKind::Insert
-                            },
-                            old,
-                        });
-                    }
+                    "initial" | "insert" => changes.push(put(t, table, uuid, parse_row(body)?)),
                     "modify" => {
                         let row = t
                             .get_mut(&uuid)
@@ -157,16 +170,7 @@ impl Replica {
                             old: Some(old),
                         });
                     }
-                    "delete" => {
-                        if let Some(old) = t.remove(&uuid) {
-                            changes.push(RowChange {
-                                table: table.clone(),
-                                uuid,
-                                kind: ChangeKind::Delete,
-                                old: Some(old),
-                            });
-                        }
-                    }
+                    "delete" => changes.extend(remove(t, table, uuid)),
                     other => return Err(format!("unknown update2 operation {other:?}")),
                 }
             }
@@ -183,29 +187,8 @@ impl Replica {
             for (uuid, update) in rows {
                 let uuid: Uuid = uuid.parse()?;
                 match update.get("new") {
-                    Some(new) => {
-                        let old = t.insert(uuid, parse_row(new)?);
-                        changes.push(RowChange {
-                            table: table.clone(),
-                            uuid,
-                            kind: if old.is_some() {
-                                ChangeKind::Modify
-                            } else {
-                                ChangeKind::Insert
-                            },
-                            old,
-                        });
-                    }
-                    None => {
-                        if let Some(old) = t.remove(&uuid) {
-                            changes.push(RowChange {
-                                table: table.clone(),
-                                uuid,
-                                kind: ChangeKind::Delete,
-                                old: Some(old),
-                            });
-                        }
-                    }
+                    Some(new) => changes.push(put(t, table, uuid, parse_row(new)?)),
+                    None => changes.extend(remove(t, table, uuid)),
                 }
             }
         }
