@@ -1,0 +1,14 @@
+//! The devlink representor provider, type `representor`.
+//!
+//! On a smartNIC or DPU, each PCI function the host sees (PF, VF,
+//! subfunction) has a representor netdev on the NIC's own CPU. Logical
+//! ports name the function they want by the host-side MAC of its PF and a
+//! VF or SF number (`vif-plug:representor:*` options); this provider finds
+//! the representor through the kernel's devlink port table and has the
+//! host plug it as a system interface.
+
+pub mod mac;
+pub mod message;
+pub mod options;
+pub mod port;
+pub mod table;

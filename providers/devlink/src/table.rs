@@ -1,0 +1,268 @@
+//! The lookup table of devlink ports: by identity, by netdev ifindex, by
+//! bus/device, and by what logical ports ask for (PF MAC, controller, PF/VF/
+//! SF number), each O(1), and kept consistent under updates, renames,
+//! deletes and PF MAC changes.
+
+use crate::mac::MacAddr;
+use crate::options::{Function, Lookup};
+use crate::port::{DevlinkPort, Flavour, PortKey};
+use std::collections::{HashMap, HashSet};
+
+/// A PF of a devlink instance, on a controller.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PfId {
+    bus: String,
+    dev: String,
+    controller: u32,
+    pf: u16,
+}
+
+/// The lookup key of a representor: what a logical port's options say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FunctionKey {
+    pf_mac: MacAddr,
+    controller: u32,
+    function: Function,
+}
+
+/// All known devlink ports and their indices.
+#[derive(Debug, Default)]
+pub struct PortTable {
+    ports: HashMap<PortKey, DevlinkPort>,
+    by_ifindex: HashMap<u32, PortKey>,
+    by_device: HashMap<(String, String), HashSet<PortKey>>,
+    by_function: HashMap<FunctionKey, PortKey>,
+    /// Host MAC of each PF: from its PCI_PF port's function, or a fallback.
+    pf_macs: HashMap<PfId, MacAddr>,
+    /// MACs learnt from the sysfs fallback, used when devlink has none.
+    fallback_macs: HashMap<PfId, MacAddr>,
+    /// PF, VF and SF ports of each PF.
+    members: HashMap<PfId, HashSet<PortKey>>,
+}
+
+fn pf_id(p: &DevlinkPort) -> Option<PfId> {
+    Some(PfId {
+        bus: p.key.bus.clone(),
+        dev: p.key.dev.clone(),
+        controller: p.controller,
+        pf: p.pf?,
+    })
+}
+
+fn function_of(p: &DevlinkPort) -> Option<Function> {
+    match p.flavour {
+        Flavour::PciPf => Some(Function::Pf),
+        Flavour::PciVf => p.vf.map(Function::Vf),
+        Flavour::PciSf => p.sf.map(Function::Sf),
+        _ => None,
+    }
+}
+
+impl PortTable {
+    /// An empty table.
+    pub fn new() -> PortTable {
+        PortTable::default()
+    }
+
+    /// Number of ports.
+    pub fn len(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
+    }
+
+    /// Adds or replaces a port. Returns true if anything a lookup can see
+    /// changed.
+    pub fn upsert(&mut self, port: DevlinkPort) -> bool {
+        if self.ports.get(&port.key) == Some(&port) {
+            return false;
+        }
+        let key = port.key.clone();
+        self.remove(&key);
+        if let Some(i) = port.netdev_ifindex {
+            self.by_ifindex.insert(i, key.clone());
+        }
+        self.by_device
+            .entry((key.bus.clone(), key.dev.clone()))
+            .or_default()
+            .insert(key.clone());
+        let pf = pf_id(&port);
+        let is_pf_with_mac = port.flavour == Flavour::PciPf && port.hw_addr.is_some();
+        let hw_addr = port.hw_addr;
+        self.ports.insert(key.clone(), port);
+        if let Some(pf) = pf {
+            self.members
+                .entry(pf.clone())
+                .or_default()
+                .insert(key.clone());
+            if is_pf_with_mac {
+                self.set_pf_mac(&pf, hw_addr);
+            } else {
+                self.index_function(&key);
+            }
+        }
+        true
+    }
+
+    /// Removes a port. Returns true if it was there.
+    pub fn remove(&mut self, key: &PortKey) -> bool {
+        let Some(port) = self.ports.get(key).cloned() else {
+            return false;
+        };
+        self.unindex_function(key);
+        if let Some(i) = port.netdev_ifindex {
+            if self.by_ifindex.get(&i) == Some(key) {
+                self.by_ifindex.remove(&i);
+            }
+        }
+        let dev = (key.bus.clone(), key.dev.clone());
+        if let Some(set) = self.by_device.get_mut(&dev) {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_device.remove(&dev);
+            }
+        }
+        if let Some(pf) = pf_id(&port) {
+            if let Some(m) = self.members.get_mut(&pf) {
+                m.remove(key);
+            }
+            // The PF's own port leaving takes its MAC with it, unless a
+            // fallback knows it.
+            if port.flavour == Flavour::PciPf && port.hw_addr.is_some() {
+                self.ports.remove(key);
+                self.set_pf_mac(&pf, None);
+                return true;
+            }
+        }
+        self.ports.remove(key);
+        true
+    }
+
+    /// Sets the MAC a PF is known by, re-indexing all its functions.
+    fn set_pf_mac(&mut self, pf: &PfId, mac: Option<MacAddr>) {
+        let members: Vec<PortKey> = self
+            .members
+            .get(pf)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for m in &members {
+            self.unindex_function(m);
+        }
+        match mac.or_else(|| self.fallback_macs.get(pf).copied()) {
+            Some(m) => {
+                self.pf_macs.insert(pf.clone(), m);
+            }
+            None => {
+                self.pf_macs.remove(pf);
+            }
+        }
+        for m in &members {
+            self.index_function(m);
+        }
+    }
+
+    /// Records a PF's host MAC learnt elsewhere (the sysfs fallback); used
+    /// while devlink reports none for that PF.
+    pub fn set_fallback_pf_mac(
+        &mut self,
+        bus: &str,
+        dev: &str,
+        controller: u32,
+        pf: u16,
+        mac: MacAddr,
+    ) {
+        let id = PfId {
+            bus: bus.into(),
+            dev: dev.into(),
+            controller,
+            pf,
+        };
+        self.fallback_macs.insert(id.clone(), mac);
+        let devlink_has_one = self
+            .members
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.ports.get(k))
+            .any(|p| p.flavour == Flavour::PciPf && p.hw_addr.is_some());
+        if !devlink_has_one {
+            self.set_pf_mac(&id, Some(mac));
+        }
+    }
+
+    fn function_key(&self, p: &DevlinkPort) -> Option<FunctionKey> {
+        let pf = pf_id(p)?;
+        Some(FunctionKey {
+            pf_mac: *self.pf_macs.get(&pf)?,
+            controller: p.controller,
+            function: function_of(p)?,
+        })
+    }
+
+    fn index_function(&mut self, key: &PortKey) {
+        if let Some(fk) = self.ports.get(key).and_then(|p| self.function_key(p)) {
+            self.by_function.insert(fk, key.clone());
+        }
+    }
+
+    fn unindex_function(&mut self, key: &PortKey) {
+        if let Some(fk) = self.ports.get(key).and_then(|p| self.function_key(p)) {
+            if self.by_function.get(&fk) == Some(key) {
+                self.by_function.remove(&fk);
+            }
+        }
+    }
+
+    /// The representor a logical port asks for.
+    pub fn lookup(&self, l: &Lookup) -> Option<&DevlinkPort> {
+        let key = self.by_function.get(&FunctionKey {
+            pf_mac: l.pf_mac,
+            controller: l.controller,
+            function: l.function,
+        })?;
+        self.ports.get(key)
+    }
+
+    /// The port whose netdev has `ifindex`.
+    pub fn by_ifindex(&self, ifindex: u32) -> Option<&DevlinkPort> {
+        self.ports.get(self.by_ifindex.get(&ifindex)?)
+    }
+
+    /// The ports of one devlink instance.
+    pub fn by_device<'a>(
+        &'a self,
+        bus: &str,
+        dev: &str,
+    ) -> impl Iterator<Item = &'a DevlinkPort> + 'a {
+        self.by_device
+            .get(&(bus.to_owned(), dev.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.ports.get(k))
+    }
+
+    /// A netdev was renamed (rtnetlink): the port that has it follows.
+    /// Returns true if a port changed.
+    pub fn rename(&mut self, ifindex: u32, name: &str) -> bool {
+        let Some(key) = self.by_ifindex.get(&ifindex) else {
+            return false;
+        };
+        match self.ports.get_mut(key) {
+            Some(p) if p.netdev_name.as_deref() != Some(name) => {
+                p.netdev_name = Some(name.to_owned());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every port.
+    pub fn ports(&self) -> impl Iterator<Item = &DevlinkPort> {
+        self.ports.values()
+    }
+}

@@ -1,0 +1,425 @@
+//! Devlink messages as the kernel sends them, per `linux/devlink.h`,
+//! through the parser and the lookup table.
+
+use netlink_packet_core::{Emitable, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_generic::GenlMessage;
+use vif_plug_devlink::mac::MacAddr;
+use vif_plug_devlink::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
+use vif_plug_devlink::options::{Function, Lookup};
+use vif_plug_devlink::port::{DevlinkPort, Flavour, PortKey};
+use vif_plug_devlink::table::PortTable;
+
+const FAMILY_ID: u16 = 0x15;
+
+/// A whole netlink message (nlmsghdr + genlmsghdr + attributes).
+fn wire(cmd: u8, attrs: Vec<PortAttr>) -> Vec<u8> {
+    let mut genl = GenlMessage::from_payload(DevlinkMessage { cmd, attrs });
+    genl.set_resolved_family_id(FAMILY_ID);
+    let mut msg = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(genl));
+    msg.header.sequence_number = 1;
+    msg.finalize();
+    let mut buf = vec![0; msg.buffer_len()];
+    msg.serialize(&mut buf);
+    buf
+}
+
+fn parse(bytes: &[u8]) -> Result<DevlinkMessage, String> {
+    let msg = NetlinkMessage::<GenlMessage<DevlinkMessage>>::deserialize(bytes)
+        .map_err(|e| e.to_string())?;
+    match msg.payload {
+        NetlinkPayload::InnerMessage(g) => Ok(g.payload),
+        other => Err(format!("unexpected payload {other:?}")),
+    }
+}
+
+fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+    let len = 4 + value.len();
+    let mut v = Vec::new();
+    v.extend_from_slice(&(len as u16).to_ne_bytes());
+    v.extend_from_slice(&kind.to_ne_bytes());
+    v.extend_from_slice(value);
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+    v
+}
+
+/// A PCI_VF port message assembled byte by byte, as the kernel lays it out.
+fn vf_port_bytes() -> Vec<u8> {
+    let mut attrs = Vec::new();
+    attrs.extend(nla(1, b"pci\0")); // DEVLINK_ATTR_BUS_NAME
+    attrs.extend(nla(2, b"0000:03:00.0\0")); // DEVLINK_ATTR_DEV_NAME
+    attrs.extend(nla(3, &2u32.to_ne_bytes())); // DEVLINK_ATTR_PORT_INDEX
+    attrs.extend(nla(4, &2u16.to_ne_bytes())); // DEVLINK_ATTR_PORT_TYPE (eth)
+    attrs.extend(nla(6, &10u32.to_ne_bytes())); // DEVLINK_ATTR_PORT_NETDEV_IFINDEX
+    attrs.extend(nla(7, b"pf0vf3\0")); // DEVLINK_ATTR_PORT_NETDEV_NAME
+    attrs.extend(nla(77, &4u16.to_ne_bytes())); // DEVLINK_ATTR_PORT_FLAVOUR: PCI_VF
+    attrs.extend(nla(127, &0u16.to_ne_bytes())); // DEVLINK_ATTR_PORT_PCI_PF_NUMBER
+    attrs.extend(nla(128, &3u16.to_ne_bytes())); // DEVLINK_ATTR_PORT_PCI_VF_NUMBER
+    attrs.extend(nla(150, &0u32.to_ne_bytes())); // DEVLINK_ATTR_PORT_CONTROLLER_NUMBER
+    let hw = nla(1, &[0x0c, 0x42, 0xa1, 0x00, 0x00, 0x13]); // DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR
+    attrs.extend(nla(145 | 0x8000, &hw)); // DEVLINK_ATTR_PORT_FUNCTION, nested
+    let mut msg = Vec::new();
+    let total = 16 + 4 + attrs.len();
+    msg.extend_from_slice(&(total as u32).to_ne_bytes()); // nlmsg_len
+    msg.extend_from_slice(&FAMILY_ID.to_ne_bytes()); // nlmsg_type
+    msg.extend_from_slice(&0u16.to_ne_bytes()); // nlmsg_flags
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // nlmsg_seq
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid
+    msg.extend_from_slice(&[7, 1, 0, 0]); // genlmsghdr: PORT_NEW, version 1
+    msg.extend(attrs);
+    msg
+}
+
+fn vf_attrs() -> Vec<PortAttr> {
+    vec![
+        PortAttr::BusName("pci".into()),
+        PortAttr::DevName("0000:03:00.0".into()),
+        PortAttr::PortIndex(2),
+        PortAttr::PortType(2),
+        PortAttr::NetdevIfindex(10),
+        PortAttr::NetdevName("pf0vf3".into()),
+        PortAttr::Flavour(FLAVOUR_PCI_VF),
+        PortAttr::PfNumber(0),
+        PortAttr::VfNumber(3),
+        PortAttr::ControllerNumber(0),
+        PortAttr::Function(vec![FunctionAttr::HwAddr(vec![
+            0x0c, 0x42, 0xa1, 0, 0, 0x13,
+        ])]),
+    ]
+}
+
+#[test]
+fn emits_and_parses_the_kernel_layout_byte_for_byte() {
+    let bytes = vf_port_bytes();
+    assert_eq!(
+        wire(CMD_PORT_NEW, vf_attrs()),
+        bytes,
+        "emitted bytes differ from devlink.h's layout"
+    );
+    let msg = parse(&bytes).unwrap();
+    assert_eq!(msg.cmd, CMD_PORT_NEW);
+    assert_eq!(msg.attrs, vf_attrs());
+    let port = DevlinkPort::from_attrs(&msg.attrs).unwrap();
+    assert_eq!(port.flavour, Flavour::PciVf);
+    assert_eq!((port.pf, port.vf, port.controller), (Some(0), Some(3), 0));
+    assert_eq!(port.netdev_name.as_deref(), Some("pf0vf3"));
+    assert_eq!(port.netdev_ifindex, Some(10));
+}
+
+fn mac(s: &str) -> MacAddr {
+    s.parse().unwrap()
+}
+
+fn port(
+    dev: &str,
+    index: u32,
+    flavour: u16,
+    netdev: &str,
+    ifindex: u32,
+    rest: Vec<PortAttr>,
+) -> Vec<PortAttr> {
+    let mut a = vec![
+        PortAttr::BusName("pci".into()),
+        PortAttr::DevName(dev.into()),
+        PortAttr::PortIndex(index),
+        PortAttr::Flavour(flavour),
+        PortAttr::NetdevName(netdev.into()),
+        PortAttr::NetdevIfindex(ifindex),
+    ];
+    a.extend(rest);
+    a
+}
+
+fn hw(m: &str) -> PortAttr {
+    PortAttr::Function(vec![FunctionAttr::HwAddr(mac(m).0.to_vec())])
+}
+
+/// A dump: one NIC with two PFs, each with a physical port, its PF
+/// representor (host MAC in the port function), VFs and an SF; and a
+/// second controller (another host) on PF 0.
+fn dump() -> Vec<Vec<u8>> {
+    use PortAttr::*;
+    let d = "0000:03:00.0";
+    [
+        port(d, 1, FLAVOUR_PHYSICAL, "p0", 100, vec![PortNumber(0)]),
+        port(d, 2, FLAVOUR_PHYSICAL, "p1", 101, vec![PortNumber(1)]),
+        port(
+            d,
+            3,
+            FLAVOUR_PCI_PF,
+            "pf0hpf",
+            102,
+            vec![PfNumber(0), hw("0c:42:a1:00:00:00")],
+        ),
+        port(
+            d,
+            4,
+            FLAVOUR_PCI_PF,
+            "pf1hpf",
+            103,
+            vec![PfNumber(1), hw("0c:42:a1:00:01:00")],
+        ),
+        port(
+            d,
+            5,
+            FLAVOUR_PCI_VF,
+            "pf0vf0",
+            104,
+            vec![PfNumber(0), VfNumber(0)],
+        ),
+        port(
+            d,
+            6,
+            FLAVOUR_PCI_VF,
+            "pf0vf1",
+            105,
+            vec![PfNumber(0), VfNumber(1)],
+        ),
+        port(
+            d,
+            7,
+            FLAVOUR_PCI_VF,
+            "pf1vf0",
+            106,
+            vec![PfNumber(1), VfNumber(0)],
+        ),
+        port(
+            d,
+            8,
+            FLAVOUR_PCI_SF,
+            "pf0sf88",
+            107,
+            vec![PfNumber(0), SfNumber(88)],
+        ),
+        // Controller 1: the same PF number on another host, another MAC.
+        port(
+            d,
+            9,
+            FLAVOUR_PCI_PF,
+            "c1pf0",
+            108,
+            vec![
+                PfNumber(0),
+                ControllerNumber(1),
+                External(1),
+                hw("0c:42:a1:00:02:00"),
+            ],
+        ),
+        port(
+            d,
+            10,
+            FLAVOUR_PCI_VF,
+            "c1pf0vf0",
+            109,
+            vec![PfNumber(0), VfNumber(0), ControllerNumber(1), External(1)],
+        ),
+    ]
+    .into_iter()
+    .map(|a| wire(CMD_PORT_NEW, a))
+    .collect()
+}
+
+fn load(table: &mut PortTable, messages: &[Vec<u8>]) {
+    for m in messages {
+        let msg = parse(m).unwrap();
+        let port = DevlinkPort::from_attrs(&msg.attrs).unwrap();
+        match msg.cmd {
+            CMD_PORT_NEW => {
+                table.upsert(port);
+            }
+            CMD_PORT_DEL => {
+                table.remove(&port.key);
+            }
+            other => panic!("command {other}"),
+        }
+    }
+}
+
+fn find<'a>(t: &'a PortTable, m: &str, function: Function, controller: u32) -> Option<&'a str> {
+    t.lookup(&Lookup {
+        pf_mac: mac(m),
+        function,
+        controller,
+    })
+    .and_then(|p| p.netdev_name.as_deref())
+}
+
+#[test]
+fn a_dump_over_two_pfs_and_two_controllers_indexes_every_function() {
+    let mut t = PortTable::new();
+    load(&mut t, &dump());
+    assert_eq!(t.len(), 10);
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:00", Function::Pf, 0),
+        Some("pf0hpf")
+    );
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:00", Function::Vf(1), 0),
+        Some("pf0vf1")
+    );
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:00", Function::Sf(88), 0),
+        Some("pf0sf88")
+    );
+    assert_eq!(
+        find(&t, "0c:42:a1:00:01:00", Function::Vf(0), 0),
+        Some("pf1vf0")
+    );
+    assert_eq!(
+        find(&t, "0c:42:a1:00:02:00", Function::Vf(0), 1),
+        Some("c1pf0vf0")
+    );
+    // The right MAC with the wrong controller, or a VF that does not exist.
+    assert_eq!(find(&t, "0c:42:a1:00:02:00", Function::Vf(0), 0), None);
+    assert_eq!(find(&t, "0c:42:a1:00:00:00", Function::Vf(9), 0), None);
+    assert_eq!(
+        t.by_ifindex(104).unwrap().netdev_name.as_deref(),
+        Some("pf0vf0")
+    );
+    assert_eq!(t.by_device("pci", "0000:03:00.0").count(), 10);
+    assert_eq!(t.by_device("pci", "0000:04:00.0").count(), 0);
+}
+
+#[test]
+fn port_new_and_del_sequences_keep_the_table_consistent() {
+    let mut t = PortTable::new();
+    load(&mut t, &dump());
+    // Removal as the kernel does it: an empty PORT_NEW (the netdev is
+    // gone), then PORT_DEL.
+    let key = [
+        PortAttr::BusName("pci".into()),
+        PortAttr::DevName("0000:03:00.0".into()),
+        PortAttr::PortIndex(6),
+    ];
+    load(&mut t, &[wire(CMD_PORT_NEW, key.to_vec())]);
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:00", Function::Vf(1), 0),
+        None,
+        "no longer a VF"
+    );
+    assert!(t.by_ifindex(105).is_none());
+    load(&mut t, &[wire(CMD_PORT_DEL, key.to_vec())]);
+    assert_eq!(t.len(), 9);
+    // A new VF appears.
+    load(
+        &mut t,
+        &[wire(
+            CMD_PORT_NEW,
+            port(
+                "0000:03:00.0",
+                11,
+                FLAVOUR_PCI_VF,
+                "pf0vf2",
+                110,
+                vec![PortAttr::PfNumber(0), PortAttr::VfNumber(2)],
+            ),
+        )],
+    );
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:00", Function::Vf(2), 0),
+        Some("pf0vf2")
+    );
+    // Deleting a port that is not there changes nothing.
+    assert!(!t.remove(&PortKey {
+        bus: "pci".into(),
+        dev: "0000:03:00.0".into(),
+        index: 99
+    }));
+}
+
+#[test]
+fn a_pf_mac_change_reindexes_its_functions() {
+    let mut t = PortTable::new();
+    load(&mut t, &dump());
+    load(
+        &mut t,
+        &[wire(
+            CMD_PORT_NEW,
+            port(
+                "0000:03:00.0",
+                3,
+                FLAVOUR_PCI_PF,
+                "pf0hpf",
+                102,
+                vec![PortAttr::PfNumber(0), hw("0c:42:a1:00:00:aa")],
+            ),
+        )],
+    );
+    assert_eq!(find(&t, "0c:42:a1:00:00:00", Function::Vf(0), 0), None);
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:aa", Function::Vf(0), 0),
+        Some("pf0vf0")
+    );
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:aa", Function::Sf(88), 0),
+        Some("pf0sf88")
+    );
+    // The PF's port goes: its functions cannot be found by MAC any more.
+    load(
+        &mut t,
+        &[wire(
+            CMD_PORT_DEL,
+            vec![
+                PortAttr::BusName("pci".into()),
+                PortAttr::DevName("0000:03:00.0".into()),
+                PortAttr::PortIndex(3),
+            ],
+        )],
+    );
+    assert_eq!(find(&t, "0c:42:a1:00:00:aa", Function::Vf(0), 0), None);
+    // A MAC learnt elsewhere (sysfs) brings them back.
+    t.set_fallback_pf_mac("pci", "0000:03:00.0", 0, 0, mac("0c:42:a1:00:00:bb"));
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:bb", Function::Vf(0), 0),
+        Some("pf0vf0")
+    );
+}
+
+#[test]
+fn renames_are_followed() {
+    let mut t = PortTable::new();
+    load(&mut t, &dump());
+    assert!(t.rename(104, "eth_rep0"));
+    assert_eq!(
+        find(&t, "0c:42:a1:00:00:00", Function::Vf(0), 0),
+        Some("eth_rep0")
+    );
+    assert!(!t.rename(104, "eth_rep0"), "no change the second time");
+    assert!(!t.rename(999, "x"), "unknown ifindex");
+}
+
+#[test]
+fn malformed_and_truncated_messages_are_errors_not_panics() {
+    let good = vf_port_bytes();
+    // Every truncation is refused or parsed, never a panic.
+    for n in 0..good.len() {
+        let _ = parse(&good[..n]);
+    }
+    // An attribute whose length runs past the message.
+    let mut bad = good.clone();
+    bad[20] = 0xff; // first attribute's nla_len
+    assert!(parse(&bad).is_err());
+    // A u32 attribute of the wrong size.
+    let mut attrs = nla(1, b"pci\0");
+    attrs.extend(nla(3, &[1, 0])); // PORT_INDEX with 2 bytes
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&((20 + attrs.len()) as u32).to_ne_bytes());
+    msg.extend_from_slice(&FAMILY_ID.to_ne_bytes());
+    msg.extend_from_slice(&[0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+    msg.extend_from_slice(&[7, 1, 0, 0]);
+    msg.extend(attrs);
+    let e = parse(&msg).unwrap_err();
+    assert!(e.contains("PORT_INDEX") || e.contains("expected 4"), "{e}");
+    // Unknown attributes are kept and ignored.
+    let mut a = vf_attrs();
+    a.push(PortAttr::Other(netlink_packet_core::DefaultNla::new(
+        999,
+        vec![1, 2, 3, 4],
+    )));
+    let msg = parse(&wire(CMD_PORT_NEW, a)).unwrap();
+    assert!(DevlinkPort::from_attrs(&msg.attrs).is_ok());
+    // A port without its identity is refused by name.
+    let e = DevlinkPort::from_attrs(&[PortAttr::BusName("pci".into())]).unwrap_err();
+    assert!(e.contains("DEV_NAME"), "{e}");
+}
