@@ -1,7 +1,7 @@
 //! Devlink messages as the kernel sends them, per `linux/devlink.h`,
 //! through the parser and the lookup table.
 
-use netlink_packet_core::{Emitable, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_generic::GenlMessage;
 use vif_plug_devlink::mac::MacAddr;
 use vif_plug_devlink::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
