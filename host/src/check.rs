@@ -10,6 +10,41 @@ use crate::registry::Registry;
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Error lines providers logged and nobody reported yet; `check` quotes
+/// them in its report, so a failure reads with the provider's own reason.
+static PROVIDER_ERRORS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Wraps the program's logger to remember the providers' error lines.
+pub struct RecordingLogger<L>(pub L);
+
+impl<L: log::Log> log::Log for RecordingLogger<L> {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        self.0.enabled(m)
+            || (m.level() == log::Level::Error && m.target().starts_with("provider::"))
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if r.level() == log::Level::Error && r.target().starts_with("provider::") {
+            PROVIDER_ERRORS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(r.args().to_string());
+        }
+        if self.0.enabled(r.metadata()) {
+            self.0.log(r);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush()
+    }
+}
+
+/// Takes the provider error lines recorded so far.
+fn take_provider_errors() -> Vec<String> {
+    std::mem::take(&mut *PROVIDER_ERRORS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// Inputs to a check run.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
@@ -123,9 +158,17 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
         match class {
             Ok(c) => {
                 let type_name = c.type_name().to_owned();
+                take_provider_errors();
                 match registry.register(c, &opts.config) {
                     Ok(_) => types.push(type_name),
-                    Err(e) => r.fail(1, &e.to_string())?,
+                    Err(e) => {
+                        let said = take_provider_errors();
+                        if said.is_empty() {
+                            r.fail(1, &e.to_string())?
+                        } else {
+                            r.fail(1, &format!("{e}: {}", said.join("; ")))?
+                        }
+                    }
                 }
             }
             Err((i, e)) => r.fail(1, &format!("class #{i}: {e}"))?,

@@ -117,9 +117,14 @@ fn run(args: RunArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+            .format_timestamp_millis()
+            .build();
+    let max = logger.filter().max(log::LevelFilter::Error);
+    if log::set_boxed_logger(Box::new(check::RecordingLogger(logger))).is_ok() {
+        log::set_max_level(max);
+    }
     match cli.command {
         Command::Check {
             files,

@@ -836,3 +836,26 @@ fn two_ports_given_one_name_do_not_block_each_other_forever() {
             .is_some_and(|i| i.contains(other))
     });
 }
+
+#[test]
+fn a_provider_failing_to_start_leaves_the_others_working() {
+    // The devlink provider cannot start where devlink is absent (as here);
+    // the agent logs why and carries on with the dummy.
+    let env = Env::start_with(|_, dir| {
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", dir);
+        Vec::new()
+    });
+    plug(&env, "lsp1", &[]);
+    let log = env.agent.log();
+    if !log.contains("registered provider \"representor\"") {
+        assert!(
+            log.contains("devlink is unavailable on this machine"),
+            "{log}"
+        );
+        assert!(
+            log.contains("provider \"representor\" failed to initialise"),
+            "{log}"
+        );
+    }
+}

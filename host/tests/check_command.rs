@@ -159,3 +159,22 @@ fn usage_errors_exit_2_with_help() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: vif-plug-host check"));
 }
+
+/// The devlink provider on a machine without devlink (these test machines):
+/// the report says so in plain words. Where devlink exists, the provider
+/// loads and initialises instead.
+#[test]
+fn the_devlink_provider_says_plainly_that_devlink_is_unavailable() {
+    let dir = private_dir();
+    let so = cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", dir.path());
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("Rust type layout matches"), "{report}");
+    if !report.contains("ok    init") {
+        assert_eq!(out.status.code(), Some(1), "{report}");
+        assert!(
+            report.contains("FAIL  provider \"representor\" failed to initialise: init returned 19 (No such device): devlink is unavailable on this machine"),
+            "{report}"
+        );
+    }
+}

@@ -11,4 +11,10 @@ pub mod mac;
 pub mod message;
 pub mod options;
 pub mod port;
+mod provider;
+pub mod socket;
 pub mod table;
+
+pub use provider::Representor;
+
+vif_plug_abi::export_providers!(Representor);

@@ -423,3 +423,18 @@ fn malformed_and_truncated_messages_are_errors_not_panics() {
     let e = DevlinkPort::from_attrs(&[PortAttr::BusName("pci".into())]).unwrap_err();
     assert!(e.contains("DEV_NAME"), "{e}");
 }
+
+/// On a kernel without devlink (as on the machines this project is tested
+/// on) opening fails with a message that says so; where devlink exists,
+/// opening works. Any other outcome is a bug.
+#[test]
+fn opening_devlink_works_or_says_plainly_that_it_is_unavailable() {
+    use vif_plug_devlink::socket::{DevlinkSocket, OpenError};
+    match DevlinkSocket::open() {
+        Ok(_) => {}
+        Err(OpenError::Unavailable(m)) => {
+            assert!(m.contains("devlink is unavailable on this machine"), "{m}")
+        }
+        Err(OpenError::Failed(m)) => panic!("unexpected failure: {m}"),
+    }
+}
