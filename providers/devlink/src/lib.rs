@@ -12,7 +12,9 @@ pub mod message;
 pub mod options;
 pub mod port;
 mod provider;
+pub mod replay;
 pub mod socket;
+pub mod sysfs;
 pub mod table;
 
 pub use provider::Representor;
