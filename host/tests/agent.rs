@@ -859,3 +859,132 @@ fn a_provider_failing_to_start_leaves_the_others_working() {
         );
     }
 }
+
+/// A veth pair in the host namespace, removed on drop.
+struct Veth(String);
+
+impl Veth {
+    fn create(name: &str) -> Veth {
+        let peer = format!("{name}p");
+        let ok = std::process::Command::new("ip")
+            .args(["link", "add", name, "type", "veth", "peer", "name", &peer])
+            .status()
+            .expect("ip (iproute2)")
+            .success();
+        assert!(ok, "ip link add {name} type veth (needs root)");
+        for dev in [name, peer.as_str()] {
+            std::process::Command::new("ip")
+                .args(["link", "set", dev, "up"])
+                .status()
+                .unwrap();
+        }
+        Veth(name.to_owned())
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
+    use vif_plug_devlink::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
+    // The representor netdev: a real veth, named uniquely for this run.
+    let rep = format!("rep{}", std::process::id() % 100_000);
+    let _veth = Veth::create(&rep);
+    // The devlink table, recorded: PF 0 with host MAC 0c:42:a1:00:00:00 and
+    // its VF 3, whose representor is that veth.
+    let msg = |index: u32, flavour: u16, netdev: &str, rest: Vec<PortAttr>| {
+        let mut attrs = vec![
+            PortAttr::BusName("pci".into()),
+            PortAttr::DevName("0000:03:00.0".into()),
+            PortAttr::PortIndex(index),
+            PortAttr::Flavour(flavour),
+            PortAttr::NetdevName(netdev.into()),
+        ];
+        attrs.extend(rest);
+        vif_plug_devlink::replay::encode(
+            &DevlinkMessage {
+                cmd: CMD_PORT_NEW,
+                attrs,
+            },
+            0x15,
+        )
+    };
+    let replay = [
+        msg(
+            1,
+            FLAVOUR_PCI_PF,
+            "pf0hpf",
+            vec![
+                PortAttr::PfNumber(0),
+                PortAttr::Function(vec![FunctionAttr::HwAddr(vec![0x0c, 0x42, 0xa1, 0, 0, 0])]),
+            ],
+        ),
+        msg(
+            2,
+            FLAVOUR_PCI_VF,
+            &rep,
+            vec![PortAttr::PfNumber(0), PortAttr::VfNumber(3)],
+        ),
+    ]
+    .join("\n");
+
+    let sb = Sandbox::start(SandboxOptions {
+        // Real devices, so the veth itself is what OVS opens.
+        dummy_netdevs: false,
+        ..SandboxOptions::default()
+    })
+    .expect("OVN sandbox");
+    let providers = private_dir();
+    cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", providers.path());
+    let replay_file = providers.path().join("devlink.replay");
+    fs::write(&replay_file, replay).unwrap();
+    let agent = AgentProc::start(
+        &sb,
+        providers.path(),
+        &[
+            "--provider-config",
+            &format!("representor:replay={}", replay_file.display()),
+        ],
+    );
+    let env = Env {
+        sb,
+        provider_dir: providers.path().to_owned(),
+        _providers: providers,
+        agent,
+    };
+    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    env.add_lsp(
+        "vm1",
+        &[
+            "requested-chassis=chassis-1",
+            "vif-plug-type=representor",
+            "vif-plug:representor:pf-mac=0c:42:a1:00:00:00",
+            "vif-plug:representor:vf-num=3",
+        ],
+    );
+    env.wait("the representor plugged", || env.iface_exists(&rep));
+    assert_eq!(
+        env.iface(&rep, "type").as_deref(),
+        Some("\"\""),
+        "a system interface"
+    );
+    assert_eq!(
+        env.iface(&rep, "external_ids:iface-id").as_deref(),
+        Some("vm1")
+    );
+    assert_eq!(
+        env.iface(&rep, "external_ids:ovn-plugged").as_deref(),
+        Some("representor")
+    );
+    env.wait("an OpenFlow port for the veth", || {
+        env.iface(&rep, "ofport")
+            .is_some_and(|p| p.parse::<i64>().is_ok_and(|n| n > 0))
+    });
+    env.wait("vm1 bound by ovn-controller", || env.up("vm1"));
+}
