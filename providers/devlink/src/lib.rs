@@ -7,11 +7,13 @@
 //! the representor through the kernel's devlink port table and has the
 //! host plug it as a system interface.
 
+pub mod links;
 pub mod mac;
 pub mod message;
 pub mod options;
 pub mod port;
 mod provider;
+pub mod renames;
 pub mod replay;
 pub mod socket;
 pub mod sysfs;
