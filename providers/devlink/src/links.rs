@@ -76,6 +76,12 @@ impl LinkSocket {
         Ok(LinkSocket { sock })
     }
 
+    /// Sets the socket's receive buffer (the kernel may round it up); a
+    /// small one makes overflows easy to provoke in tests.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        self.sock.set_rx_buf_sz(bytes)
+    }
+
     /// Reads every queued event without blocking.
     pub fn drain(&mut self) -> Result<LinkDrain, String> {
         let mut events = Vec::new();

@@ -133,3 +133,32 @@ impl NetNsHandle {
         assert!(ok, "ip {all:?}");
     }
 }
+
+#[test]
+fn an_overflowing_socket_is_reported_so_the_table_can_be_rebuilt() {
+    let ns = NetNs::create(&format!("vifplug-ovf-{}", std::process::id()))
+        .expect("ip netns add (needs root)");
+    let ns_name = ns.name().to_owned();
+    let drained = ns
+        .run(move || {
+            let mut sock = LinkSocket::open().expect("rtnetlink socket");
+            sock.set_receive_buffer(1).unwrap(); // the kernel's minimum
+            let ns = NetNsHandle(ns_name);
+            // Many link events, not drained: the socket overflows.
+            for i in 0..40 {
+                ns.ip(&[
+                    "link",
+                    "add",
+                    &format!("v{i}"),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &format!("v{i}p"),
+                ]);
+            }
+            sock.drain().unwrap()
+        })
+        .unwrap();
+    assert!(matches!(drained, LinkDrain::Overflow), "{drained:?}");
+}
