@@ -120,7 +120,7 @@ fn main() {
             } else {
                 Function::Sf(VFS_PER_PF + 1 + (i * 5) % (PORTS / 2 - VFS_PER_PF - 1))
             },
-            controller: 0,
+            controller: Some(0),
         })
         .collect();
     let rounds = 1000;
@@ -128,7 +128,7 @@ fn main() {
         let t = Instant::now();
         for _ in 0..rounds {
             for l in &lookups {
-                black_box(table.lookup(black_box(l)));
+                let _ = black_box(table.lookup(black_box(l)));
             }
         }
         t.elapsed().as_secs_f64() / (rounds * lookups.len()) as f64
@@ -149,7 +149,8 @@ fn main() {
                     Function::Sf(s) => p.sf == Some(s),
                     Function::Pf => p.vf.is_none() && p.sf.is_none(),
                 };
-                f && p.controller == l.controller && p.pf.and_then(pf_mac_of) == Some(l.pf_mac)
+                f && Some(p.controller) == l.controller
+                    && p.pf.and_then(pf_mac_of) == Some(l.pf_mac)
             });
             black_box(found);
         }

@@ -10,8 +10,8 @@ pub const PF_MAC: &str = "vif-plug:representor:pf-mac";
 pub const VF_NUM: &str = "vif-plug:representor:vf-num";
 /// The subfunction number on that PF (optional; exclusive with vf-num).
 pub const SF_NUM: &str = "vif-plug:representor:sf-num";
-/// The controller (host) number, for NICs serving several hosts
-/// (optional; default 0, the local controller).
+/// The controller number, for NICs serving several hosts (optional; by
+/// default any controller, as long as only one has the function).
 pub const CONTROLLER: &str = "vif-plug:representor:controller";
 
 /// Which function of the PF is wanted.
@@ -32,8 +32,8 @@ pub struct Lookup {
     pub pf_mac: MacAddr,
     /// PF, VF or SF.
     pub function: Function,
-    /// Controller number.
-    pub controller: u32,
+    /// Controller number; `None`: any controller (ambiguity is refused).
+    pub controller: Option<u32>,
 }
 
 fn number<T: std::str::FromStr>(key: &str, value: &str, max: u64) -> Result<T, String> {
@@ -62,8 +62,7 @@ pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Lookup, String
         .transpose()?;
     let controller = get(CONTROLLER)
         .map(|v| number::<u32>(CONTROLLER, v, u32::MAX.into()))
-        .transpose()?
-        .unwrap_or(0);
+        .transpose()?;
     let function = match (vf, sf) {
         (Some(_), Some(_)) => {
             return Err(format!(
@@ -100,7 +99,7 @@ mod tests {
     fn pf_vf_sf_and_controller() {
         let l = parse_map(&[(PF_MAC, MAC)]).unwrap();
         assert_eq!(l.function, Function::Pf);
-        assert_eq!(l.controller, 0);
+        assert_eq!(l.controller, None);
         assert_eq!(
             parse_map(&[(PF_MAC, MAC), (VF_NUM, "7")]).unwrap().function,
             Function::Vf(7)
@@ -110,7 +109,7 @@ mod tests {
             Lookup {
                 pf_mac: MAC.parse().unwrap(),
                 function: Function::Sf(88),
-                controller: 1
+                controller: Some(1)
             }
         );
         assert_eq!(

@@ -1,11 +1,10 @@
-//! The `representor` provider: the table fed from the kernel, and the
-//! answers to the host.
+//! The `representor` provider: the table fed from the kernel (or a replay
+//! file), and the answers to the host.
 
 use crate::links::{LinkDrain, LinkEvent, LinkSocket};
 use crate::message::{consts::*, DevlinkMessage};
 use crate::options;
-use crate::port::DevlinkPort;
-use crate::port::Flavour;
+use crate::port::{DevlinkPort, Flavour};
 use crate::renames::{self, PendingRenames};
 use crate::socket::{DevlinkSocket, Drained, OpenError};
 use crate::table::PortTable;
@@ -15,6 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use vif_plug_abi::sdk::{Host, InitError, PortIn, PortOut, Provider};
 
+const EINVAL: i32 = 22;
 const EIO: i32 = 5;
 const ENODEV: i32 = 19;
 
@@ -39,6 +39,10 @@ pub struct Representor {
     pending: PendingRenames,
     rename_timeout: Duration,
     sysfs_root: PathBuf,
+    /// Events were lost and the last dump failed: dump again.
+    needs_dump: bool,
+    /// A change seen outside `run` (in `prepare`), for `run` to report.
+    unreported_change: bool,
 }
 
 /// Applies one devlink message to the table; true if lookups changed.
@@ -58,6 +62,24 @@ pub fn apply(table: &mut PortTable, msg: &DevlinkMessage) -> bool {
 }
 
 impl Representor {
+    /// A representor still under its kernel name will be renamed by udev:
+    /// hold it back until then.
+    fn note_kernel_name(&mut self, msg: &DevlinkMessage, now: Instant) {
+        if msg.cmd != CMD_PORT_NEW {
+            return;
+        }
+        let Ok(p) = DevlinkPort::from_attrs(&msg.attrs) else {
+            return;
+        };
+        if let (Some(name), Some(i)) = (&p.netdev_name, p.netdev_ifindex) {
+            if renames::kernel_named(&self.sysfs_root, name) {
+                self.pending.expect(i, name, now, self.rename_timeout);
+            } else {
+                self.pending.named(i, name);
+            }
+        }
+    }
+
     /// Applies queued devlink events; true if lookups changed.
     fn drain_devlink(&mut self) -> bool {
         let Some(socket) = self.socket.as_mut() else {
@@ -68,31 +90,23 @@ impl Representor {
                 let now = Instant::now();
                 let mut changed = false;
                 for m in &messages {
-                    // A new representor still under its kernel name will
-                    // be renamed by udev: hold it back until then.
-                    if m.cmd == CMD_PORT_NEW {
-                        if let Ok(p) = DevlinkPort::from_attrs(&m.attrs) {
-                            if let (Some(name), Some(i)) = (&p.netdev_name, p.netdev_ifindex) {
-                                if renames::kernel_named(&self.sysfs_root, name) {
-                                    self.pending.expect(i, now, self.rename_timeout);
-                                }
-                            }
-                        }
-                    }
+                    self.note_kernel_name(m, now);
                     changed |= apply(&mut self.table, m);
                 }
                 if changed {
                     // A physical port may have appeared.
-                    self.apply_sysfs_fallback();
+                    changed |= self.apply_sysfs_fallback();
                 }
                 changed
             }
             Ok(Drained::Overflow) => {
                 log::warn!("devlink: events were lost (socket overflow); dumping the ports again");
-                self.redump()
+                self.needs_dump = true;
+                false
             }
             Err(e) => {
-                log::error!("{e}");
+                log::error!("{e}; dumping the ports again");
+                self.needs_dump = true;
                 false
             }
         }
@@ -108,7 +122,7 @@ impl Representor {
                 changed
                     | match e {
                         LinkEvent::Named { ifindex, name } => {
-                            self.table.rename(*ifindex, name) | self.pending.done(*ifindex)
+                            self.table.rename(*ifindex, name) | self.pending.named(*ifindex, name)
                         }
                         LinkEvent::Removed { ifindex } => self.pending.done(*ifindex),
                     }
@@ -117,18 +131,9 @@ impl Representor {
                 log::warn!(
                     "rtnetlink: events were lost (socket overflow); dumping the ports again"
                 );
-                self.redump()
-            }
-            Err(e) => {
-                log::error!("{e}");
+                self.needs_dump = true;
                 false
             }
-        }
-    }
-
-    fn redump(&mut self) -> bool {
-        match self.load_dump() {
-            Ok(()) => true,
             Err(e) => {
                 log::error!("{e}");
                 false
@@ -148,37 +153,65 @@ impl Representor {
     /// Replaces the table with `messages` (a dump, or a replay).
     fn load(&mut self, messages: &[DevlinkMessage]) {
         let mut table = PortTable::new();
+        let now = Instant::now();
         for m in messages {
+            if self.socket.is_some() {
+                self.note_kernel_name(m, now);
+            }
             apply(&mut table, m);
         }
         self.table = table;
         self.apply_sysfs_fallback();
-        log::info!("devlink: {} port(s) known", self.table.len());
+        if self.table.is_empty() {
+            log::warn!(
+                "devlink reports no port: no devlink-capable NIC driver is loaded (yet); representors will be found when they appear"
+            );
+        } else {
+            log::info!("devlink: {} port(s) known", self.table.len());
+        }
     }
 
     /// For each physical port, the host PF MAC sysfs reports, used where
-    /// devlink reports none (physical port N carries PF N).
-    fn apply_sysfs_fallback(&mut self) {
+    /// devlink reports none (physical port N carries PF N). True if a
+    /// lookup changed.
+    fn apply_sysfs_fallback(&mut self) -> bool {
         let physical: Vec<_> = self
             .table
             .ports()
             .filter(|p| p.flavour == Flavour::Physical)
             .filter_map(|p| Some((p.key.clone(), p.netdev_name.clone()?, p.port_number?)))
             .collect();
+        let mut changed = false;
         for (key, netdev, number) in physical {
             let Ok(pf) = u16::try_from(number) else {
                 continue;
             };
             match sysfs::pf_mac(&self.sysfs_root, &netdev) {
                 Ok(Some(mac)) => {
-                    log::debug!("sysfs: PF {pf} behind {netdev} has MAC {mac}");
-                    self.table
-                        .set_fallback_pf_mac(&key.bus, &key.dev, 0, pf, mac);
+                    changed |= self.table.set_fallback_pf_mac(&key.bus, &key.dev, pf, mac);
                 }
                 Ok(None) => {}
                 Err(e) => log::warn!("sysfs fallback: {e}"),
             }
         }
+        changed
+    }
+
+    /// Everything `run` does; also called from `prepare`, whose result is
+    /// then kept for the next `run` to report.
+    fn refresh(&mut self) -> bool {
+        let mut changed = self.drain_devlink();
+        changed |= self.drain_links();
+        if self.needs_dump {
+            match self.load_dump() {
+                Ok(()) => {
+                    self.needs_dump = false;
+                    changed = true;
+                }
+                Err(e) => log::error!("{e}; will try again"),
+            }
+        }
+        changed | self.pending.expire(Instant::now())
     }
 }
 
@@ -191,7 +224,7 @@ impl Provider for Representor {
             None => Duration::from_secs(3),
             Some(v) => v.parse().map(Duration::from_millis).map_err(|_| {
                 InitError::new(
-                    22,
+                    EINVAL,
                     format!(
                         "{}={v:?} is not a number of milliseconds",
                         config::RENAME_TIMEOUT_MS
@@ -199,20 +232,22 @@ impl Provider for Representor {
                 )
             })?,
         };
+        let mut provider = Representor {
+            table: PortTable::new(),
+            socket: None,
+            links: None,
+            pending: PendingRenames::default(),
+            rename_timeout,
+            sysfs_root,
+            needs_dump: false,
+            unreported_change: false,
+        };
         if let Some(path) = host.config().get(config::REPLAY) {
             let messages = replay::load(path.as_ref()).map_err(|e| InitError::new(EIO, e))?;
             log::info!(
                 "devlink: using {} recorded message(s) from {path} instead of the kernel",
                 messages.len()
             );
-            let mut provider = Representor {
-                table: PortTable::new(),
-                socket: None,
-                links: None,
-                pending: PendingRenames::default(),
-                rename_timeout,
-                sysfs_root,
-            };
             provider.load(&messages);
             return Ok(provider);
         }
@@ -222,32 +257,25 @@ impl Provider for Representor {
         })?;
         // Subscribe before dumping, so no event falls between the two.
         socket.subscribe().map_err(|e| InitError::new(EIO, e))?;
-        let links = LinkSocket::open()
+        provider.socket = Some(socket);
+        provider.links = LinkSocket::open()
             .map_err(|e| {
                 log::warn!("rtnetlink unavailable ({e}); netdev renames will not be followed")
             })
             .ok();
-        let mut provider = Representor {
-            table: PortTable::new(),
-            socket: Some(socket),
-            links,
-            pending: PendingRenames::default(),
-            rename_timeout,
-            sysfs_root,
-        };
         provider.load_dump().map_err(|e| InitError::new(EIO, e))?;
         Ok(provider)
     }
 
     fn run(&mut self) -> bool {
-        let mut changed = self.drain_devlink();
-        changed |= self.drain_links();
-        changed | self.pending.expire(Instant::now())
+        let changed = self.refresh();
+        changed | std::mem::take(&mut self.unreported_change)
     }
 
     fn prepare_create(&mut self, port: &PortIn<'_>) -> Option<PortOut> {
-        // Exhaust the non-blocking ways to succeed first: fresh events.
-        self.run();
+        // Exhaust the non-blocking ways to succeed first: fresh events. A
+        // change found here may unblock other ports: `run` reports it.
+        self.unreported_change |= self.refresh();
         let lport = port.lport_name();
         let lookup = match options::parse(|k| port.lport_option(k)) {
             Ok(l) => l,
@@ -256,14 +284,29 @@ impl Provider for Representor {
                 return None;
             }
         };
-        let Some(found) = self.table.lookup(&lookup) else {
-            log::info!(
-                "logical port {lport}: no representor known (yet) for PF {} {:?} on controller {}",
-                lookup.pf_mac,
-                lookup.function,
-                lookup.controller
-            );
-            return None;
+        let controller = lookup
+            .controller
+            .map_or("any controller".into(), |c| format!("controller {c}"));
+        let found = match self.table.lookup(&lookup) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                log::info!(
+                    "logical port {lport}: no representor known (yet) for PF {} {:?} on {controller}",
+                    lookup.pf_mac,
+                    lookup.function
+                );
+                return None;
+            }
+            Err(candidates) => {
+                log::error!(
+                    "logical port {lport}: PF {} {:?} matches several representors ({}); set {} to choose; not plugging it",
+                    lookup.pf_mac,
+                    lookup.function,
+                    candidates.join(", "),
+                    options::CONTROLLER
+                );
+                return None;
+            }
         };
         if found
             .netdev_ifindex

@@ -25,19 +25,38 @@ pub fn kernel_named(sysfs_root: &Path, netdev: &str) -> bool {
     .is_ok_and(|t| t.trim() == NET_NAME_ENUM)
 }
 
-/// Netdevs (by ifindex) with a rename expected, and until when.
+/// Netdevs (by ifindex) with a rename expected: their kernel name, and
+/// until when to wait.
 #[derive(Debug, Default)]
 pub struct PendingRenames {
-    until: HashMap<u32, Instant>,
+    until: HashMap<u32, (String, Instant)>,
 }
 
 impl PendingRenames {
-    /// Expects `ifindex` to be renamed within `timeout` of `now`.
-    pub fn expect(&mut self, ifindex: u32, now: Instant, timeout: Duration) {
-        self.until.insert(ifindex, now + timeout);
+    /// Expects `ifindex`, now called `kernel_name`, to be renamed within
+    /// `timeout` of `now`. Seeing the same name again does not restart the
+    /// wait.
+    pub fn expect(&mut self, ifindex: u32, kernel_name: &str, now: Instant, timeout: Duration) {
+        match self.until.get(&ifindex) {
+            Some((name, _)) if name == kernel_name => {}
+            _ => {
+                self.until
+                    .insert(ifindex, (kernel_name.to_owned(), now + timeout));
+            }
+        }
     }
 
-    /// `ifindex` was renamed (or removed): no longer pending. True if it was.
+    /// `ifindex` is now called `name`: no longer pending if that is not
+    /// the kernel name (link up/down events repeat the old name). True if
+    /// the wait ended.
+    pub fn named(&mut self, ifindex: u32, name: &str) -> bool {
+        match self.until.get(&ifindex) {
+            Some((kernel, _)) if kernel != name => self.until.remove(&ifindex).is_some(),
+            _ => false,
+        }
+    }
+
+    /// `ifindex` is gone. True if it was pending.
     pub fn done(&mut self, ifindex: u32) -> bool {
         self.until.remove(&ifindex).is_some()
     }
@@ -50,7 +69,7 @@ impl PendingRenames {
     /// Gives up on renames whose time ran out. True if any did.
     pub fn expire(&mut self, now: Instant) -> bool {
         let before = self.until.len();
-        self.until.retain(|_, t| *t > now);
+        self.until.retain(|_, (_, t)| *t > now);
         self.until.len() != before
     }
 }
@@ -63,12 +82,23 @@ mod tests {
     fn pending_until_renamed_or_timed_out() {
         let t0 = Instant::now();
         let mut p = PendingRenames::default();
-        p.expect(7, t0, Duration::from_secs(3));
-        p.expect(8, t0, Duration::from_secs(3));
+        p.expect(7, "eth7", t0, Duration::from_secs(3));
+        p.expect(8, "eth8", t0, Duration::from_secs(3));
         assert!(p.is_pending(7));
-        assert!(p.done(7));
+        // The kernel's own notification repeats the kernel name: still
+        // pending. udev's rename ends the wait.
+        assert!(!p.named(7, "eth7"));
+        assert!(p.is_pending(7));
+        assert!(p.named(7, "pf0vf7"));
         assert!(!p.is_pending(7));
         assert!(!p.done(7));
+        // Seeing the same kernel name again does not restart the timer.
+        p.expect(
+            8,
+            "eth8",
+            t0 + Duration::from_secs(2),
+            Duration::from_secs(3),
+        );
         assert!(!p.expire(t0 + Duration::from_secs(1)));
         assert!(p.is_pending(8));
         assert!(p.expire(t0 + Duration::from_secs(4)));

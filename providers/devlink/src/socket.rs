@@ -44,9 +44,12 @@ pub enum Drained {
     Overflow,
 }
 
-/// A generic netlink socket bound to the devlink family.
+/// Generic netlink sockets bound to the devlink family: a blocking one for
+/// requests (family resolution, dumps), and a non-blocking one subscribed
+/// to `config` events, so that queued events never mix into a dump.
 pub struct DevlinkSocket {
     sock: Socket,
+    events: Option<Socket>,
     family_id: u16,
     config_group: Option<u32>,
     seq: u32,
@@ -74,26 +77,31 @@ where
     sock.send(&buf, 0).map(|_| ())
 }
 
-/// Splits one datagram into messages.
-fn split<I>(buf: &[u8]) -> Result<Vec<NetlinkMessage<I>>, String>
+/// Splits one datagram into messages. A message that does not decode is
+/// reported in the second list and skipped; a broken frame ends the
+/// datagram.
+fn split<I>(buf: &[u8]) -> (Vec<NetlinkMessage<I>>, Vec<String>)
 where
     I: NetlinkDeserializable + Debug,
 {
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     let mut offset = 0;
     while offset < buf.len() {
-        let len = NetlinkBuffer::new_checked(&buf[offset..])
-            .map_err(|e| format!("bad netlink message: {e}"))?
-            .length() as usize;
-        if len == 0 {
-            break;
+        let len = match NetlinkBuffer::new_checked(&buf[offset..]) {
+            Ok(b) => b.length() as usize,
+            Err(e) => {
+                bad.push(format!("bad netlink frame: {e}"));
+                break;
+            }
+        };
+        match NetlinkMessage::<I>::deserialize(&buf[offset..offset + len]) {
+            Ok(msg) => out.push(msg),
+            Err(e) => bad.push(format!("undecodable devlink message: {e}")),
         }
-        let msg = NetlinkMessage::<I>::deserialize(&buf[offset..offset + len])
-            .map_err(|e| format!("bad netlink message: {e}"))?;
-        out.push(msg);
         offset += (len + 3) & !3;
     }
-    Ok(out)
+    (out, bad)
 }
 
 impl DevlinkSocket {
@@ -115,7 +123,11 @@ impl DevlinkSocket {
             let (buf, _) = sock
                 .recv_from_full()
                 .map_err(|e| failed("reading the devlink family", e))?;
-            for msg in split::<GenlMessage<GenlCtrl>>(&buf).map_err(OpenError::Failed)? {
+            let (messages, bad) = split::<GenlMessage<GenlCtrl>>(&buf);
+            if let Some(e) = bad.first() {
+                return Err(OpenError::Failed(format!("devlink family: {e}")));
+            }
+            for msg in messages {
                 match msg.payload {
                     NetlinkPayload::InnerMessage(g) => {
                         for nla in g.payload.nlas {
@@ -147,6 +159,7 @@ impl DevlinkSocket {
                             })?;
                             return Ok(DevlinkSocket {
                                 sock,
+                                events: None,
                                 family_id,
                                 config_group,
                                 seq: 1,
@@ -170,8 +183,9 @@ impl DevlinkSocket {
         }
     }
 
-    /// Dumps every devlink port (blocking; done once at start-up and after
-    /// an overflow).
+    /// Dumps every devlink port on the request socket (blocking; done once
+    /// at start-up and after events were lost). Only replies to this dump
+    /// (its sequence number) are taken.
     pub fn dump_ports(&mut self) -> Result<Vec<DevlinkMessage>, String> {
         self.seq += 1;
         let request = DevlinkMessage {
@@ -192,9 +206,22 @@ impl DevlinkSocket {
                 .sock
                 .recv_from_full()
                 .map_err(|e| format!("devlink: port dump: {e}"))?;
-            for msg in split::<GenlMessage<DevlinkMessage>>(&buf)? {
+            let (messages, bad) = split::<GenlMessage<DevlinkMessage>>(&buf);
+            for e in bad {
+                log::warn!("port dump: {e}; skipped");
+            }
+            for msg in messages {
+                if msg.header.sequence_number != self.seq {
+                    continue; // a reply to an earlier, abandoned request
+                }
                 match msg.payload {
                     NetlinkPayload::InnerMessage(g) => out.push(g.payload),
+                    NetlinkPayload::Done(d) if d.code != 0 => {
+                        return Err(format!(
+                            "devlink: port dump ended with an error: {}",
+                            io::Error::from_raw_os_error(-d.code)
+                        ))
+                    }
                     NetlinkPayload::Done(_) => return Ok(out),
                     NetlinkPayload::Error(e) if e.code.is_some() => {
                         let code = e.code.map_or(0, |c| -c.get());
@@ -209,31 +236,49 @@ impl DevlinkSocket {
         }
     }
 
-    /// Joins the `config` multicast group and makes the socket non-blocking,
-    /// for [`DevlinkSocket::drain`].
+    /// Opens the event socket: a second socket, non-blocking, joined to
+    /// the `config` multicast group, for [`DevlinkSocket::drain`].
     pub fn subscribe(&mut self) -> Result<(), String> {
         let group = self
             .config_group
             .ok_or("devlink: the family has no \"config\" multicast group")?;
-        self.sock
+        let err = |what: &str, e: io::Error| format!("devlink: {what}: {e}");
+        let mut events = Socket::new(NETLINK_GENERIC).map_err(|e| err("event socket", e))?;
+        events.bind_auto().map_err(|e| err("event socket", e))?;
+        events
             .add_membership(group)
-            .map_err(|e| format!("devlink: joining the config group: {e}"))?;
-        self.sock
+            .map_err(|e| err("joining the config group", e))?;
+        events
             .set_non_blocking(true)
-            .map_err(|e| format!("devlink: {e}"))
+            .map_err(|e| err("event socket", e))?;
+        self.events = Some(events);
+        Ok(())
     }
 
-    /// Reads every event already queued, without blocking.
+    /// Reads every event already queued, without blocking. An event that
+    /// does not decode counts as lost: the caller dumps again.
     pub fn drain(&mut self) -> Result<Drained, String> {
+        let Some(events) = self.events.as_ref() else {
+            return Ok(Drained::Messages(Vec::new()));
+        };
         let mut out = Vec::new();
+        let mut lost = false;
         loop {
-            match self.sock.recv_from_full() {
+            match events.recv_from_full() {
                 Ok((buf, _)) => {
-                    for msg in split::<GenlMessage<DevlinkMessage>>(&buf)? {
+                    let (messages, bad) = split::<GenlMessage<DevlinkMessage>>(&buf);
+                    for e in bad {
+                        log::warn!("{e}");
+                        lost = true;
+                    }
+                    for msg in messages {
                         if let NetlinkPayload::InnerMessage(g) = msg.payload {
                             out.push(g.payload);
                         }
                     }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && lost => {
+                    return Ok(Drained::Overflow)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Ok(Drained::Messages(out))

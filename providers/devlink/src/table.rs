@@ -6,7 +6,7 @@
 use crate::mac::MacAddr;
 use crate::options::{Function, Lookup};
 use crate::port::{DevlinkPort, Flavour, PortKey};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A PF of a devlink instance, on a controller.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,7 +31,10 @@ pub struct PortTable {
     ports: HashMap<PortKey, DevlinkPort>,
     by_ifindex: HashMap<u32, PortKey>,
     by_device: HashMap<(String, String), HashSet<PortKey>>,
-    by_function: HashMap<FunctionKey, PortKey>,
+    /// Every port claiming a function (normally one).
+    by_function: HashMap<FunctionKey, BTreeSet<PortKey>>,
+    /// The same, whatever the controller: for lookups that name none.
+    by_function_any: HashMap<(MacAddr, Function), BTreeSet<PortKey>>,
     /// Host MAC of each PF: from its PCI_PF port's function, or a fallback.
     pf_macs: HashMap<PfId, MacAddr>,
     /// MACs learnt from the sysfs fallback, used when devlink has none.
@@ -125,20 +128,30 @@ impl PortTable {
                 self.by_device.remove(&dev);
             }
         }
+        self.ports.remove(key);
         if let Some(pf) = pf_id(&port) {
             if let Some(m) = self.members.get_mut(&pf) {
                 m.remove(key);
             }
-            // The PF's own port leaving takes its MAC with it, unless a
-            // fallback knows it.
+            // The PF's own port leaving takes its MAC with it, unless
+            // another port of the PF or a fallback still knows one.
             if port.flavour == Flavour::PciPf && port.hw_addr.is_some() {
-                self.ports.remove(key);
-                self.set_pf_mac(&pf, None);
-                return true;
+                let other = self.devlink_pf_mac(&pf);
+                self.set_pf_mac(&pf, other);
             }
         }
-        self.ports.remove(key);
         true
+    }
+
+    /// The MAC a PCI_PF port of `pf` reports through devlink, if any.
+    fn devlink_pf_mac(&self, pf: &PfId) -> Option<MacAddr> {
+        self.members
+            .get(pf)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.ports.get(k))
+            .find(|p| p.flavour == Flavour::PciPf)
+            .and_then(|p| p.hw_addr)
     }
 
     /// Sets the MAC a PF is known by, re-indexing all its functions.
@@ -166,33 +179,29 @@ impl PortTable {
         }
     }
 
-    /// Records a PF's host MAC learnt elsewhere (the sysfs fallback); used
-    /// while devlink reports none for that PF.
-    pub fn set_fallback_pf_mac(
-        &mut self,
-        bus: &str,
-        dev: &str,
-        controller: u32,
-        pf: u16,
-        mac: MacAddr,
-    ) {
-        let id = PfId {
-            bus: bus.into(),
-            dev: dev.into(),
-            controller,
-            pf,
-        };
-        self.fallback_macs.insert(id.clone(), mac);
-        let devlink_has_one = self
+    /// Records the host MAC of PF `pf` of a devlink instance learnt
+    /// elsewhere (the sysfs fallback), for every controller that has ports
+    /// of that PF; used where devlink reports none. Returns true if a
+    /// lookup changed.
+    pub fn set_fallback_pf_mac(&mut self, bus: &str, dev: &str, pf: u16, mac: MacAddr) -> bool {
+        let ids: Vec<PfId> = self
             .members
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.ports.get(k))
-            .any(|p| p.flavour == Flavour::PciPf && p.hw_addr.is_some());
-        if !devlink_has_one {
-            self.set_pf_mac(&id, Some(mac));
+            .keys()
+            .filter(|id| id.bus == bus && id.dev == dev && id.pf == pf)
+            .cloned()
+            .collect();
+        let mut changed = false;
+        for id in ids {
+            if self.fallback_macs.get(&id) == Some(&mac) {
+                continue;
+            }
+            self.fallback_macs.insert(id.clone(), mac);
+            if self.devlink_pf_mac(&id).is_none() {
+                self.set_pf_mac(&id, Some(mac));
+                changed = true;
+            }
         }
+        changed
     }
 
     fn function_key(&self, p: &DevlinkPort) -> Option<FunctionKey> {
@@ -206,26 +215,61 @@ impl PortTable {
 
     fn index_function(&mut self, key: &PortKey) {
         if let Some(fk) = self.ports.get(key).and_then(|p| self.function_key(p)) {
-            self.by_function.insert(fk, key.clone());
+            self.by_function.entry(fk).or_default().insert(key.clone());
+            self.by_function_any
+                .entry((fk.pf_mac, fk.function))
+                .or_default()
+                .insert(key.clone());
         }
     }
 
     fn unindex_function(&mut self, key: &PortKey) {
-        if let Some(fk) = self.ports.get(key).and_then(|p| self.function_key(p)) {
-            if self.by_function.get(&fk) == Some(key) {
+        let Some(fk) = self.ports.get(key).and_then(|p| self.function_key(p)) else {
+            return;
+        };
+        if let Some(set) = self.by_function.get_mut(&fk) {
+            set.remove(key);
+            if set.is_empty() {
                 self.by_function.remove(&fk);
+            }
+        }
+        let any = (fk.pf_mac, fk.function);
+        if let Some(set) = self.by_function_any.get_mut(&any) {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_function_any.remove(&any);
             }
         }
     }
 
-    /// The representor a logical port asks for.
-    pub fn lookup(&self, l: &Lookup) -> Option<&DevlinkPort> {
-        let key = self.by_function.get(&FunctionKey {
-            pf_mac: l.pf_mac,
-            controller: l.controller,
-            function: l.function,
-        })?;
-        self.ports.get(key)
+    /// The representor a logical port asks for: `Ok(None)` if none is
+    /// known, `Err` with the candidates if several match (two controllers,
+    /// or two PFs reporting the same MAC), since picking one could plug the
+    /// wrong port.
+    pub fn lookup(&self, l: &Lookup) -> Result<Option<&DevlinkPort>, Vec<String>> {
+        let set = match l.controller {
+            Some(controller) => self.by_function.get(&FunctionKey {
+                pf_mac: l.pf_mac,
+                controller,
+                function: l.function,
+            }),
+            None => self.by_function_any.get(&(l.pf_mac, l.function)),
+        };
+        let Some(set) = set else { return Ok(None) };
+        match set.len() {
+            1 => Ok(set.iter().next().and_then(|k| self.ports.get(k))),
+            _ => Err(set
+                .iter()
+                .filter_map(|k| self.ports.get(k))
+                .map(|p| {
+                    format!(
+                        "{} (controller {})",
+                        p.netdev_name.as_deref().unwrap_or("?"),
+                        p.controller
+                    )
+                })
+                .collect()),
+        }
     }
 
     /// The port whose netdev has `ifindex`.

@@ -86,9 +86,9 @@ fn the_table_follows_a_rename_seen_on_rtnetlink() {
             let lookup = Lookup {
                 pf_mac: "0c:42:a1:00:00:00".parse().unwrap(),
                 function: Function::Vf(3),
-                controller: 0,
+                controller: Some(0),
             };
-            let before = table.lookup(&lookup).unwrap().netdev_name.clone();
+            let before = table.lookup(&lookup).unwrap().unwrap().netdev_name.clone();
             // ...and udev renames it.
             ns.ip(&["link", "set", "eth3", "name", "pf0vf3"]);
             let events = drain_until(
@@ -101,7 +101,7 @@ fn the_table_follows_a_rename_seen_on_rtnetlink() {
                     changed |= table.rename(*ifindex, name);
                 }
             }
-            let after = table.lookup(&lookup).unwrap().netdev_name.clone();
+            let after = table.lookup(&lookup).unwrap().unwrap().netdev_name.clone();
             // Deleting it is seen too.
             ns.ip(&["link", "del", "pf0vf3"]);
             let gone = drain_until(

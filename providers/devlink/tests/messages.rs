@@ -240,8 +240,9 @@ fn find<'a>(t: &'a PortTable, m: &str, function: Function, controller: u32) -> O
     t.lookup(&Lookup {
         pf_mac: mac(m),
         function,
-        controller,
+        controller: Some(controller),
     })
+    .expect("unambiguous")
     .and_then(|p| p.netdev_name.as_deref())
 }
 
@@ -369,7 +370,7 @@ fn a_pf_mac_change_reindexes_its_functions() {
     );
     assert_eq!(find(&t, "0c:42:a1:00:00:aa", Function::Vf(0), 0), None);
     // A MAC learnt elsewhere (sysfs) brings them back.
-    t.set_fallback_pf_mac("pci", "0000:03:00.0", 0, 0, mac("0c:42:a1:00:00:bb"));
+    assert!(t.set_fallback_pf_mac("pci", "0000:03:00.0", 0, mac("0c:42:a1:00:00:bb")));
     assert_eq!(
         find(&t, "0c:42:a1:00:00:bb", Function::Vf(0), 0),
         Some("pf0vf0")
@@ -437,4 +438,80 @@ fn opening_devlink_works_or_says_plainly_that_it_is_unavailable() {
         }
         Err(OpenError::Failed(m)) => panic!("unexpected failure: {m}"),
     }
+}
+
+/// A lookup without a controller: the netdev, or the candidates.
+fn any(t: &PortTable, m: &str, function: Function) -> Result<Option<String>, Vec<String>> {
+    t.lookup(&Lookup {
+        pf_mac: mac(m),
+        function,
+        controller: None,
+    })
+    .map(|p| p.and_then(|p| p.netdev_name.clone()))
+}
+
+#[test]
+fn without_a_controller_any_controller_matches_unless_two_do() {
+    use PortAttr::{ControllerNumber, PfNumber, VfNumber};
+    let mut t = PortTable::new();
+    load(&mut t, &dump());
+
+    // As on a BlueField, where host functions sit on controller 1: the
+    // options existing deployments use (no controller) still match.
+    assert_eq!(
+        any(&t, "0c:42:a1:00:02:00", Function::Vf(0)).unwrap(),
+        Some("c1pf0vf0".to_owned())
+    );
+    // Two controllers' PFs reporting the same MAC: ambiguous, refused.
+    let d = "0000:03:00.0";
+    load(
+        &mut t,
+        &[
+            wire(
+                CMD_PORT_NEW,
+                port(
+                    d,
+                    20,
+                    FLAVOUR_PCI_PF,
+                    "c2pf0",
+                    120,
+                    vec![PfNumber(0), ControllerNumber(2), hw("0c:42:a1:00:02:00")],
+                ),
+            ),
+            wire(
+                CMD_PORT_NEW,
+                port(
+                    d,
+                    21,
+                    FLAVOUR_PCI_VF,
+                    "c2pf0vf0",
+                    121,
+                    vec![PfNumber(0), VfNumber(0), ControllerNumber(2)],
+                ),
+            ),
+        ],
+    );
+    let e = any(&t, "0c:42:a1:00:02:00", Function::Vf(0)).unwrap_err();
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e.iter().any(|c| c.contains("c1pf0vf0")) && e.iter().any(|c| c.contains("c2pf0vf0")),
+        "{e:?}"
+    );
+    // Naming the controller resolves it.
+    assert_eq!(
+        find(&t, "0c:42:a1:00:02:00", Function::Vf(0), 2),
+        Some("c2pf0vf0")
+    );
+    // Remove one claimant: the other is found again.
+    load(
+        &mut t,
+        &[wire(
+            CMD_PORT_DEL,
+            port(d, 21, FLAVOUR_PCI_VF, "c2pf0vf0", 121, vec![]),
+        )],
+    );
+    assert_eq!(
+        any(&t, "0c:42:a1:00:02:00", Function::Vf(0)).unwrap(),
+        Some("c1pf0vf0".to_owned())
+    );
 }
