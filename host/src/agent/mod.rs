@@ -361,7 +361,7 @@ impl Agent {
                 ClientEvent::Notify { method, params }
                     if method == "update2" || method == "update" =>
                 {
-                    let updates = params.get(1).cloned().unwrap_or(Value::Null);
+                    let updates = take_updates(params);
                     match self.apply_local(&updates) {
                         Ok(changes) => {
                             let affected = self.lv.index(&changes);
@@ -410,8 +410,8 @@ impl Agent {
         if self.local_mon.plain {
             self.lv.replica.apply_update(updates)
         } else {
-            let schema = self.local.schema().ok_or("no schema")?.clone();
-            self.lv.replica.apply_update2(&schema, updates)
+            let schema = self.local.schema().ok_or("no schema")?;
+            self.lv.replica.apply_update2(schema, updates)
         }
     }
 
@@ -590,7 +590,7 @@ impl Agent {
                 ClientEvent::Notify { method, params }
                     if method == "update2" || method == "update" =>
                 {
-                    let updates = params.get(1).cloned().unwrap_or(Value::Null);
+                    let updates = take_updates(params);
                     match self.apply_sb(&updates) {
                         Ok(changes) => {
                             log::debug!("southbound: update of {} row(s)", changes.len());
@@ -655,9 +655,8 @@ impl Agent {
             .sb
             .as_ref()
             .and_then(Client::schema)
-            .ok_or("no schema")?
-            .clone();
-        self.sv.replica.apply_update2(&schema, updates)
+            .ok_or("no schema")?;
+        self.sv.replica.apply_update2(schema, updates)
     }
 
     /// Keeps the Port_Binding condition on our chassis (its UUID is known
@@ -793,7 +792,7 @@ impl Agent {
             lports.len(),
             plans.len()
         );
-        match self.local.request("transact", txn.into_params()) {
+        match self.local.request_json("transact", &txn.params_json()) {
             Some(id) => {
                 // Logged after sending, so that logging adds no latency.
                 log::debug!("transaction of {} operation(s) sent", plans.len());
@@ -942,6 +941,15 @@ impl Agent {
 fn backoff(n: u32) -> Duration {
     (RETRY_AFTER_FAILURE * 2u32.saturating_pow(n.saturating_sub(1).min(6)))
         .min(Duration::from_secs(30))
+}
+
+/// The `<table-updates>` of an `update`/`update2` notification, moved out
+/// of its parameters rather than copied (it can hold thousands of rows).
+fn take_updates(params: Value) -> Value {
+    match params {
+        Value::Array(mut p) if p.len() > 1 => p.swap_remove(1),
+        _ => Value::Null,
+    }
 }
 
 fn set_membership(set: &mut HashSet<String>, item: &str, member: bool) {

@@ -212,6 +212,24 @@ impl Client {
         Some(id)
     }
 
+    /// Like [`Client::request`], with `params` already serialised as a JSON
+    /// array (as [`super::txn::Txn::params_json`] gives them), so a large
+    /// transaction is not parsed back into a `Value` only to be written.
+    pub fn request_json(&mut self, method: &str, params: &[u8]) -> Option<u64> {
+        if !self.is_ready() {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(params.len() + method.len() + 40);
+        bytes.extend_from_slice(b"{\"method\":");
+        serde_json::to_writer(&mut bytes, method).ok()?;
+        bytes.extend_from_slice(b",\"params\":");
+        bytes.extend_from_slice(params);
+        bytes.extend_from_slice(format!(",\"id\":{}}}\n", self.next_id).as_bytes());
+        let id = self.send_numbered(method, &bytes)?;
+        self.user_requests.insert(id);
+        Some(id)
+    }
+
     fn writer(&self) -> Option<&SharedWriter> {
         match &self.state {
             State::Ready { writer, .. } | State::Negotiating { writer, .. } => Some(writer),
@@ -220,17 +238,22 @@ impl Client {
     }
 
     fn send_request(&mut self, method: &str, params: Value) -> Option<u64> {
-        let id = self.next_id;
         let message = Message::Request {
             method: method.to_owned(),
             params,
-            id: json!(id),
+            id: json!(self.next_id),
         };
-        let writer = self.writer()?;
-        match connection::send(writer, &message) {
+        let mut bytes = serde_json::to_vec(&message).ok()?;
+        bytes.push(b'\n');
+        self.send_numbered(method, &bytes)
+    }
+
+    /// Writes a request that carries the next id, and returns that id.
+    fn send_numbered(&mut self, method: &str, bytes: &[u8]) -> Option<u64> {
+        match connection::send_bytes(self.writer()?, bytes) {
             Ok(()) => {
                 self.next_id += 1;
-                Some(id)
+                Some(self.next_id - 1)
             }
             Err(e) => {
                 // The reader thread will report the broken connection.

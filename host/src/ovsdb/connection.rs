@@ -75,10 +75,15 @@ impl<R: Read> Read for Counting<R> {
 
 /// Serialises `message` and writes it.
 pub fn send(writer: &SharedWriter, message: &Message) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec(&message.to_json())?;
+    let mut bytes = serde_json::to_vec(message)?;
     bytes.push(b'\n');
+    send_bytes(writer, &bytes)
+}
+
+/// Writes one serialised message.
+pub fn send_bytes(writer: &SharedWriter, bytes: &[u8]) -> std::io::Result<()> {
     let mut w = writer.lock().unwrap_or_else(PoisonError::into_inner);
-    w.write_all(&bytes)?;
+    w.write_all(bytes)?;
     w.flush()
 }
 

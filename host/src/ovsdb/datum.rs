@@ -1,7 +1,8 @@
 //! OVSDB values (RFC 7047 §5.1): atoms, and datums (sets and maps of atoms),
 //! with their JSON wire forms.
 
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -12,30 +13,51 @@ pub struct Uuid(pub u128);
 
 impl FromStr for Uuid {
     type Err = String;
+    /// Parses the 8-4-4-4-12 hex form. Every row of every update carries
+    /// one, so this allocates nothing.
     fn from_str(s: &str) -> Result<Self, String> {
-        let hex: String = s.chars().filter(|c| *c != '-').collect();
-        let groups: Vec<usize> = s.split('-').map(str::len).collect();
-        if groups != [8, 4, 4, 4, 12] || hex.len() != 32 {
-            return Err(format!("{s:?} is not a UUID"));
+        let b = s.as_bytes();
+        let bad = || format!("{s:?} is not a UUID");
+        if b.len() != 36 {
+            return Err(bad());
         }
-        u128::from_str_radix(&hex, 16)
-            .map(Uuid)
-            .map_err(|_| format!("{s:?} is not a UUID"))
+        let mut v: u128 = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return Err(bad());
+                }
+                continue;
+            }
+            let d = (c as char).to_digit(16).ok_or_else(bad)?;
+            v = (v << 4) | u128::from(d);
+        }
+        Ok(Uuid(v))
+    }
+}
+
+impl Uuid {
+    /// The 36-byte text form, without allocating.
+    fn to_bytes(self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let mut nibble = 0;
+        for (i, o) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            *o = HEX[((self.0 >> (124 - 4 * nibble)) & 0xf) as usize];
+            nibble += 1;
+        }
+        out
     }
 }
 
 impl fmt::Display for Uuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = format!("{:032x}", self.0);
-        write!(
-            f,
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        let bytes = self.to_bytes();
+        // Only ASCII hex digits and dashes were written.
+        f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -118,14 +140,7 @@ impl Atom {
 
     /// The JSON form.
     pub fn to_json(&self) -> Value {
-        match self {
-            Atom::Integer(i) => json!(i),
-            Atom::Real(r) => json!(r),
-            Atom::Boolean(b) => json!(b),
-            Atom::String(s) => json!(s),
-            Atom::Uuid(u) => json!(["uuid", u.to_string()]),
-            Atom::NamedUuid(n) => json!(["named-uuid", n]),
-        }
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The string, if this is a string atom.
@@ -223,16 +238,7 @@ impl Datum {
 
     /// The JSON form; single-atom sets are written as the bare atom.
     pub fn to_json(&self) -> Value {
-        match self {
-            Datum::Set(v) if v.len() == 1 => v[0].to_json(),
-            Datum::Set(v) => json!(["set", v.iter().map(Atom::to_json).collect::<Vec<_>>()]),
-            Datum::Map(m) => json!([
-                "map",
-                m.iter()
-                    .map(|(k, v)| json!([k.to_json(), v.to_json()]))
-                    .collect::<Vec<_>>()
-            ]),
-        }
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The atoms of a set (empty for a map).
@@ -277,7 +283,12 @@ impl Datum {
     /// Looks a string key up in a string map.
     pub fn map_get(&self, key: &str) -> Option<&str> {
         match self {
-            Datum::Map(m) => m.get(&Atom::String(key.to_owned())).and_then(Atom::as_str),
+            // Maps here hold a handful of pairs: a scan beats allocating a
+            // key to look up.
+            Datum::Map(m) => m
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .and_then(|(_, v)| v.as_str()),
             Datum::Set(_) => None,
         }
     }
@@ -343,6 +354,48 @@ impl Datum {
     }
 }
 
+impl Serialize for Atom {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Atom::Integer(i) => serializer.serialize_i64(*i),
+            Atom::Real(r) => serializer.serialize_f64(*r),
+            Atom::Boolean(b) => serializer.serialize_bool(*b),
+            Atom::String(s) => serializer.serialize_str(s),
+            Atom::Uuid(u) => {
+                let bytes = u.to_bytes();
+                let text = std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?;
+                ("uuid", text).serialize(serializer)
+            }
+            Atom::NamedUuid(n) => ("named-uuid", n).serialize(serializer),
+        }
+    }
+}
+
+/// The `[k, v]` pairs of a map's wire form.
+struct Pairs<'a>(&'a BTreeMap<Atom, Atom>);
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for pair in self.0 {
+            seq.serialize_element(&pair)?;
+        }
+        seq.end()
+    }
+}
+
+/// The wire form, written without building a `Value` first; single-atom
+/// sets are written as the bare atom.
+impl Serialize for Datum {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Datum::Set(v) if v.len() == 1 => v[0].serialize(serializer),
+            Datum::Set(v) => ("set", v).serialize(serializer),
+            Datum::Map(m) => ("map", Pairs(m)).serialize(serializer),
+        }
+    }
+}
+
 /// How a column's `update2` diffs apply, from its schema type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -358,6 +411,7 @@ pub enum ColumnKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn uuids_round_trip() {
@@ -365,6 +419,22 @@ mod tests {
         let u: Uuid = s.parse().unwrap();
         assert_eq!(u.to_string(), s);
         assert!("36c3d7a4".parse::<Uuid>().is_err());
+        assert!("36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0x"
+            .parse::<Uuid>()
+            .is_err());
+        assert!("36c3d7a4-49a74c2c-a7e8-8e1fbbc3b5e0-"
+            .parse::<Uuid>()
+            .is_err());
+        assert!("+6c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"
+            .parse::<Uuid>()
+            .is_err());
+        let upper: Uuid = s.to_uppercase().parse().unwrap();
+        assert_eq!(upper, u);
+        assert_eq!(Uuid(0).to_string(), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            Uuid(u128::MAX).to_string(),
+            "ffffffff-ffff-ffff-ffff-ffffffffffff"
+        );
         assert!("zzc3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"
             .parse::<Uuid>()
             .is_err());

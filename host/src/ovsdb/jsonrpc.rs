@@ -1,6 +1,7 @@
 //! JSON-RPC 1.0 messages as OVSDB uses them (RFC 7047 §4).
 
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 /// One message on an OVSDB connection.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,25 +63,43 @@ impl Message {
             _ => Err("JSON-RPC message has neither method, result nor error".into()),
         }
     }
+}
 
-    /// The wire form.
-    pub fn to_json(&self) -> Value {
+/// The wire form, written straight from the borrowed parts: a transaction
+/// of thousands of operations is not copied on its way to the socket.
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(Some(3))?;
         match self {
             Message::Request { method, params, id } => {
-                json!({"method": method, "params": params, "id": id})
+                m.serialize_entry("method", method)?;
+                m.serialize_entry("params", params)?;
+                m.serialize_entry("id", id)?;
             }
             Message::Notify { method, params } => {
-                json!({"method": method, "params": params, "id": null})
+                m.serialize_entry("method", method)?;
+                m.serialize_entry("params", params)?;
+                m.serialize_entry("id", &Value::Null)?;
             }
-            Message::Reply { result, id } => json!({"result": result, "error": null, "id": id}),
-            Message::Error { error, id } => json!({"result": null, "error": error, "id": id}),
+            Message::Reply { result, id } => {
+                m.serialize_entry("result", result)?;
+                m.serialize_entry("error", &Value::Null)?;
+                m.serialize_entry("id", id)?;
+            }
+            Message::Error { error, id } => {
+                m.serialize_entry("result", &Value::Null)?;
+                m.serialize_entry("error", error)?;
+                m.serialize_entry("id", id)?;
+            }
         }
+        m.end()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn classifies_every_kind() {
@@ -111,6 +130,18 @@ mod tests {
             params: json!(["Open_vSwitch"]),
             id: json!(3),
         };
-        assert_eq!(Message::from_json(m.to_json()).unwrap(), m);
+        let wire = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            wire,
+            json!({"method": "transact", "params": ["Open_vSwitch"], "id": 3})
+        );
+        assert_eq!(Message::from_json(wire).unwrap(), m);
+        let reply = Message::Reply {
+            result: json!([{}]),
+            id: json!(3),
+        };
+        let wire = serde_json::to_value(&reply).unwrap();
+        assert_eq!(wire, json!({"result": [{}], "error": null, "id": 3}));
+        assert_eq!(Message::from_json(wire).unwrap(), reply);
     }
 }

@@ -1,26 +1,84 @@
 //! Building `transact` requests and reading their results (RFC 7047 §5.2).
 
 use super::datum::{Datum, Uuid};
-use serde_json::{json, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
 
-/// A transaction under construction.
+/// A transaction under construction. Operations are kept as JSON text,
+/// written as they are added: a transaction can hold tens of thousands of
+/// operations, and building a `Value` tree for each only to serialise it
+/// again was most of the cost of sending one.
 #[derive(Debug, Clone)]
 pub struct Txn {
     database: String,
-    ops: Vec<Value>,
+    /// The operations, comma-separated.
+    ops: Vec<u8>,
+    len: usize,
 }
 
-fn row_json(columns: &[(&str, Datum)]) -> Value {
-    Value::Object(
-        columns
-            .iter()
-            .map(|(c, d)| ((*c).to_owned(), d.to_json()))
-            .collect(),
-    )
+/// `{"column": datum, ...}`.
+struct Columns<'a>(&'a [(&'a str, Datum)]);
+
+impl Serialize for Columns<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(Some(self.0.len()))?;
+        for (c, d) in self.0 {
+            m.serialize_entry(c, d)?;
+        }
+        m.end()
+    }
 }
 
-fn by_uuid(uuid: Uuid) -> Value {
-    json!([["_uuid", "==", ["uuid", uuid.to_string()]]])
+/// `[["_uuid", "==", ["uuid", "..."]]]`.
+struct ByUuid(Uuid);
+
+impl Serialize for ByUuid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = super::datum::Atom::Uuid(self.0);
+        [("_uuid", "==", row)].serialize(serializer)
+    }
+}
+
+/// One operation, serialised as `{"op": "<kind>", ...}`.
+#[derive(Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+enum Op<'a> {
+    Insert {
+        table: &'a str,
+        #[serde(rename = "uuid-name")]
+        uuid_name: &'a str,
+        row: Columns<'a>,
+    },
+    Update {
+        table: &'a str,
+        #[serde(rename = "where")]
+        where_: ByUuid,
+        row: Columns<'a>,
+    },
+    Mutate {
+        table: &'a str,
+        #[serde(rename = "where")]
+        where_: ByUuid,
+        mutations: &'a [(&'a str, &'a str, Datum)],
+    },
+    Delete {
+        table: &'a str,
+        #[serde(rename = "where")]
+        where_: ByUuid,
+    },
+    Wait {
+        table: &'a str,
+        #[serde(rename = "where")]
+        where_: ByUuid,
+        timeout: u32,
+        columns: Vec<&'a str>,
+        until: &'a str,
+        rows: [Columns<'a>; 1],
+    },
+    Comment {
+        comment: &'a str,
+    },
 }
 
 impl Txn {
@@ -29,78 +87,100 @@ impl Txn {
         Txn {
             database: database.to_owned(),
             ops: Vec::new(),
+            len: 0,
         }
     }
 
     /// True if it has no operation.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.len == 0
     }
 
     /// Number of operations.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.len
+    }
+
+    fn push(&mut self, op: Op<'_>) {
+        if self.len > 0 {
+            self.ops.push(b',');
+        }
+        // Strings, integers and arrays written to memory cannot fail.
+        serde_json::to_writer(&mut self.ops, &op).expect("serialising an operation to memory");
+        self.len += 1;
     }
 
     /// Inserts a row, naming it `uuid_name` for references later in the
     /// same transaction (`Atom::NamedUuid`).
     pub fn insert(&mut self, table: &str, uuid_name: &str, columns: &[(&str, Datum)]) {
-        self.ops.push(json!({
-            "op": "insert", "table": table, "uuid-name": uuid_name, "row": row_json(columns)
-        }));
+        self.push(Op::Insert {
+            table,
+            uuid_name,
+            row: Columns(columns),
+        });
     }
 
     /// Sets columns of one row.
     pub fn update(&mut self, table: &str, uuid: Uuid, columns: &[(&str, Datum)]) {
-        self.ops.push(json!({
-            "op": "update", "table": table, "where": by_uuid(uuid), "row": row_json(columns)
-        }));
+        self.push(Op::Update {
+            table,
+            where_: ByUuid(uuid),
+            row: Columns(columns),
+        });
     }
 
     /// Mutates columns of one row: `(column, mutator, value)` with mutators
     /// such as "insert" and "delete" for sets and maps.
     pub fn mutate(&mut self, table: &str, uuid: Uuid, mutations: &[(&str, &str, Datum)]) {
-        let m: Vec<Value> = mutations
-            .iter()
-            .map(|(c, op, d)| json!([c, op, d.to_json()]))
-            .collect();
-        self.ops.push(json!({
-            "op": "mutate", "table": table, "where": by_uuid(uuid), "mutations": m
-        }));
+        self.push(Op::Mutate {
+            table,
+            where_: ByUuid(uuid),
+            mutations,
+        });
     }
 
     /// Deletes one row.
     pub fn delete(&mut self, table: &str, uuid: Uuid) {
-        self.ops
-            .push(json!({"op": "delete", "table": table, "where": by_uuid(uuid)}));
+        self.push(Op::Delete {
+            table,
+            where_: ByUuid(uuid),
+        });
     }
 
     /// Aborts the transaction unless row `uuid` of `table` still has these
     /// column values.
     pub fn wait_equal(&mut self, table: &str, uuid: Uuid, columns: &[(&str, Datum)]) {
-        let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
-        self.ops.push(json!({
-            "op": "wait", "table": table, "where": by_uuid(uuid), "timeout": 0,
-            "columns": names, "until": "==", "rows": [row_json(columns)]
-        }));
+        self.push(Op::Wait {
+            table,
+            where_: ByUuid(uuid),
+            timeout: 0,
+            columns: columns.iter().map(|(c, _)| *c).collect(),
+            until: "==",
+            rows: [Columns(columns)],
+        });
     }
 
     /// Adds a comment, which ovsdb-server logs.
     pub fn comment(&mut self, text: &str) {
-        self.ops.push(json!({"op": "comment", "comment": text}));
+        self.push(Op::Comment { comment: text });
     }
 
-    /// The `transact` parameters.
+    /// The `transact` parameters as JSON text: `[database, op, ...]`.
+    pub fn params_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.ops.len() + self.database.len() + 8);
+        out.push(b'[');
+        serde_json::to_writer(&mut out, &self.database).expect("serialising a string to memory");
+        if self.len > 0 {
+            out.push(b',');
+            out.extend_from_slice(&self.ops);
+        }
+        out.push(b']');
+        out
+    }
+
+    /// The `transact` parameters as a `Value`.
     pub fn params(&self) -> Value {
-        self.clone().into_params()
-    }
-
-    /// The `transact` parameters, without copying the operations.
-    pub fn into_params(self) -> Value {
-        let mut p = Vec::with_capacity(self.ops.len() + 1);
-        p.push(json!(self.database));
-        p.extend(self.ops);
-        Value::Array(p)
+        serde_json::from_slice(&self.params_json()).expect("a transaction is valid JSON")
     }
 }
 
@@ -142,6 +222,7 @@ pub fn failed_op(result: &Value) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::ovsdb::datum::Atom;
+    use serde_json::json;
 
     #[test]
     fn builds_rfc7047_operations() {
