@@ -3,7 +3,13 @@
 //! 1. N logical ports created in one Northbound transaction: time until all
 //!    N interfaces exist in the local database, for `vif-plug-host run`
 //!    (beside a non-plugging ovn-controller) and for Debian's
-//!    `ovn-controller --enable-dummy-vif-plug` doing the same job.
+//!    `ovn-controller --enable-dummy-vif-plug` doing the same job, several
+//!    runs each, alternating. For each agent run, the agent's own log says
+//!    when the Southbound update reached it and when its transaction left,
+//!    and every daemon's CPU time over the run is read from /proc. A bare
+//!    ovsdb-server committing the same N-port transaction gives the least
+//!    the local database needs; with the time the Southbound update takes
+//!    to arrive, that bounds from below what any plugging agent can reach.
 //! 2. CPU used over an idle period with the largest N plugged, by the agent
 //!    and by the reference ovn-controller.
 //! 3. Bytes the agent receives from the Southbound database when it holds
@@ -13,6 +19,7 @@
 //!   cargo bench -p vif-plug-host --bench agent_scale
 //!
 //! Environment: VIF_PLUG_BENCH_SIZES (default "500,5000"),
+//! VIF_PLUG_BENCH_RUNS (runs per size and contestant, default 3),
 //! VIF_PLUG_BENCH_IDLE_SECS (default 60), VIF_PLUG_BENCH_OTHER_PBS (default
 //! 20000), VIF_PLUG_BENCH_SVG (a path to write the plot to).
 
@@ -22,12 +29,14 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use testkit::sandbox::{wait_until, Daemon, Sandbox, SandboxOptions};
 use vif_plug_host::ovsdb::client::{Client, ClientConfig, ClientEvent};
 use vif_plug_host::ovsdb::connection::ConnEvent;
 use vif_plug_host::ovsdb::remote;
 use vif_plug_host::ovsdb::replica::{col, Replica};
+use vif_plug_host::ovsdb::txn::Txn;
+use vif_plug_host::ovsdb::{Atom, Datum};
 
 const TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -132,9 +141,12 @@ fn start_agent(sb: &Sandbox, provider_dir: &Path, log: &Path) -> AgentProc {
         .command(env!("CARGO_BIN_EXE_vif-plug-host"))
         .args(["run", "--ovs-remote", &sb.ovs_remote(), "--provider-dir"])
         .arg(provider_dir)
+        // The agent's debug lines (a handful per transaction) time its
+        // steps; per-port lines stay at info.
         .env(
             "RUST_LOG",
-            std::env::var("VIF_PLUG_BENCH_AGENT_LOG").unwrap_or_else(|_| "info".into()),
+            std::env::var("VIF_PLUG_BENCH_AGENT_LOG")
+                .unwrap_or_else(|_| "info,vif_plug_host::agent=debug".into()),
         )
         .stdout(Stdio::null())
         .stderr(fs::File::create(log).unwrap())
@@ -171,9 +183,52 @@ fn create_lsps(nb: &mut Db, sw: &str, prefix: &str, n: usize, chassis: &str) {
     vif_plug_host::ovsdb::txn::check_result(&r).unwrap();
 }
 
+/// Seconds since midnight UTC, for comparing with log timestamps.
+fn day_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .rem_euclid(86_400.0)
+}
+
+/// The time of day of an env_logger line, `[YYYY-MM-DDTHH:MM:SS.mmmZ ...`.
+fn log_day_seconds(line: &str) -> Option<f64> {
+    let t = line.get(12..24)?;
+    let (h, rest) = t.split_once(':')?;
+    let (m, s) = rest.split_once(':')?;
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}
+
+/// When, in seconds after `t0`, the agent's log first shows a line
+/// containing `what` at or after `after` seconds.
+fn agent_step(log: &str, t0: SystemTime, what: &str, after: f64) -> Option<f64> {
+    let base = day_seconds(t0);
+    log.lines()
+        .filter(|l| l.contains(what))
+        .filter_map(log_day_seconds)
+        .map(|t| (t - base).rem_euclid(86_400.0))
+        // Wrapped-around values are from before t0.
+        .find(|&t| t >= after && t < 43_200.0)
+}
+
+const DAEMONS: [(Daemon, &str); 6] = [
+    (Daemon::NbDb, "NB ovsdb-server"),
+    (Daemon::SbDb, "SB ovsdb-server"),
+    (Daemon::Northd, "ovn-northd"),
+    (Daemon::OvsDb, "local ovsdb-server"),
+    (Daemon::Vswitchd, "ovs-vswitchd"),
+    (Daemon::OvnController, "ovn-controller"),
+];
+
 struct PlugRun {
     seconds: f64,
     idle_cpu: Option<f64>,
+    /// Agent runs: when the Southbound update reached the agent, and when
+    /// its transaction was written, in seconds after the Northbound one.
+    sb_update: Option<f64>,
+    txn_sent: Option<f64>,
+    /// CPU seconds each process used during the run.
+    cpu: Vec<(&'static str, f64)>,
 }
 
 fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRun {
@@ -209,6 +264,15 @@ fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRu
     };
 
     let mut nb = Db::connect(&sb.nb_remote(), "OVN_Northbound");
+    let mut pids: Vec<(&'static str, u32)> = DAEMONS
+        .iter()
+        .map(|&(d, name)| (name, sb.pid(d).unwrap()))
+        .collect();
+    if let Some(a) = &agent {
+        pids.push(("vif-plug-host", a.0.id()));
+    }
+    let cpu_before: Vec<f64> = pids.iter().map(|(_, p)| cpu_seconds(*p)).collect();
+    let wall0 = SystemTime::now();
     let t0 = Instant::now();
     create_lsps(&mut nb, &sw, "p", n, sb.chassis_name());
     let mut count = plugged(&replica);
@@ -224,6 +288,21 @@ fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRu
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
+    let cpu = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|((name, pid), before)| (*name, cpu_seconds(*pid) - before))
+        .collect();
+
+    let (sb_update, txn_sent) = match &agent {
+        Some(_) => {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            let update = agent_step(&text, wall0, "southbound: update of", 0.0);
+            let sent = update.and_then(|u| agent_step(&text, wall0, "operation(s) sent", u));
+            (update, sent)
+        }
+        None => (None, None),
+    };
 
     let idle_cpu = (idle_secs > 0).then(|| {
         // Let both finish binding, then measure the plugging process alone.
@@ -237,7 +316,72 @@ fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRu
         cpu_seconds(pid) - before
     });
     drop(agent);
-    PlugRun { seconds, idle_cpu }
+    PlugRun {
+        seconds,
+        idle_cpu,
+        sb_update,
+        txn_sent,
+        cpu,
+    }
+}
+
+/// The least the local database needs: a bare ovsdb-server (no other
+/// client, so no monitor to feed) committing the agent's N-port
+/// transaction, Interface + Port inserts and one `Bridge.ports` mutate.
+/// Seconds from sending it to the reply.
+fn bare_commit(n: usize) -> f64 {
+    let sb = Sandbox::start(SandboxOptions {
+        start_ovn_controller: false,
+        timeout: Duration::from_secs(120),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    sb.stop(Daemon::Vswitchd).unwrap();
+    let bridge: vif_plug_host::ovsdb::Uuid = sb
+        .vsctl(&["get", "Bridge", "br-int", "_uuid"])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut txn = Txn::new("Open_vSwitch");
+    let mut ports = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("p{i:05}");
+        txn.insert(
+            "Interface",
+            &format!("iface{i}"),
+            &[
+                ("name", Datum::string(&name)),
+                (
+                    "external_ids",
+                    Datum::str_map([("iface-id", name.as_str()), ("ovn-plugged", "dummy")]),
+                ),
+                ("type", Datum::string("internal")),
+                (
+                    "options",
+                    Datum::str_map([("vif-plug-dummy-option", "value")]),
+                ),
+            ],
+        );
+        txn.insert(
+            "Port",
+            &format!("port{i}"),
+            &[
+                ("name", Datum::string(&name)),
+                (
+                    "interfaces",
+                    Datum::scalar(Atom::NamedUuid(format!("iface{i}"))),
+                ),
+            ],
+        );
+        ports.push(Atom::NamedUuid(format!("port{i}")));
+    }
+    txn.mutate("Bridge", bridge, &[("ports", "insert", Datum::set(ports))]);
+    let mut db = Db::connect(&sb.ovs_remote(), "Open_vSwitch");
+    let t0 = Instant::now();
+    let r = db.call("transact", txn.params());
+    let seconds = t0.elapsed().as_secs_f64();
+    vif_plug_host::ovsdb::txn::check_result(&r).unwrap();
+    seconds
 }
 
 /// Bytes the agent receives with `others` bindings for another chassis and
@@ -306,57 +450,85 @@ fn traffic(others: usize, ours: usize, provider_dir: &Path) -> (u64, u64) {
     (agent_bytes, plain.client.rx_bytes() - before)
 }
 
-fn svg(rows: &[(usize, f64, f64)]) -> String {
-    let w = 640.0;
-    let h = 360.0;
-    let max = rows.iter().map(|r| r.1.max(r.2)).fold(0.0, f64::max) * 1.15;
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// One size's medians, for the summary and the plot.
+struct Summary {
+    n: usize,
+    agent: f64,
+    reference: f64,
+    /// Median arrival of the Southbound update at the agent.
+    upstream: f64,
+    bare_commit: f64,
+}
+
+fn svg(rows: &[Summary]) -> String {
+    let w = 680.0;
+    let h = 380.0;
+    let max = rows
+        .iter()
+        .map(|r| r.agent.max(r.reference))
+        .fold(0.0, f64::max)
+        * 1.2;
     let group = (w - 80.0) / rows.len() as f64;
-    let bar = group / 3.0;
-    let y = |v: f64| h - 40.0 - (v / max) * (h - 80.0);
+    let bar = group / 4.0;
+    let y = |v: f64| h - 40.0 - (v / max) * (h - 100.0);
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">Time until N interfaces exist in the local database (s, lower is better)</text>\n\
+         <text x=\"{}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">Time until N interfaces exist in the local database (s, median, lower is better)</text>\n\
          <line x1=\"60\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
         w / 2.0,
         h - 40.0,
         w - 20.0,
         h - 40.0
     );
-    for (i, (n, ours, reference)) in rows.iter().enumerate() {
+    let colors = [
+        ("#2b7bb9", "vif-plug-host run (dummy provider)"),
+        ("#d95f02", "ovn-controller --enable-dummy-vif-plug"),
+        (
+            "#999999",
+            "shared-path floor: Southbound arrival + bare local commit",
+        ),
+    ];
+    for (i, r) in rows.iter().enumerate() {
         let x0 = 60.0 + i as f64 * group + bar / 2.0;
-        for (j, (v, color, label)) in [
-            (ours, "#2b7bb9", "vif-plug-host"),
-            (reference, "#d95f02", "ovn-controller"),
-        ]
-        .iter()
-        .enumerate()
-        {
+        let values = [r.agent, r.reference, r.upstream + r.bare_commit];
+        for (j, (v, (color, label))) in values.iter().zip(colors).enumerate() {
             let x = x0 + j as f64 * bar;
             s += &format!(
                 "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{label}</title></rect>\n\
                  <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{v:.2}</text>\n",
-                y(**v),
+                y(*v),
                 bar * 0.9,
-                h - 40.0 - y(**v),
+                h - 40.0 - y(*v),
                 x + bar * 0.45,
-                y(**v) - 4.0
+                y(*v) - 4.0
             );
         }
         s += &format!(
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">N = {n}</text>\n",
-            x0 + bar,
-            h - 22.0
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">N = {}</text>\n",
+            x0 + 1.5 * bar,
+            h - 22.0,
+            r.n
         );
     }
-    s += &format!(
-        "<rect x=\"{}\" y=\"32\" width=\"12\" height=\"12\" fill=\"#2b7bb9\"/><text x=\"{}\" y=\"43\">vif-plug-host run (dummy provider)</text>\n\
-         <rect x=\"{}\" y=\"50\" width=\"12\" height=\"12\" fill=\"#d95f02\"/><text x=\"{}\" y=\"61\">ovn-controller --enable-dummy-vif-plug</text>\n</svg>\n",
-        w - 300.0,
-        w - 284.0,
-        w - 300.0,
-        w - 284.0
-    );
-    s
+    for (k, (color, label)) in colors.iter().enumerate() {
+        let top = 32.0 + 18.0 * k as f64;
+        s += &format!(
+            "<rect x=\"80\" y=\"{top}\" width=\"12\" height=\"12\" fill=\"{color}\"/><text x=\"96\" y=\"{}\">{label}</text>\n",
+            top + 11.0
+        );
+    }
+    s + "</svg>\n"
 }
 
 fn main() {
@@ -365,33 +537,91 @@ fn main() {
         .split(',')
         .map(|s| s.trim().parse().unwrap())
         .collect();
+    let runs: usize = env_or("VIF_PLUG_BENCH_RUNS", "3").parse().unwrap();
     let idle_secs: u64 = env_or("VIF_PLUG_BENCH_IDLE_SECS", "60").parse().unwrap();
     let others: usize = env_or("VIF_PLUG_BENCH_OTHER_PBS", "20000").parse().unwrap();
 
     let providers = testkit::private_dir();
     testkit::cargo_cdylib_in("vif-plug-dummy", "vif_plug_dummy", providers.path(), true);
 
-    println!(
-        "| N | vif-plug-host run | ovn-controller --enable-dummy-vif-plug | agent / reference |"
-    );
-    println!("| ---: | ---: | ---: | ---: |");
-    let mut rows = Vec::new();
+    println!("| N | run | vif-plug-host run | ovn-controller --enable-dummy-vif-plug | agent / reference | SB update at the agent | agent's transaction sent |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut summaries = Vec::new();
+    let mut cpu_lines = Vec::new();
     let mut idle = None;
     let largest = *sizes.iter().max().unwrap();
     for &n in &sizes {
-        let measure_idle = if n == largest { idle_secs } else { 0 };
-        let ours = plug_run(n, Mode::Agent, providers.path(), measure_idle);
-        let reference = plug_run(n, Mode::Reference, providers.path(), measure_idle);
-        println!(
-            "| {n} | {:.2} s | {:.2} s | {:.2} |",
-            ours.seconds,
-            reference.seconds,
-            ours.seconds / reference.seconds
-        );
-        rows.push((n, ours.seconds, reference.seconds));
-        if let (Some(a), Some(r)) = (ours.idle_cpu, reference.idle_cpu) {
-            idle = Some((n, a, r));
+        let (mut ours, mut refs, mut upstream) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 1..=runs {
+            // The idle period is measured after the last run of the
+            // largest size only.
+            let measure_idle = if n == largest && run == runs {
+                idle_secs
+            } else {
+                0
+            };
+            // Alternate who goes first, so that drift in the machine's
+            // speed does not favour one.
+            let (a, r) = if run % 2 == 1 {
+                let a = plug_run(n, Mode::Agent, providers.path(), measure_idle);
+                (
+                    a,
+                    plug_run(n, Mode::Reference, providers.path(), measure_idle),
+                )
+            } else {
+                let r = plug_run(n, Mode::Reference, providers.path(), measure_idle);
+                (plug_run(n, Mode::Agent, providers.path(), measure_idle), r)
+            };
+            let ms = |t: Option<f64>| t.map_or("?".to_owned(), |t| format!("{:.2} s", t));
+            println!(
+                "| {n} | {run} | {:.2} s | {:.2} s | {:.2} | {} | {} |",
+                a.seconds,
+                r.seconds,
+                a.seconds / r.seconds,
+                ms(a.sb_update),
+                ms(a.txn_sent)
+            );
+            ours.push(a.seconds);
+            refs.push(r.seconds);
+            upstream.extend(a.sb_update);
+            for (who, p) in [("agent", &a), ("reference", &r)] {
+                let parts: Vec<String> = p
+                    .cpu
+                    .iter()
+                    .map(|(name, c)| format!("{name} {c:.2}"))
+                    .collect();
+                cpu_lines.push(format!("N={n} run {run} {who}: {}", parts.join(", ")));
+            }
+            if let (Some(ai), Some(ri)) = (a.idle_cpu, r.idle_cpu) {
+                idle = Some((n, ai, ri));
+            }
         }
+        summaries.push(Summary {
+            n,
+            agent: median(&ours),
+            reference: median(&refs),
+            upstream: median(&upstream),
+            bare_commit: bare_commit(n),
+        });
+    }
+
+    println!("\n| N | agent (median) | reference (median) | agent / reference | SB update at the agent | bare local commit | floor / reference |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for s in &summaries {
+        println!(
+            "| {} | {:.2} s | {:.2} s | {:.2} | {:.2} s | {:.2} s | {:.2} |",
+            s.n,
+            s.agent,
+            s.reference,
+            s.agent / s.reference,
+            s.upstream,
+            s.bare_commit,
+            (s.upstream + s.bare_commit) / s.reference
+        );
+    }
+    println!("\nCPU seconds used by each process from the Northbound transaction until all interfaces were seen:");
+    for l in &cpu_lines {
+        println!("- {l}");
     }
     if let Some((n, a, r)) = idle {
         println!(
@@ -408,7 +638,7 @@ fn main() {
         );
     }
     if let Ok(path) = std::env::var("VIF_PLUG_BENCH_SVG") {
-        fs::write(&path, svg(&rows)).unwrap();
+        fs::write(&path, svg(&summaries)).unwrap();
         println!("\nplot written to {path}");
     }
 }
