@@ -638,7 +638,11 @@ fn main() {
         );
     }
     if let Ok(path) = std::env::var("VIF_PLUG_BENCH_SVG") {
-        fs::write(&path, svg(&summaries)).unwrap();
-        println!("\nplot written to {path}");
+        // cargo runs benchmarks in the package directory; a relative path
+        // is taken from the workspace root, as the docs give it.
+        let path = testkit::workspace_root().join(path);
+        fs::write(&path, svg(&summaries))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        println!("\nplot written to {}", path.display());
     }
 }
