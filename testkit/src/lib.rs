@@ -15,7 +15,16 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 pub mod netns;
+pub mod pki;
 pub mod sandbox;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
