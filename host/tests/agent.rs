@@ -6,8 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
+use testkit::pki::make_pki;
 use testkit::sandbox::{wait_until, Daemon, Sandbox, SandboxOptions};
-use testkit::{cargo_cdylib, private_dir};
+use testkit::{cargo_cdylib, free_port, private_dir};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -103,7 +104,12 @@ impl Env {
     /// `setup` prepared the sandbox and the provider directory; `setup`
     /// returns extra agent arguments.
     fn start_with(setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>) -> Env {
-        let sb = Sandbox::start(SandboxOptions::default()).expect("OVN sandbox");
+        Env::start_in(SandboxOptions::default(), setup)
+    }
+
+    /// As [`Env::start_with`], in a sandbox built with `opts`.
+    fn start_in(opts: SandboxOptions, setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>) -> Env {
+        let sb = Sandbox::start(opts).expect("OVN sandbox");
         let providers = private_dir();
         let extra = setup(&sb, providers.path());
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
@@ -555,11 +561,7 @@ fn follows_a_changed_ovn_remote() {
     plug(&env, "lsp1", &[]);
     // Let the Southbound server also listen on TCP, and point ovn-remote
     // (which the agent and ovn-controller both follow) there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     env.sb
         .appctl(
             Daemon::SbDb,
@@ -582,6 +584,92 @@ fn follows_a_changed_ovn_remote() {
     });
     plug(&env, "lsp2", &[]);
     assert!(env.iface_exists("lsp1"), "nothing unplugged by the switch");
+}
+
+/// A sandbox whose Southbound server also listens on TLS (`server.pem` of
+/// a fresh PKI in `pki`), and the agent told to reach it at
+/// `--ovnsb-remote REMOTES` with the client files of `client_pki`.
+/// `{port}` in `remotes` is the TLS port.
+fn start_with_tls_southbound(pki: &Path, client_pki: &Path, remotes: &str) -> (Env, u16) {
+    let port = free_port();
+    let f = |dir: &Path, name: &str| dir.join(name).display().to_string();
+    let opts = SandboxOptions {
+        sb_db_args: vec![
+            format!("--remote=pssl:{port}:127.0.0.1"),
+            format!("--private-key={}", f(pki, "server-key.pem")),
+            format!("--certificate={}", f(pki, "server.pem")),
+            format!("--ca-cert={}", f(pki, "ca.pem")),
+        ],
+        ..SandboxOptions::default()
+    };
+    let env = Env::start_in(opts, |_, dir| {
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        vec![
+            "--ovnsb-remote".into(),
+            remotes.replace("{port}", &port.to_string()),
+            "--private-key".into(),
+            f(client_pki, "client-key.pem"),
+            "--certificate".into(),
+            f(client_pki, "client.pem"),
+            "--ca-cert".into(),
+            f(client_pki, "ca.pem"),
+            "--probe-interval".into(),
+            "1000".into(),
+        ]
+    });
+    (env, port)
+}
+
+#[test]
+fn plugs_over_a_tls_southbound_given_as_a_cluster_list_with_a_dead_member() {
+    let pki = private_dir();
+    make_pki(pki.path());
+    let dead = pki.path().join("no-such-server.sock");
+    let (env, port) = start_with_tls_southbound(
+        pki.path(),
+        pki.path(),
+        &format!("unix:{},ssl:127.0.0.1:{{port}}", dead.display()),
+    );
+    plug(&env, "lsp1", &["vif-plug-mtu-request=1400"]);
+    env.wait("lsp1 up", || env.up("lsp1"));
+    let log = env.agent.log();
+    assert!(
+        log.contains(&format!("southbound: connected to ssl:127.0.0.1:{port}")),
+        "{log}"
+    );
+    assert!(log.contains(&dead.display().to_string()), "{log}");
+    // The flag overrides external_ids:ovn-remote, which names the Unix
+    // socket that ovn-controller uses.
+    assert!(!log.contains("southbound: connected to unix:"), "{log}");
+}
+
+#[test]
+fn a_southbound_signed_by_another_ca_is_refused_and_nothing_is_plugged() {
+    let pki = private_dir();
+    make_pki(pki.path());
+    let stranger = private_dir();
+    make_pki(stranger.path());
+    let (env, port) =
+        start_with_tls_southbound(pki.path(), stranger.path(), "ssl:127.0.0.1:{port}");
+    env.add_lsp(
+        "lsp1",
+        &["requested-chassis=chassis-1", "vif-plug-type=dummy"],
+    );
+    // Refused at least twice: the agent keeps trying, with back-off.
+    env.wait("two refused TLS handshakes", || {
+        env.agent
+            .log()
+            .matches(&format!("southbound: connecting to ssl:127.0.0.1:{port}"))
+            .count()
+            >= 2
+            && env.agent.log().contains(
+                "TLS handshake failed: invalid peer certificate: BadSignature \
+                 (is the server's certificate signed by the CA given with --ca-cert?)",
+            )
+    });
+    assert!(!env.iface_exists("lsp1"));
+    let log = env.agent.log();
+    assert!(!log.contains("southbound: connected to"), "{log}");
 }
 
 /// A gate between the agent and the real local database: forwards both

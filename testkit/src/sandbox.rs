@@ -316,6 +316,10 @@ pub struct SandboxOptions {
     /// Extra arguments for `ovn-controller`, such as
     /// `--enable-dummy-vif-plug`. Also used when it is restarted.
     pub ovn_controller_args: Vec<String>,
+    /// Extra arguments for the Southbound `ovsdb-server`, such as
+    /// `--remote=pssl:PORT:127.0.0.1` and its TLS files. Its Unix socket,
+    /// which the other daemons use, is always there.
+    pub sb_db_args: Vec<String>,
     /// Run `ovs-vswitchd` with `--enable-dummy=override` so that ports are
     /// in-process dummy devices rather than kernel tap devices. Default
     /// `true`; see the [module documentation](self) for why. With `false`,
@@ -334,6 +338,7 @@ impl Default for SandboxOptions {
             chassis_name: "chassis-1".to_owned(),
             start_ovn_controller: true,
             ovn_controller_args: Vec::new(),
+            sb_db_args: Vec::new(),
             dummy_netdevs: true,
             timeout: Duration::from_secs(30),
         }
@@ -623,6 +628,9 @@ impl Sandbox {
                         self.ctl_socket(daemon, 0).display()
                     ))
                     .arg(self.file(file));
+                if daemon == Daemon::SbDb {
+                    cmd.args(&self.opts.sb_db_args);
+                }
             }
             Daemon::Northd => {
                 cmd.arg(format!("--ovnnb-db={}", self.nb_remote()))

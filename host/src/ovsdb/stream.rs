@@ -209,7 +209,7 @@ pub fn connect(
             let mut conn = ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
             sock.set_read_timeout(Some(timeout))?;
             while conn.is_handshaking() {
-                conn.complete_io(&mut sock)?;
+                conn.complete_io(&mut sock).map_err(handshake_error)?;
             }
             sock.set_read_timeout(None)?;
             let shared = Arc::new(TlsShared {
@@ -228,6 +228,20 @@ pub fn connect(
             })
         }
     }
+}
+
+/// A failed TLS handshake, with a hint at the likely misconfiguration.
+fn handshake_error(e: io::Error) -> io::Error {
+    let hint = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(_)) => {
+            " (is the server's certificate signed by the CA given with --ca-cert?)"
+        }
+        Some(rustls::Error::AlertReceived(_)) => {
+            " (the server refused us: does it trust the CA that signed --certificate?)"
+        }
+        _ => "",
+    };
+    io::Error::new(e.kind(), format!("TLS handshake failed: {e}{hint}"))
 }
 
 /// One TLS session used from two threads. `conn` is locked only while
