@@ -262,6 +262,44 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_has_its_exact_wire_text() {
+        let u: Uuid = "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0".parse().unwrap();
+        let w = r#"[["_uuid","==",["uuid","36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"]]]"#;
+        let mut t = Txn::new("Open_vSwitch");
+        assert_eq!(t.params_json(), br#"["Open_vSwitch"]"#);
+        t.insert(
+            "Interface",
+            "i0",
+            &[
+                ("name", Datum::string("vif\"1")),
+                ("options", Datum::str_map([("b", "2"), ("a", "1")])),
+                ("mtu_request", Datum::scalar(Atom::Integer(1400))),
+            ],
+        );
+        t.update("Interface", u, &[("type", Datum::set([]))]);
+        t.mutate(
+            "Bridge",
+            u,
+            &[("ports", "delete", Datum::set([Atom::Uuid(u)]))],
+        );
+        t.delete("Port", u);
+        t.wait_equal("Bridge", u, &[("name", Datum::string("br0"))]);
+        t.comment("why");
+        let expected = [
+            r#"["Open_vSwitch""#.to_owned(),
+            r#"{"op":"insert","table":"Interface","uuid-name":"i0","row":{"name":"vif\"1","options":["map",[["a","1"],["b","2"]]],"mtu_request":1400}}"#.to_owned(),
+            format!(r#"{{"op":"update","table":"Interface","where":{w},"row":{{"type":["set",[]]}}}}"#),
+            format!(r#"{{"op":"mutate","table":"Bridge","where":{w},"mutations":[["ports","delete",["uuid","36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"]]]}}"#),
+            format!(r#"{{"op":"delete","table":"Port","where":{w}}}"#),
+            format!(r#"{{"op":"wait","table":"Bridge","where":{w},"timeout":0,"columns":["name"],"until":"==","rows":[{{"name":"br0"}}]}}"#),
+            r#"{"op":"comment","comment":"why"}]"#.to_owned(),
+        ]
+        .join(",");
+        assert_eq!(String::from_utf8(t.params_json()).unwrap(), expected);
+        assert_eq!(t.len(), 6);
+    }
+
+    #[test]
     fn results_report_the_failing_operation() {
         assert!(check_result(&json!([{}, {"uuid": ["uuid", "x"]}])).is_ok());
         let e = check_result(&json!([{}, {"error": "constraint violation", "details": "dup"}]))
