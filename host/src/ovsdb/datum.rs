@@ -138,11 +138,6 @@ impl Atom {
         }
     }
 
-    /// The JSON form.
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
     /// The string, if this is a string atom.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -234,11 +229,6 @@ impl Datum {
             }
         }
         Atom::from_json(v).map(Datum::scalar)
-    }
-
-    /// The JSON form; single-atom sets are written as the bare atom.
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The atoms of a set (empty for a map).
@@ -450,7 +440,7 @@ mod tests {
         );
         // One-atom sets are written bare.
         assert_eq!(
-            d.to_json(),
+            serde_json::to_value(&d).unwrap(),
             json!(["uuid", "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"])
         );
         assert_eq!(
@@ -459,7 +449,10 @@ mod tests {
         );
         let m = Datum::from_json(&json!(["map", [["a", "1"], ["b", "2"]]])).unwrap();
         assert_eq!(m.map_get("b"), Some("2"));
-        assert_eq!(m.to_json(), json!(["map", [["a", "1"], ["b", "2"]]]));
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!(["map", [["a", "1"], ["b", "2"]]])
+        );
         assert_eq!(Datum::from_json(&json!(1500)).unwrap().as_int(), Some(1500));
         assert_eq!(
             Datum::from_json(&json!(true)).unwrap().as_bool(),
