@@ -100,6 +100,13 @@ pub struct RunArgs {
     /// How often providers' run is called while idle, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
     pub provider_run_interval: u64,
+    /// After connecting to a Southbound database that is already populated
+    /// (a restart of the agent or of the database, a database restored from
+    /// a copy), wait this long before unplugging anything, in milliseconds,
+    /// so that ovn-northd can bring older contents up to date first. Plugging
+    /// is never delayed. 0: trust the first look.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub unplug_settle: u64,
     /// Where providers come from.
     #[command(flatten)]
     pub providers: ProviderArgs,

@@ -94,6 +94,7 @@ fn run(args: RunArgs) -> ExitCode {
         probe_interval: (args.probe_interval > 0)
             .then(|| Duration::from_millis(args.probe_interval)),
         provider_run_interval: Duration::from_millis(args.provider_run_interval),
+        unplug_settle: Duration::from_millis(args.unplug_settle),
     };
     let agent = Agent::new(opts, registry);
     let events = agent.sender();
@@ -121,8 +122,16 @@ fn main() -> ExitCode {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
             .format_timestamp_millis()
             .build();
-    let max = logger.filter().max(log::LevelFilter::Error);
-    if log::set_boxed_logger(Box::new(check::RecordingLogger(logger))).is_ok() {
+    // Only `check` records provider errors (to report them as violations);
+    // a long-running agent must not keep every line a provider logs.
+    let installed = if matches!(cli.command, Command::Check { .. }) {
+        let max = logger.filter().max(log::LevelFilter::Error);
+        log::set_boxed_logger(Box::new(check::RecordingLogger(logger))).map(|()| max)
+    } else {
+        let max = logger.filter();
+        log::set_boxed_logger(Box::new(logger)).map(|()| max)
+    };
+    if let Ok(max) = installed {
         log::set_max_level(max);
     }
     match cli.command {

@@ -271,7 +271,7 @@ fn option_and_mtu_updates_are_applied_in_place() {
     env.wait("warning about the MTU", || {
         env.agent
             .log()
-            .contains("vif-plug-mtu-request=\"jumbo\" is not an MTU")
+            .contains("vif-plug-mtu-request=\"jumbo\" is not a decimal number")
     });
     assert_eq!(env.iface("lsp1", "_uuid"), uuid);
 }
@@ -472,7 +472,7 @@ fn a_restarted_agent_adopts_ports_without_touching_them() {
     env.wait("the new agent's view is complete", || {
         env.agent
             .log()
-            .contains("port binding(s) requested for chassis")
+            .contains("southbound: the view is complete and current")
     });
     // Give it time to (wrongly) act, then check it did nothing.
     plug(&env, "lsp3", &[]);
@@ -533,7 +533,9 @@ fn a_declined_port_is_retried_when_the_provider_reports_a_change() {
     // The provider declines until its 15th run, then reports the change;
     // nothing else changes, yet the port gets plugged.
     env.wait("declined", || {
-        env.agent.log().contains("provider c-test declined for now")
+        env.agent
+            .log()
+            .contains("provider c-test: the provider declined")
     });
     env.wait("plugged after the provider's change", || {
         env.iface_exists("c-lsp1")
@@ -817,7 +819,7 @@ fn a_failed_transaction_is_recomputed_without_finish_and_blocks_no_other_port() 
     env.wait("the failure", || {
         env.agent
             .log()
-            .contains("transaction of 2 operation(s) failed: operation 6: constraint violation")
+            .contains("transaction of 2 operation(s) failed: operation 7: constraint violation")
     });
     // lsp10 is retried at once and plugged; lsp9 waits for its name.
     env.wait("lsp10 plugged", || {
@@ -837,7 +839,12 @@ fn a_failed_transaction_is_recomputed_without_finish_and_blocks_no_other_port() 
         env.iface("lsp9", "external_ids:ovn-plugged").as_deref() == Some("dummy")
     });
     env.wait("finish logged", || env.agent.log().contains("finish: lsp9"));
-    assert_eq!(env.agent.log().matches("finish: lsp9").count(), 1);
+    assert_eq!(
+        env.agent.log().matches("finish: lsp9").count(),
+        1,
+        "{}",
+        env.agent.log()
+    );
 }
 
 #[test]
@@ -864,7 +871,7 @@ fn a_stale_interface_left_while_the_agent_was_down_is_removed_at_start() {
     });
     let log = env.agent.log();
     let complete = log
-        .find("port binding(s) requested for chassis")
+        .find("southbound: the view is complete and current")
         .expect("complete");
     let unplug = log
         .find("unplugging logical port ghost")

@@ -1,14 +1,11 @@
 //! What must change on an Interface record so that it matches a provider's
 //! answer, touching only what is ours: the type, the options the provider
-//! maintains or sets, our two external ids, and `mtu_request`. Options that
-//! other programs set are never removed or rewritten.
+//! maintains or sets, our external ids (`iface-id`, `ovn-plugged`,
+//! `iface-id-ver`), and `mtu_request`. Options and external ids that other
+//! programs set are never removed or rewritten.
 
+use super::rows::{IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
 use std::collections::BTreeMap;
-
-/// External id naming the logical port an interface stands for.
-pub const IFACE_ID: &str = "iface-id";
-/// External id marking an interface as plugged by us, with the provider type.
-pub const OVN_PLUGGED: &str = "ovn-plugged";
 
 /// The parts of an Interface record the agent manages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +36,24 @@ pub struct Desired<'a> {
     pub provider_type: &'a str,
     /// `vif-plug-mtu-request`, if given.
     pub mtu_request: Option<i64>,
+    /// The binding's `options:iface-id-ver`, copied to
+    /// `external_ids:iface-id-ver` so that ovn-controller claims the port;
+    /// removed from the interface when withdrawn.
+    pub iface_id_ver: Option<&'a str>,
+}
+
+impl Desired<'_> {
+    /// The external ids the agent owns on the interface, as they should be.
+    pub fn external_ids(&self) -> Vec<(String, String)> {
+        let mut ids = vec![
+            (IFACE_ID.to_owned(), self.lport.to_owned()),
+            (OVN_PLUGGED.to_owned(), self.provider_type.to_owned()),
+        ];
+        if let Some(v) = self.iface_id_ver {
+            ids.push((IFACE_ID_VER.to_owned(), v.to_owned()));
+        }
+        ids
+    }
 }
 
 /// Changes to bring an interface to its desired state, as map mutations:
@@ -101,12 +116,11 @@ pub fn diff(current: &IfaceState, desired: &Desired<'_>) -> IfaceUpdate {
         desired.options,
         desired.maintained.iter().cloned(),
     );
-    let ids = [
-        (IFACE_ID.to_owned(), desired.lport.to_owned()),
-        (OVN_PLUGGED.to_owned(), desired.provider_type.to_owned()),
-    ];
-    let (external_ids_delete, external_ids_insert) =
-        map_changes(&current.external_ids, &ids, std::iter::empty());
+    let (external_ids_delete, external_ids_insert) = map_changes(
+        &current.external_ids,
+        &desired.external_ids(),
+        std::iter::once(IFACE_ID_VER.to_owned()),
+    );
     IfaceUpdate {
         set_type: (current.iface_type != desired.iface_type).then(|| desired.iface_type.to_owned()),
         options_delete,
@@ -140,20 +154,6 @@ pub fn apply(current: &IfaceState, update: &IfaceUpdate) -> IfaceState {
         s.mtu_request = m;
     }
     s
-}
-
-/// Parses `vif-plug-mtu-request`: a positive integer, or an error naming the
-/// bad value (the interface is then plugged without an MTU request).
-pub fn parse_mtu(value: Option<&str>) -> Result<Option<i64>, String> {
-    match value {
-        None => Ok(None),
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) if (68..=65535).contains(&n) => Ok(Some(n)),
-            _ => Err(format!(
-                "vif-plug-mtu-request={v:?} is not an MTU between 68 and 65535; ignored"
-            )),
-        },
-    }
 }
 
 #[cfg(test)]
@@ -193,6 +193,7 @@ mod tests {
             lport: "lsp1",
             provider_type: "dummy",
             mtu_request: Some(1400),
+            iface_id_ver: None,
         };
         let cur = state(
             "internal",
@@ -218,6 +219,7 @@ mod tests {
             lport: "lsp1",
             provider_type: "dummy",
             mtu_request: None,
+            iface_id_ver: None,
         };
         let cur = state(
             "system",
@@ -240,11 +242,38 @@ mod tests {
     }
 
     #[test]
-    fn mtu_values_are_checked() {
-        assert_eq!(parse_mtu(None), Ok(None));
-        assert_eq!(parse_mtu(Some("1500")), Ok(Some(1500)));
-        assert!(parse_mtu(Some("jumbo")).is_err());
-        assert!(parse_mtu(Some("0")).is_err());
-        assert!(parse_mtu(Some("70000")).is_err());
+    fn iface_id_ver_is_copied_updated_and_removed_when_withdrawn() {
+        let maintained = Vec::new();
+        let d = |ver: Option<&'static str>| Desired {
+            iface_type: "",
+            options: &[],
+            maintained: &maintained,
+            lport: "lsp1",
+            provider_type: "dummy",
+            mtu_request: None,
+            iface_id_ver: ver,
+        };
+        let ids = [
+            ("iface-id", "lsp1"),
+            ("ovn-plugged", "dummy"),
+            ("owner", "x"),
+        ];
+        let cur = state("", &[], &ids, None);
+        let u = diff(&cur, &d(Some("v1")));
+        assert_eq!(u.external_ids_insert, owned(&[("iface-id-ver", "v1")]));
+        assert!(u.external_ids_delete.is_empty());
+        let v1 = apply(&cur, &u);
+        let u = diff(&v1, &d(Some("v2")));
+        assert_eq!(u.external_ids_delete, ["iface-id-ver"]);
+        assert_eq!(u.external_ids_insert, owned(&[("iface-id-ver", "v2")]));
+        let u = diff(&v1, &d(None));
+        assert_eq!(u.external_ids_delete, ["iface-id-ver"]);
+        assert!(u.external_ids_insert.is_empty());
+        let withdrawn = apply(&v1, &u);
+        assert_eq!(
+            withdrawn.external_ids.get("owner").map(String::as_str),
+            Some("x")
+        );
+        assert!(diff(&withdrawn, &d(None)).is_empty());
     }
 }

@@ -2,35 +2,23 @@
 //! tables, and indices kept up to date from each batch of row changes, so
 //! that a wake-up costs work in proportion to what changed.
 
-use super::iface_diff::{IfaceState, IFACE_ID};
-use crate::ovsdb::replica::{col, ChangeKind, Replica, Row, RowChange};
+use super::iface_diff::IfaceState;
+use super::port_state::Location;
+use super::rows::{self, Bridge, Interface, OpenVswitch, Port, Table};
+use crate::ovsdb::replica::{ChangeKind, Replica, Row, RowChange};
 use crate::ovsdb::{Schema, Uuid};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// Columns monitored, per table.
-pub const MONITORED: &[(&str, &[&str])] = &[
-    ("Open_vSwitch", &["external_ids", "dpdk_initialized"]),
-    ("Bridge", &["name", "datapath_type", "ports"]),
-    ("Port", &["name", "interfaces"]),
-    (
-        "Interface",
-        &["name", "type", "options", "external_ids", "mtu_request"],
-    ),
-];
-
 /// The `monitor_cond` request (all rows: the local database is small).
 pub fn monitor_params(schema: &Schema, monitor_id: &Value) -> Value {
-    let mut tables = serde_json::Map::new();
-    for (table, columns) in MONITORED {
-        let cols: Vec<&str> = columns
-            .iter()
-            .copied()
-            .filter(|c| schema.kind(table, c).is_some())
-            .collect();
-        tables.insert((*table).into(), json!([{ "columns": cols }]));
-    }
-    json!(["Open_vSwitch", monitor_id, tables])
+    let s = Some(schema);
+    json!(["Open_vSwitch", monitor_id, {
+        (OpenVswitch::NAME): [{"columns": rows::monitored_columns::<OpenVswitch>(s)}],
+        (Bridge::NAME): [{"columns": rows::monitored_columns::<Bridge>(s)}],
+        (Port::NAME): [{"columns": rows::monitored_columns::<Port>(s)}],
+        (Interface::NAME): [{"columns": rows::monitored_columns::<Interface>(s)}],
+    }])
 }
 
 /// Settings read from the `Open_vSwitch` row.
@@ -52,6 +40,8 @@ pub struct LocalView {
     /// The rows.
     pub replica: Replica,
     ifaces_by_lport: HashMap<String, BTreeSet<Uuid>>,
+    /// Logical ports with an interface carrying `ovn-plugged`.
+    plugged: BTreeSet<String>,
     port_of_iface: HashMap<Uuid, Uuid>,
     bridge_of_port: HashMap<Uuid, Uuid>,
     bridge_by_name: HashMap<String, Uuid>,
@@ -71,10 +61,8 @@ pub struct Affected {
     pub config: bool,
     /// A Port or Interface was deleted or renamed, freeing its name.
     pub names_freed: bool,
-}
-
-fn iface_id(row: &Row) -> Option<&str> {
-    col(row, "external_ids").map_get(IFACE_ID)
+    /// The set of logical ports with an interface we plugged changed.
+    pub plugged_changed: bool,
 }
 
 impl LocalView {
@@ -83,117 +71,128 @@ impl LocalView {
     pub fn index(&mut self, changes: &[RowChange]) -> Affected {
         let mut a = Affected::default();
         for ch in changes {
-            let new = self.replica.get(&ch.table, &ch.uuid).cloned();
             let new = if ch.kind == ChangeKind::Delete {
                 None
             } else {
-                new
+                self.replica.get(&ch.table, &ch.uuid).cloned()
             };
             match ch.table.as_str() {
-                "Open_vSwitch" => a.config = true,
-                "Interface" => {
-                    let old_name = ch.old.as_ref().and_then(|r| col(r, "name").as_str());
-                    let new_name = new.as_ref().and_then(|r| col(r, "name").as_str());
-                    if old_name != new_name {
-                        if let Some(n) = old_name {
-                            if self.iface_by_name.get(n) == Some(&ch.uuid) {
-                                self.iface_by_name.remove(n);
-                            }
-                            a.names_freed = true;
-                        }
-                        if let Some(n) = new_name {
-                            self.iface_by_name.insert(n.to_owned(), ch.uuid);
-                        }
-                    }
-                    for (row, add) in [(ch.old.as_ref(), false), (new.as_ref(), true)] {
-                        let Some(lport) = row.and_then(iface_id) else {
-                            continue;
-                        };
-                        a.lports.insert(lport.to_owned());
-                        let set = self.ifaces_by_lport.entry(lport.to_owned()).or_default();
-                        if add {
-                            set.insert(ch.uuid);
-                        } else {
-                            set.remove(&ch.uuid);
-                            if set.is_empty() {
-                                self.ifaces_by_lport.remove(lport);
-                            }
-                        }
-                    }
-                }
-                "Port" => {
-                    if let Some(old) = &ch.old {
-                        for i in col(old, "interfaces").uuids() {
-                            if self.port_of_iface.get(&i) == Some(&ch.uuid) {
-                                self.port_of_iface.remove(&i);
-                            }
-                            self.note_iface(i, &mut a);
-                        }
-                        if let Some(n) = col(old, "name").as_str() {
-                            if self.port_by_name.get(n) == Some(&ch.uuid) {
-                                self.port_by_name.remove(n);
-                            }
-                            let renamed_or_gone = new
-                                .as_ref()
-                                .is_none_or(|r| col(r, "name").as_str() != Some(n));
-                            a.names_freed |= renamed_or_gone;
-                        }
-                    }
-                    if let Some(row) = &new {
-                        for i in col(row, "interfaces").uuids() {
-                            self.port_of_iface.insert(i, ch.uuid);
-                            self.note_iface(i, &mut a);
-                        }
-                        if let Some(n) = col(row, "name").as_str() {
-                            self.port_by_name.insert(n.to_owned(), ch.uuid);
-                        }
-                    }
-                }
-                "Bridge" => {
-                    let facts = |r: Option<&Row>| {
-                        r.map(|r| (col(r, "name").clone(), col(r, "datapath_type").clone()))
-                    };
-                    if facts(ch.old.as_ref()) != facts(new.as_ref()) {
-                        a.bridges.insert(ch.uuid);
-                    }
-                    if let Some(old) = &ch.old {
-                        for p in col(old, "ports").uuids() {
-                            if self.bridge_of_port.get(&p) == Some(&ch.uuid) {
-                                self.bridge_of_port.remove(&p);
-                            }
-                            self.note_port(p, &mut a);
-                        }
-                        if let Some(n) = col(old, "name").as_str() {
-                            if self.bridge_by_name.get(n) == Some(&ch.uuid) {
-                                self.bridge_by_name.remove(n);
-                            }
-                        }
-                    }
-                    if let Some(row) = &new {
-                        for p in col(row, "ports").uuids() {
-                            self.bridge_of_port.insert(p, ch.uuid);
-                            self.note_port(p, &mut a);
-                        }
-                        if let Some(n) = col(row, "name").as_str() {
-                            self.bridge_by_name.insert(n.to_owned(), ch.uuid);
-                        }
-                    }
-                }
+                OpenVswitch::NAME => a.config = true,
+                Interface::NAME => self.index_iface(ch, new.as_ref(), &mut a),
+                Port::NAME => self.index_port(ch, new.as_ref(), &mut a),
+                Bridge::NAME => self.index_bridge(ch, new.as_ref(), &mut a),
                 _ => {}
             }
+        }
+        for lport in &a.lports {
+            let plugged = self.ifaces_of(lport).any(|(_, i)| i.plugged_by().is_some());
+            let changed = if plugged {
+                self.plugged.insert(lport.clone())
+            } else {
+                self.plugged.remove(lport)
+            };
+            a.plugged_changed |= changed;
         }
         a
     }
 
+    fn index_iface(&mut self, ch: &RowChange, new: Option<&Row>, a: &mut Affected) {
+        let old_name = ch.old.as_ref().map(|r| Interface(r).name());
+        let new_name = new.map(|r| Interface(r).name());
+        if old_name != new_name {
+            if let Some(n) = old_name {
+                if self.iface_by_name.get(n) == Some(&ch.uuid) {
+                    self.iface_by_name.remove(n);
+                }
+                a.names_freed = true;
+            }
+            if let Some(n) = new_name {
+                self.iface_by_name.insert(n.to_owned(), ch.uuid);
+            }
+        }
+        for (row, add) in [(ch.old.as_ref(), false), (new, true)] {
+            let Some(lport) = row.and_then(|r| Interface(r).iface_id()) else {
+                continue;
+            };
+            a.lports.insert(lport.to_owned());
+            let set = self.ifaces_by_lport.entry(lport.to_owned()).or_default();
+            if add {
+                set.insert(ch.uuid);
+            } else {
+                set.remove(&ch.uuid);
+                if set.is_empty() {
+                    self.ifaces_by_lport.remove(lport);
+                }
+            }
+        }
+    }
+
+    fn index_port(&mut self, ch: &RowChange, new: Option<&Row>, a: &mut Affected) {
+        if let Some(old) = &ch.old {
+            for i in Port(old).interfaces() {
+                if self.port_of_iface.get(&i) == Some(&ch.uuid) {
+                    self.port_of_iface.remove(&i);
+                }
+                self.note_iface(i, a);
+            }
+            let n = Port(old).name();
+            if self.port_by_name.get(n) == Some(&ch.uuid) {
+                self.port_by_name.remove(n);
+            }
+            a.names_freed |= new.is_none_or(|r| Port(r).name() != n);
+        }
+        if let Some(row) = new {
+            for i in Port(row).interfaces() {
+                self.port_of_iface.insert(i, ch.uuid);
+                self.note_iface(i, a);
+            }
+            self.port_by_name
+                .insert(Port(row).name().to_owned(), ch.uuid);
+        }
+    }
+
+    fn index_bridge(&mut self, ch: &RowChange, new: Option<&Row>, a: &mut Affected) {
+        fn identity(r: Option<&Row>) -> Option<(&str, &str)> {
+            r.map(|r| Bridge(r).identity())
+        }
+        if identity(ch.old.as_ref()) != identity(new) {
+            a.bridges.insert(ch.uuid);
+        }
+        if let Some(old) = &ch.old {
+            for p in Bridge(old).ports() {
+                if self.bridge_of_port.get(&p) == Some(&ch.uuid) {
+                    self.bridge_of_port.remove(&p);
+                }
+                self.note_port(p, a);
+            }
+            let n = Bridge(old).name();
+            if self.bridge_by_name.get(n) == Some(&ch.uuid) {
+                self.bridge_by_name.remove(n);
+            }
+        }
+        if let Some(row) = new {
+            for p in Bridge(row).ports() {
+                self.bridge_of_port.insert(p, ch.uuid);
+                self.note_port(p, a);
+            }
+            self.bridge_by_name
+                .insert(Bridge(row).name().to_owned(), ch.uuid);
+        }
+    }
+
     fn note_iface(&self, iface: Uuid, a: &mut Affected) {
-        if let Some(l) = self.replica.get("Interface", &iface).and_then(iface_id) {
+        if let Some(l) = self
+            .replica
+            .get(Interface::NAME, &iface)
+            .and_then(|r| Interface(r).iface_id())
+        {
             a.lports.insert(l.to_owned());
         }
     }
 
     fn note_port(&self, port: Uuid, a: &mut Affected) {
-        if let Some(row) = self.replica.get("Port", &port) {
-            for i in col(row, "interfaces").uuids() {
+        if let Some(row) = self.replica.get(Port::NAME, &port) {
+            for i in Port(row).interfaces() {
                 self.note_iface(i, a);
             }
         }
@@ -210,38 +209,45 @@ impl LocalView {
 
     /// The settings in the `Open_vSwitch` row.
     pub fn config(&self) -> OvsConfig {
-        let Some((_, row)) = self.replica.rows("Open_vSwitch").next() else {
+        let Some((_, row)) = self.replica.rows(OpenVswitch::NAME).next() else {
             return OvsConfig::default();
         };
-        let ids = col(row, "external_ids");
-        let get = |k: &str| ids.map_get(k).filter(|v| !v.is_empty()).map(str::to_owned);
+        let o = OpenVswitch(row);
+        let get = |k: &str| o.external_id(k).map(str::to_owned);
         OvsConfig {
             system_id: get("system-id"),
             ovn_remote: get("ovn-remote"),
             ovn_bridge: get("ovn-bridge"),
-            dpdk_initialized: col(row, "dpdk_initialized").as_bool().unwrap_or(false),
+            dpdk_initialized: o.dpdk_initialized(),
         }
     }
 
     /// The bridge named `name`.
-    pub fn bridge(&self, name: &str) -> Option<(Uuid, &Row)> {
+    pub fn bridge(&self, name: &str) -> Option<(Uuid, Bridge<'_>)> {
         let uuid = *self.bridge_by_name.get(name)?;
-        Some((uuid, self.replica.get("Bridge", &uuid)?))
+        Some((uuid, Bridge(self.replica.get(Bridge::NAME, &uuid)?)))
     }
 
     /// The interfaces whose `external_ids:iface-id` is `lport`.
-    pub fn ifaces_of(&self, lport: &str) -> impl Iterator<Item = (Uuid, &Row)> {
+    pub fn ifaces_of(&self, lport: &str) -> impl Iterator<Item = (Uuid, Interface<'_>)> {
         self.ifaces_by_lport
             .get(lport)
             .into_iter()
             .flatten()
-            .filter_map(|u| Some((*u, self.replica.get("Interface", u)?)))
+            .filter_map(|u| Some((*u, Interface(self.replica.get(Interface::NAME, u)?))))
     }
 
-    /// The port holding `iface`, and the bridge holding that port.
-    pub fn port_and_bridge(&self, iface: Uuid) -> Option<(Uuid, Option<Uuid>)> {
+    /// Where interface `iface` stands: its port and that port's bridge.
+    pub fn location(&self, iface: Uuid) -> Option<Location> {
         let port = *self.port_of_iface.get(&iface)?;
-        Some((port, self.bridge_of_port.get(&port).copied()))
+        let bridge = *self.bridge_of_port.get(&port)?;
+        let row = Bridge(self.replica.get(Bridge::NAME, &bridge)?);
+        Some(Location {
+            port,
+            bridge,
+            bridge_name: row.name().to_owned(),
+            datapath_type: row.datapath_type().to_owned(),
+        })
     }
 
     /// The port named `name`, if any.
@@ -258,15 +264,20 @@ impl LocalView {
     pub fn lports(&self) -> impl Iterator<Item = &String> {
         self.ifaces_by_lport.keys()
     }
+
+    /// The logical ports with an interface we plugged (`ovn-plugged`), on
+    /// any bridge: the Southbound lookups.
+    pub fn plugged_lports(&self) -> &BTreeSet<String> {
+        &self.plugged
+    }
 }
 
 /// The managed state of an Interface row.
-pub fn iface_state(row: &Row) -> IfaceState {
-    let map = |c: &str| col(row, c).str_pairs().into_iter().collect();
+pub fn iface_state(iface: Interface<'_>) -> IfaceState {
     IfaceState {
-        iface_type: col(row, "type").as_str().unwrap_or("").to_owned(),
-        options: map("options"),
-        external_ids: map("external_ids"),
-        mtu_request: col(row, "mtu_request").as_int(),
+        iface_type: iface.itype().to_owned(),
+        options: iface.options().str_pairs().into_iter().collect(),
+        external_ids: iface.external_ids().str_pairs().into_iter().collect(),
+        mtu_request: iface.mtu_request(),
     }
 }

@@ -4,29 +4,50 @@
 //! line, as ovn-controller's VIF plug support does, beside a stock
 //! ovn-controller.
 //!
-//! - [`local_view`] and [`sb_view`]: the monitored rows and their indices;
-//! - [`reconcile`]: the per-port decision and the transaction it becomes;
-//! - [`iface_diff`]: what to change on an interface, and what not to touch;
-//! - this module: the event loop, monitors, completeness, the transaction
-//!   in flight, provider `run`, signals.
+//! The shape is that of ovn-controller's incremental engine in miniature:
+//!
+//! - [`local_session`], [`sb_session`]: the two databases; they own their
+//!   connections and monitors and expose facts ([`local_view`],
+//!   [`sb_view`], typed through [`rows`]), deciding nothing about ports;
+//! - [`evidence`]: the facts about one logical port, gathered;
+//! - [`port_state`]: one record per logical port and the pure transition
+//!   `step` (the rules table, with [`placement`] and [`lport_options`]);
+//! - [`port_table`]: the records, which ports need deciding, and the log
+//!   of their phase changes;
+//! - [`prepare`]: carrying an intent out through the providers into a
+//!   [`plan`] ([`iface_diff`] says what to change on an interface);
+//! - [`in_flight`]: the one transaction in flight and its settlement;
+//! - this module: the event loop, which only moves events between them.
 
+pub mod evidence;
 pub mod iface_diff;
+pub mod in_flight;
+pub mod local_session;
 pub mod local_view;
+pub mod lport_options;
 pub mod options;
-pub mod reconcile;
+pub mod placement;
+pub mod plan;
+pub mod port_state;
+pub mod port_table;
+pub mod prepare;
+pub mod rows;
+pub mod sb_session;
 pub mod sb_view;
 
 use crate::ovsdb::client::{Client, ClientConfig, ClientEvent};
-use crate::ovsdb::connection::ConnEvent;
-use crate::ovsdb::txn::{check_result, failed_op};
+use crate::ovsdb::connection::{ConnEvent, Post};
 use crate::ovsdb::{remote, Remote, Uuid};
 use crate::registry::Registry;
-use local_view::LocalView;
+use evidence::{BridgeNames, Sources};
+use in_flight::Writer;
+use local_session::{LocalSession, LocalUpdate, LOCK_NAME};
 pub use options::AgentOptions;
-use reconcile::{Applied, Inputs, Plan, Warned};
-use sb_view::SbView;
-use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use port_state::{BindingView, Intent, Phase};
+use port_table::PortTable;
+use prepare::{IntegrationBridge, Outcome};
+use sb_session::SbSession;
+use std::collections::HashSet;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,47 +62,14 @@ pub enum Event {
     Stop(i32),
 }
 
-/// After a failed transaction, wait this long before the next one.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 /// On shutdown, how long to wait for a transaction in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-fn poster(tx: &Sender<Event>, wrap: fn(ConnEvent) -> Event) -> crate::ovsdb::connection::Post {
+fn poster(tx: &Sender<Event>, wrap: fn(ConnEvent) -> Event) -> Post {
     let tx = Mutex::new(tx.clone());
     Arc::new(move |ev| {
         let _ = tx.lock().unwrap_or_else(|e| e.into_inner()).send(wrap(ev));
     })
-}
-
-/// Monitor state of one database.
-#[derive(Debug, Default)]
-struct Monitor {
-    /// The `monitor_cond` request awaiting its reply.
-    request: Option<u64>,
-    /// Whether the reply (the complete initial contents) has arrived.
-    complete: bool,
-    /// The server lacks `monitor_cond`: plain `monitor` is used.
-    plain: bool,
-}
-
-/// The Southbound monitor's view of our chassis.
-#[derive(Debug, Default)]
-struct SbCondition {
-    /// The chassis the Port_Binding condition currently selects.
-    chassis: Option<Uuid>,
-    /// The chassis name the Chassis condition selects.
-    name: String,
-    /// A `monitor_cond_change` awaiting its reply.
-    change: Option<u64>,
-    /// The chassis name the server-side Chassis condition selects.
-    selected: Option<String>,
-}
-
-struct InFlight {
-    id: u64,
-    plans: Vec<Plan>,
-    /// The plan each operation of the transaction belongs to.
-    owners: Vec<Option<usize>>,
 }
 
 /// The agent.
@@ -90,40 +78,16 @@ pub struct Agent {
     registry: Registry,
     tx: Sender<Event>,
     rx: Receiver<Event>,
-    local: Client,
-    sb: Option<Client>,
-    lv: LocalView,
-    sv: SbView,
-    local_mon: Monitor,
-    sb_mon: Monitor,
-    cond: SbCondition,
-    dirty: HashSet<String>,
-    declined: HashSet<String>,
-    applied: HashMap<String, Applied>,
-    warned: Warned,
-    in_flight: Option<InFlight>,
-    not_before: Instant,
-    next_run: Instant,
-    bridge: String,
-    stopping: Option<Instant>,
-    /// Ports to unplug once both views are complete.
-    deferred: HashSet<String>,
-    /// Ports waiting for an interface name to be freed.
-    blocked: HashSet<String>,
-    /// Consecutive failed transactions per port, and until when a port that
-    /// made one fail is held back.
-    failures: HashMap<String, u32>,
-    quarantine: HashMap<String, Instant>,
-    /// Consecutive failed transactions not attributable to one port.
-    global_failures: u32,
-    /// Ports of a failed batch whose failure named no port: they are tried
-    /// one per transaction, so that a failure is attributable.
-    suspects: HashSet<String>,
+    local: LocalSession,
+    sb: SbSession,
+    ports: PortTable,
+    writer: Writer,
+    bridges: BridgeNames,
     /// Last seen `dpdk_initialized`.
     dpdk: Option<bool>,
+    next_run: Instant,
+    stopping: Option<Instant>,
 }
-
-const MONITOR_ID: &str = "vif-plug-host";
 
 impl Agent {
     /// An agent with its providers registered.
@@ -141,39 +105,18 @@ impl Agent {
             poster(&tx, Event::Local),
         );
         Agent {
-            bridge: opts
-                .bridge
-                .clone()
-                .unwrap_or_else(|| options::DEFAULT_BRIDGE.into()),
-            cond: SbCondition {
-                name: opts.chassis.clone().unwrap_or_default(),
-                ..Default::default()
-            },
+            sb: SbSession::new(opts.chassis.clone().unwrap_or_default(), opts.unplug_settle),
             opts,
             registry,
             tx,
             rx,
-            local,
-            sb: None,
-            lv: LocalView::default(),
-            sv: SbView::default(),
-            local_mon: Monitor::default(),
-            sb_mon: Monitor::default(),
-            dirty: HashSet::new(),
-            declined: HashSet::new(),
-            applied: HashMap::new(),
-            warned: Warned::default(),
-            in_flight: None,
-            not_before: Instant::now(),
+            local: LocalSession::new(local),
+            ports: PortTable::default(),
+            writer: Writer::default(),
+            bridges: BridgeNames::default(),
+            dpdk: None,
             next_run: Instant::now(),
             stopping: None,
-            deferred: HashSet::new(),
-            blocked: HashSet::new(),
-            failures: HashMap::new(),
-            quarantine: HashMap::new(),
-            global_failures: 0,
-            suspects: HashSet::new(),
-            dpdk: None,
         }
     }
 
@@ -195,27 +138,30 @@ impl Agent {
         loop {
             let now = Instant::now();
             let mut deadline = self.next_run;
-            let (events, next) = self.local.tick(now);
+            let (events, next) = self.local.client().tick(now);
             self.on_local_events(events);
             deadline = next.map_or(deadline, |n| deadline.min(n));
-            if let Some(sb) = self.sb.as_mut() {
+            if let Some(sb) = self.sb.client() {
                 let (events, next) = sb.tick(now);
                 self.on_sb_events(events);
                 deadline = next.map_or(deadline, |n| deadline.min(n));
             }
-            if let Some(n) = self.release_quarantine(now) {
+            if let Some(n) = self.ports.release_quarantine(now) {
                 deadline = deadline.min(n);
             }
+            if let Some(t) = self.sb.settle_deadline() {
+                deadline = deadline.min(t);
+            }
             // Only wake for pending work that can actually be done.
-            if !self.dirty.is_empty()
-                && self.in_flight.is_none()
-                && self.local_mon.complete
+            if self.local.may_write()
+                && !self.writer.busy()
                 && self.stopping.is_none()
+                && self.ports.has_due(now)
             {
-                deadline = deadline.min(self.not_before);
+                deadline = deadline.min(self.writer.not_before());
             }
             if let Some(t) = self.stopping {
-                if self.in_flight.is_none() || now >= t + SHUTDOWN_GRACE {
+                if !self.writer.busy() || now >= t + SHUTDOWN_GRACE {
                     break;
                 }
                 deadline = deadline.min(t + SHUTDOWN_GRACE);
@@ -232,6 +178,9 @@ impl Agent {
                 self.on_event(ev);
             }
             self.run_providers();
+            if self.sb.refresh_certainty(Instant::now()) {
+                self.mark_everything();
+            }
             if self.stopping.is_none() {
                 self.reconcile();
             }
@@ -240,17 +189,21 @@ impl Agent {
     }
 
     fn shutdown(mut self) {
-        if let Some(f) = self.in_flight.take() {
+        if let Some(n) = self.writer.abandon() {
             log::warn!(
-                "stopping with a transaction of {} operation(s) unanswered; its outcome is not known",
-                f.plans.len()
+                "stopping with a transaction of {n} operation(s) unanswered; its outcome is not known"
             );
         }
-        self.local.close();
-        log::info!("local: received {} bytes in all", self.local.rx_bytes());
-        if let Some(sb) = self.sb.as_mut() {
+        self.local.client().close();
+        log::info!(
+            "local: received {} bytes in all",
+            self.local.client().rx_bytes()
+        );
+        if let Some(sb) = self.sb.client() {
             sb.close();
-            log::info!("southbound: received {} bytes in all", sb.rx_bytes());
+        }
+        if let Some(n) = self.sb.rx_bytes() {
+            log::info!("southbound: received {n} bytes in all");
         }
         self.registry.destroy_all();
         log::info!("stopped; plugged ports are left in place");
@@ -264,25 +217,19 @@ impl Agent {
         }
         if changed {
             log::debug!("a provider reported a change: reconsidering every port");
-            self.applied.clear();
-            let all: Vec<String> = self
-                .declined
-                .drain()
-                .chain(self.sv.lports().cloned())
-                .chain(self.lv.lports().cloned())
-                .collect();
-            self.dirty.extend(all);
+            self.ports.forget_applied();
+            self.mark_everything();
         }
     }
 
     fn on_event(&mut self, ev: Event) {
         match ev {
             Event::Local(e) => {
-                let events = self.local.handle(e);
+                let events = self.local.client().handle(e);
                 self.on_local_events(events);
             }
             Event::Sb(e) => {
-                let events = match self.sb.as_mut() {
+                let events = match self.sb.client() {
                     Some(sb) => sb.handle(e),
                     None => Vec::new(),
                 };
@@ -295,149 +242,60 @@ impl Agent {
         }
     }
 
-    /// Moves ports whose quarantine ended back to work; returns the next
-    /// end of a quarantine.
-    fn release_quarantine(&mut self, now: Instant) -> Option<Instant> {
-        let due: Vec<String> = self
-            .quarantine
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(l, _)| l.clone())
-            .collect();
-        for l in due {
-            self.quarantine.remove(&l);
-            self.dirty.insert(l);
-        }
-        self.quarantine.values().min().copied()
-    }
-
     fn on_local_events(&mut self, events: Vec<ClientEvent>) {
-        for e in events {
-            match e {
-                ClientEvent::Ready => {
-                    self.local_mon = Monitor {
-                        plain: self.local_mon.plain,
-                        ..Monitor::default()
-                    };
-                    self.request_local_monitor();
-                }
-                ClientEvent::Reply { id, result } if Some(id) == self.local_mon.request => {
-                    self.local_mon.request = None;
-                    let mut changes = self.lv.reset();
-                    match self.apply_local(&result) {
-                        Ok(c) => changes.extend(c),
-                        Err(e) => {
-                            self.lv.reset();
-                            let events = self.local.reconnect(&format!("bad monitor reply ({e})"));
-                            self.on_local_events(events);
-                            continue;
-                        }
-                    }
-                    let affected = self.lv.index(&changes);
-                    self.local_mon.complete = true;
-                    log::info!(
-                        "local: {} interface(s) in view",
-                        self.lv.replica.len("Interface")
-                    );
-                    self.dirty.extend(affected.lports);
-                    self.on_config_change();
-                    self.dirty_everything();
-                }
-                ClientEvent::Error { id, error } if Some(id) == self.local_mon.request => {
-                    self.local_mon.request = None;
-                    if !self.local_mon.plain && error.to_string().contains("unknown method") {
-                        log::info!("local: server has no monitor_cond; using monitor");
-                        self.local_mon.plain = true;
-                        self.request_local_monitor();
-                    } else {
-                        let events = self.local.reconnect(&format!("monitor refused ({error})"));
-                        self.on_local_events(events);
-                    }
-                }
-                ClientEvent::Reply { id, result } if self.is_txn(id) => self.txn_done(Ok(result)),
-                ClientEvent::Error { id, error } if self.is_txn(id) => {
-                    self.txn_done(Err(error.to_string()))
-                }
-                ClientEvent::Notify { method, params }
-                    if method == "update2" || method == "update" =>
-                {
-                    let updates = take_updates(params);
-                    match self.apply_local(&updates) {
-                        Ok(changes) => {
-                            let affected = self.lv.index(&changes);
-                            self.dirty.extend(affected.lports);
-                            if affected.config {
-                                self.on_config_change();
-                            }
-                            if !affected.bridges.is_empty() {
-                                self.on_bridges_changed(&affected.bridges);
-                            }
-                            if affected.names_freed {
-                                let blocked: Vec<String> = self.blocked.drain().collect();
-                                self.dirty.extend(blocked);
-                            }
-                        }
-                        Err(e) => {
-                            // The view may be half-updated: start afresh.
-                            self.local_mon.complete = false;
-                            let events = self
-                                .local
-                                .reconnect(&format!("cannot apply an update ({e})"));
-                            self.on_local_events(events);
-                        }
-                    }
-                }
-                ClientEvent::Disconnected { in_flight, .. } => {
-                    self.local_mon.complete = false;
-                    self.local_mon.request = None;
-                    if self
-                        .in_flight
-                        .as_ref()
-                        .is_some_and(|f| in_flight.contains(&f.id))
-                    {
-                        self.txn_done(Err("connection lost before the reply".into()));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn apply_local(
-        &mut self,
-        updates: &Value,
-    ) -> Result<Vec<crate::ovsdb::replica::RowChange>, String> {
-        if self.local_mon.plain {
-            self.lv.replica.apply_update(updates)
-        } else {
-            let schema = self.local.schema().ok_or("no schema")?;
-            self.lv.replica.apply_update2(schema, updates)
-        }
-    }
-
-    fn request_local_monitor(&mut self) {
-        let Some(schema) = self.local.schema() else {
+        if events.is_empty() {
             return;
-        };
-        let mut params = local_view::monitor_params(schema, &json!(MONITOR_ID));
-        let method = if self.local_mon.plain {
-            // Plain monitor takes {table: {columns}} without conditions.
-            if let Some(tables) = params.get_mut(2).and_then(Value::as_object_mut) {
-                for v in tables.values_mut() {
-                    *v = v[0].clone();
-                }
+        }
+        let LocalUpdate {
+            affected,
+            loaded,
+            replies,
+            lost,
+            lock_changed: _,
+        } = self.local.on_events(events);
+        for (id, result) in replies {
+            if self.writer.is_ours(id) {
+                self.writer.settle(result, &mut self.ports);
             }
-            "monitor"
-        } else {
-            "monitor_cond"
-        };
-        self.local_mon.request = self.local.request(method, params);
+        }
+        if lost.iter().any(|id| self.writer.is_ours(*id)) {
+            self.writer.settle(
+                Err("connection lost before the reply".into()),
+                &mut self.ports,
+            );
+        }
+        self.ports.mark_many(affected.lports);
+        if affected.plugged_changed || loaded {
+            let lookups = self.local.view().plugged_lports().clone();
+            self.sb.set_lookups(lookups);
+        }
+        if loaded || affected.config {
+            self.on_config_change();
+        }
+        if loaded {
+            self.mark_everything();
+        } else if !affected.bridges.is_empty() {
+            self.on_bridges_changed(&affected.bridges);
+        }
+        if affected.names_freed {
+            self.ports.mark_waiting_for_name();
+        }
+    }
+
+    fn on_sb_events(&mut self, events: Vec<ClientEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let update = self.sb.on_events(events);
+        self.ports.mark_many(update.lports);
+        if update.recheck_all {
+            self.mark_everything();
+        }
     }
 
     /// Settings from the Open_vSwitch row (unless overridden by flags).
     fn on_config_change(&mut self) {
-        let cfg = self.lv.config();
-        // The Southbound remote.
+        let cfg = self.local.view().config();
         let sb_remote = match &self.opts.sb_remote {
             Some(r) => Some(r.clone()),
             None => match cfg.ovn_remote.as_deref().map(remote::parse_list) {
@@ -449,534 +307,164 @@ impl Agent {
                 None => None,
             },
         };
-        match (&mut self.sb, sb_remote) {
-            (None, Some(remotes)) => {
-                log::info!(
-                    "southbound: {}",
-                    remotes
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
-                self.sb = Some(Client::new(
-                    ClientConfig {
-                        label: "southbound".into(),
-                        database: "OVN_Southbound".into(),
-                        probe_interval: probe_for(&remotes, self.opts.probe_interval),
-                        remotes,
-                        tls: self.opts.tls.clone(),
-                        connect_timeout: Duration::from_secs(5),
-                    },
-                    poster(&self.tx, Event::Sb),
-                ));
+        match sb_remote {
+            Some(remotes) => {
+                let (tls, probe) = (self.opts.tls.clone(), self.opts.probe_interval);
+                let make = move |remotes: Vec<Remote>| ClientConfig {
+                    label: "southbound".into(),
+                    database: "OVN_Southbound".into(),
+                    probe_interval: probe_for(&remotes, probe),
+                    remotes,
+                    tls,
+                    connect_timeout: Duration::from_secs(5),
+                };
+                let update = self
+                    .sb
+                    .set_remotes(remotes, make, poster(&self.tx, Event::Sb));
+                self.ports.mark_many(update.lports);
             }
-            (Some(sb), Some(remotes)) => {
-                let events = sb.set_remotes(remotes);
-                self.on_sb_events(events);
-            }
-            (None, None) if self.local_mon.complete => log::warn!(
+            None if self.sb.client().is_none() => log::warn!(
                 "no Southbound remote: set external_ids:ovn-remote or pass --ovnsb-remote"
             ),
-            _ => {}
+            None => {}
         }
-        // The chassis name.
         let name = self
             .opts
             .chassis
             .clone()
             .or(cfg.system_id)
             .unwrap_or_default();
-        if name != self.cond.name {
-            log::info!("chassis name: {name:?}");
-            self.cond.name = name;
-            self.follow_chassis();
-        }
-        // The integration bridge.
+        self.sb.set_chassis_name(name);
         let bridge = self
             .opts
             .bridge
             .clone()
             .or(cfg.ovn_bridge)
             .unwrap_or_else(|| options::DEFAULT_BRIDGE.into());
-        if bridge != self.bridge {
-            log::info!("integration bridge: {bridge}");
-            self.bridge = bridge;
-            self.applied.clear();
-            self.dirty_everything();
+        let first = self.bridges.current.is_empty();
+        if self.bridges.set(bridge) {
+            if first {
+                log::info!("integration bridge: {}", self.bridges.current);
+            } else {
+                log::info!(
+                    "integration bridge changed to {}: ports plugged on {} will be moved there",
+                    self.bridges.current,
+                    self.bridges
+                        .former
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            self.ports.forget_applied();
+            self.mark_everything();
         }
         // DPDK becoming available can change providers' answers.
         if self.dpdk.is_some_and(|d| d != cfg.dpdk_initialized) {
-            self.applied.clear();
-            self.dirty_everything();
+            self.ports.forget_applied();
+            self.mark_everything();
         }
         self.dpdk = Some(cfg.dpdk_initialized);
     }
 
     fn on_bridges_changed(&mut self, bridges: &HashSet<Uuid>) {
         if self
-            .lv
-            .bridge(&self.bridge)
+            .local
+            .view()
+            .bridge(&self.bridges.current)
             .is_none_or(|(u, _)| bridges.contains(&u))
         {
             // The integration bridge appeared, went, or changed datapath.
-            self.applied.clear();
-            self.dirty_everything();
+            self.ports.forget_applied();
+            self.mark_everything();
         }
     }
 
-    /// Marks every known port for a fresh decision.
-    fn dirty_everything(&mut self) {
-        let all: Vec<String> = self
-            .sv
-            .lports()
-            .chain(self.lv.lports())
-            .chain(self.declined.iter())
-            .chain(self.blocked.iter())
-            .cloned()
-            .collect();
-        self.dirty.extend(all);
+    /// Marks every port the agent knows of for a fresh decision.
+    fn mark_everything(&mut self) {
+        self.ports.mark_known();
+        self.ports.mark_many(self.sb.lports().cloned());
+        self.ports
+            .mark_many(self.local.view().plugged_lports().iter().cloned());
     }
 
-    fn on_sb_events(&mut self, events: Vec<ClientEvent>) {
-        for e in events {
-            match e {
-                ClientEvent::Ready => {
-                    self.sb_mon = Monitor {
-                        plain: self.sb_mon.plain,
-                        ..Monitor::default()
-                    };
-                    self.cond.change = None;
-                    self.request_sb_monitor();
-                }
-                ClientEvent::Reply { id, result } if Some(id) == self.sb_mon.request => {
-                    self.sb_mon.request = None;
-                    let mut changes = self.sv.reset();
-                    match self.apply_sb(&result) {
-                        Ok(c) => changes.extend(c),
-                        Err(e) => {
-                            self.sv.reset();
-                            self.sb_reconnect(&format!("bad monitor reply ({e})"));
-                            continue;
-                        }
-                    }
-                    let lports = self.sv.index(&changes);
-                    self.dirty.extend(lports);
-                    self.sb_mon.complete = true;
-                    self.follow_chassis();
-                    self.log_if_complete();
-                }
-                ClientEvent::Error { id, error } if Some(id) == self.sb_mon.request => {
-                    self.sb_mon.request = None;
-                    if !self.sb_mon.plain && error.to_string().contains("unknown method") {
-                        log::warn!("southbound: server has no monitor_cond; monitoring every port binding (more traffic)");
-                        self.sb_mon.plain = true;
-                        self.request_sb_monitor();
-                    } else {
-                        self.sb_reconnect(&format!("monitor refused ({error})"));
-                    }
-                }
-                ClientEvent::Reply { id, .. } if Some(id) == self.cond.change => {
-                    self.cond.change = None;
-                    self.follow_chassis();
-                    self.log_if_complete();
-                }
-                ClientEvent::Error { id, error } if Some(id) == self.cond.change => {
-                    // The server still filters on the old condition: this
-                    // view must not be trusted; start afresh.
-                    self.cond.change = None;
-                    self.sb_reconnect(&format!("monitor_cond_change refused ({error})"));
-                }
-                ClientEvent::Notify { method, params }
-                    if method == "update2" || method == "update" =>
-                {
-                    let updates = take_updates(params);
-                    match self.apply_sb(&updates) {
-                        Ok(changes) => {
-                            log::debug!("southbound: update of {} row(s)", changes.len());
-                            let chassis_changed = changes.iter().any(|c| c.table == "Chassis");
-                            let lports = self.sv.index(&changes);
-                            self.dirty.extend(lports);
-                            if chassis_changed {
-                                self.follow_chassis();
-                            }
-                        }
-                        Err(e) => self.sb_reconnect(&format!("cannot apply an update ({e})")),
-                    }
-                }
-                ClientEvent::Disconnected { .. } => {
-                    // Nothing is unplugged while the Southbound view is
-                    // incomplete; the reconnect delivers it afresh.
-                    self.sb_mon.complete = false;
-                    self.sb_mon.request = None;
-                    self.cond.change = None;
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Marks the Southbound view incomplete and reconnects, for a fresh
-    /// monitor.
-    fn sb_reconnect(&mut self, reason: &str) {
-        self.sb_mon.complete = false;
-        self.cond.selected = None;
-        let events = match self.sb.as_mut() {
-            Some(sb) => sb.reconnect(reason),
-            None => return,
-        };
-        self.on_sb_events(events);
-    }
-
-    fn request_sb_monitor(&mut self) {
-        let id = json!(MONITOR_ID);
-        let (method, params) = if self.sb_mon.plain {
-            ("monitor", sb_view::monitor_plain_params(&id))
-        } else {
-            (
-                "monitor_cond",
-                sb_view::monitor_params(&id, &self.cond.name, self.cond.chassis),
-            )
-        };
-        self.sb_mon.request = self.sb.as_mut().and_then(|c| c.request(method, params));
-        if self.sb_mon.request.is_some() {
-            self.cond.selected = Some(self.cond.name.clone());
-        }
-    }
-
-    fn apply_sb(
-        &mut self,
-        updates: &Value,
-    ) -> Result<Vec<crate::ovsdb::replica::RowChange>, String> {
-        if self.sb_mon.plain {
-            return self.sv.replica.apply_update(updates);
-        }
-        let schema = self
-            .sb
-            .as_ref()
-            .and_then(Client::schema)
-            .ok_or("no schema")?;
-        self.sv.replica.apply_update2(schema, updates)
-    }
-
-    /// Keeps the Port_Binding condition on our chassis (its UUID is known
-    /// only from the Chassis rows).
-    fn follow_chassis(&mut self) {
-        if self.cond.change.is_some() || self.sb_mon.request.is_some() {
-            return; // re-checked when the pending request is answered
-        }
-        let current = self.sv.chassis(&self.cond.name);
-        // With conditions, the server must be selecting the chassis by the
-        // name we now have; a plain monitor holds every chassis.
-        let selected_name_ok =
-            self.sb_mon.plain || self.cond.selected.as_deref() == Some(self.cond.name.as_str());
-        if current == self.cond.chassis && selected_name_ok {
-            return;
-        }
-        if current != self.cond.chassis {
-            match current {
-                Some(c) => log::info!("chassis {:?} is {c}", self.cond.name),
-                None => log::warn!(
-                    "chassis {:?} is not in the Southbound database (yet): waiting for ovn-controller to register it",
-                    self.cond.name
-                ),
-            }
-        }
-        self.cond.chassis = current;
-        self.dirty_everything();
-        if self.sb_mon.plain {
-            return; // no conditions to change: the agent filters itself
-        }
-        let params = sb_view::condition_change_params(&json!(MONITOR_ID), &self.cond.name, current);
-        self.cond.change = self
-            .sb
-            .as_mut()
-            .and_then(|c| c.request("monitor_cond_change", params));
-        if self.cond.change.is_some() {
-            self.cond.selected = Some(self.cond.name.clone());
-        }
-    }
-
-    fn log_if_complete(&self) {
-        if self.sb_complete() {
-            log::info!(
-                "southbound: {} port binding(s) requested for chassis {:?}",
-                self.sv.replica.len("Port_Binding"),
-                self.cond.name
-            );
-        }
-    }
-
-    fn sb_complete(&self) -> bool {
-        self.sb_mon.complete
-            && self.cond.change.is_none()
-            && (self.sb_mon.plain || self.cond.selected.as_deref() == Some(self.cond.name.as_str()))
-            && self.cond.chassis.is_some()
-            && self.cond.chassis == self.sv.chassis(&self.cond.name)
-    }
-
-    fn is_txn(&self, id: u64) -> bool {
-        self.in_flight.as_ref().is_some_and(|f| f.id == id)
-    }
-
+    /// Decides the marked ports and sends their changes as one transaction.
     fn reconcile(&mut self) {
-        if self.in_flight.is_some() || !self.local_mon.complete || Instant::now() < self.not_before
-        {
+        let now = Instant::now();
+        if self.writer.busy() || !self.local.may_write() || now < self.writer.not_before() {
             return;
         }
-        let can_unplug = self.sb_complete();
-        if can_unplug && !self.deferred.is_empty() {
-            // Unplugs that waited for complete views can be decided now.
-            let deferred: Vec<String> = self.deferred.drain().collect();
-            self.dirty.extend(deferred);
-        }
-        if self.dirty.is_empty() {
+        let due = self.ports.take_due(now);
+        if due.is_empty() {
+            self.ports.end_iteration();
             return;
         }
-        let lports: Vec<String> = match self.dirty.iter().find(|l| self.suspects.contains(*l)) {
-            // Isolating a failure: one suspect alone in its transaction.
-            Some(suspect) => {
-                let suspect = suspect.clone();
-                self.dirty.remove(&suspect);
-                self.suspects.remove(&suspect);
-                vec![suspect]
-            }
-            None => self
-                .dirty
-                .drain()
-                .filter(|l| !self.quarantine.contains_key(l))
-                .collect(),
+        let view = self.local.view();
+        let integration = view
+            .bridge(&self.bridges.current)
+            .map(|(uuid, b)| IntegrationBridge {
+                uuid,
+                name: b.name().to_owned(),
+                datapath_type: b.datapath_type().to_owned(),
+            });
+        let sources = Sources {
+            local: view,
+            sb: &self.sb,
+            registry: &self.registry,
+            bridges: &self.bridges,
+            now,
         };
-        let mut plans: Vec<Plan> = Vec::new();
-        let mut settled = Vec::new();
-        let mut gone = Vec::new();
-        {
-            let inputs = Inputs {
-                local: &self.lv,
-                sb: &self.sv,
-                registry: &self.registry,
-                chassis: self.cond.chassis,
-                bridge: reconcile::IntegrationBridge::find(&self.lv, &self.bridge),
-                bridge_name: &self.bridge,
-                can_unplug,
-                applied: &self.applied,
-                dpdk_initialized: self.lv.config().dpdk_initialized,
-            };
-            for lport in &lports {
-                let d = reconcile::decide(&inputs, lport, &mut self.warned);
-                set_membership(&mut self.declined, lport, d.declined);
-                set_membership(&mut self.blocked, lport, d.blocked);
-                set_membership(&mut self.deferred, lport, d.unplug_deferred);
-                if let Some(a) = d.settled {
-                    settled.push((lport.clone(), a));
+        let cx = prepare::Context {
+            registry: &self.registry,
+            local: view,
+            bridge: integration.as_ref(),
+            dpdk_initialized: self.dpdk.unwrap_or(false),
+        };
+        let mut claimed = HashSet::new();
+        let mut plans = Vec::new();
+        for lport in &due {
+            let ev = evidence::gather(&sources, lport);
+            self.ports.note_elsewhere(lport, &ev.elsewhere);
+            let decision = port_state::step(self.ports.record(lport), &ev);
+            if let (
+                BindingView::Present(b),
+                Intent::Plug { .. } | Intent::Check { .. } | Intent::Replace { .. },
+            ) = (&ev.binding, &decision.intent)
+            {
+                self.ports.note_problems(lport, &b.options.problems);
+            }
+            self.ports.set_phase(lport, decision.phase);
+            match prepare::carry_out(&cx, &mut claimed, lport, &ev, decision.intent) {
+                None => {}
+                Some(Outcome::Plan(p)) => plans.push(*p),
+                Some(Outcome::Unchanged(applied)) => {
+                    self.ports.set_applied(lport, *applied);
+                    self.ports.set_phase(lport, Phase::Plugged);
                 }
-                if d.gone {
-                    gone.push(lport.clone());
-                }
-                plans.extend(d.plans);
+                Some(Outcome::Declined { provider, reason }) => self
+                    .ports
+                    .set_phase(lport, Phase::Declined { provider, reason }),
+                Some(Outcome::NameTaken { name, holder }) => self
+                    .ports
+                    .set_phase(lport, Phase::WaitingForName { name, holder }),
             }
         }
-        self.applied.extend(settled);
-        for lport in gone {
-            self.applied.remove(&lport);
-            self.failures.remove(&lport);
-            self.warned.forget(&lport);
-        }
-        self.drop_duplicate_names(&mut plans);
-        if plans.is_empty() {
-            return;
-        }
-        let (txn, owners) = reconcile::build_txn(&plans);
         log::debug!(
             "decided {} logical port(s): {} operation(s) to commit",
-            lports.len(),
+            due.len(),
             plans.len()
         );
-        match self.local.request_json("transact", &txn.params_json()) {
-            Some(id) => {
-                // Logged after sending, so that logging adds no latency.
-                log::debug!("transaction of {} operation(s) sent", plans.len());
-                for p in &plans {
-                    log_plan(p, &self.bridge);
-                }
-                self.in_flight = Some(InFlight { id, plans, owners })
-            }
-            None => {
-                // Not connected: drop the operations (ctx_destroy, no
-                // finish) and decide again once reconnected.
-                self.dirty
-                    .extend(plans.iter().map(|p| p.lport().to_owned()));
-            }
-        }
-    }
-
-    /// Two ports the provider gave the same interface name cannot both be
-    /// created: keep the first, hold the others until the name is free.
-    fn drop_duplicate_names(&mut self, plans: &mut Vec<Plan>) {
-        let mut names = HashSet::new();
-        let mut kept = Vec::with_capacity(plans.len());
-        for plan in plans.drain(..) {
-            if let Plan::Create { lport, op, .. } = &plan {
-                let name = op.output().name.clone();
-                if !names.insert(name.clone()) {
-                    self.warned.once(
-                        lport,
-                        format!("logical port {lport}: another port in this batch is plugged as {name:?} already; not plugging it until that name is free"),
-                    );
-                    self.blocked.insert(lport.clone());
-                    continue; // dropped: ctx_destroy, no finish
-                }
-            }
-            kept.push(plan);
-        }
-        *plans = kept;
-    }
-
-    fn txn_done(&mut self, result: Result<Value, String>) {
-        let Some(f) = self.in_flight.take() else {
-            return;
-        };
-        // The failed operation's plan; a lone plan is its own culprit.
-        let culprit = result
-            .as_ref()
-            .ok()
-            .and_then(failed_op)
-            .and_then(|i| f.owners.get(i).copied().flatten())
-            .or((f.plans.len() == 1).then_some(0));
-        let connection_lost = result.is_err();
-        let outcome = result.and_then(|r| check_result(&r));
-        let n = f.plans.len();
-        let Err(e) = outcome else {
-            self.committed(f.plans);
-            self.global_failures = 0;
-            log::debug!("transaction of {n} operation(s) committed");
-            return;
-        };
-        for plan in &f.plans {
-            self.dirty.insert(plan.lport().to_owned());
-            self.applied.remove(plan.lport());
-        }
-        match culprit.map(|i| f.plans[i].lport().to_owned()) {
-            Some(lport) => {
-                // One port's operation failed: hold that port back (longer
-                // each time) and retry the others right away.
-                let k = self.failures.entry(lport.clone()).or_default();
-                *k += 1;
-                let hold = backoff(*k);
-                log::warn!(
-                    "transaction of {n} operation(s) failed because of logical port {lport}: {e}; retrying the others now and {lport} in {} ms",
-                    hold.as_millis()
-                );
-                self.dirty.remove(&lport);
-                self.quarantine.insert(lport, Instant::now() + hold);
-            }
-            None if n > 1 && !connection_lost => {
-                log::warn!(
-                    "transaction of {n} operation(s) failed: {e}; no single port is named, so its ports are retried one per transaction"
-                );
-                self.suspects
-                    .extend(f.plans.iter().map(|p| p.lport().to_owned()));
-            }
-            None => {
-                self.global_failures += 1;
-                let hold = backoff(self.global_failures);
-                log::warn!(
-                    "transaction of {n} operation(s) failed: {e}; recomputing from fresh state in {} ms",
-                    hold.as_millis()
-                );
-                self.not_before = Instant::now() + hold;
-            }
-        }
-        // Dropping the plans calls ctx_destroy for each CREATE, without
-        // finish.
-        drop(f.plans);
-    }
-
-    /// Finishes each committed operation and records what it applied.
-    fn committed(&mut self, plans: Vec<Plan>) {
-        for plan in plans {
-            let lport = plan.lport().to_owned();
-            self.dirty.insert(lport.clone());
-            self.warned.forget(&lport);
-            self.failures.remove(&lport);
-            let applied = reconcile::created_state(&plan);
-            match plan {
-                Plan::Create { op, .. } => {
-                    log::info!(
-                        "plugged logical port {lport} as interface {}",
-                        op.output().name
-                    );
-                    op.finish();
-                    if let Some(a) = applied {
-                        self.applied.insert(lport, a);
-                    }
-                }
-                Plan::Update {
-                    op,
-                    expected,
-                    lport_options,
-                    ..
-                } => {
-                    op.finish();
-                    self.applied.insert(
-                        lport,
-                        Applied {
-                            lport_options,
-                            iface: *expected,
-                        },
-                    );
-                }
-                Plan::Remove { op, .. } => {
-                    log::info!("unplugged logical port {lport}");
-                    op.finish();
-                    self.applied.remove(&lport);
-                }
-            }
-        }
-    }
-}
-
-/// How long to hold back after the `n`th consecutive failure: 0.5 s,
-/// doubling, at most 30 s.
-fn backoff(n: u32) -> Duration {
-    (RETRY_AFTER_FAILURE * 2u32.saturating_pow(n.saturating_sub(1).min(6)))
-        .min(Duration::from_secs(30))
-}
-
-/// The `<table-updates>` of an `update`/`update2` notification, moved out
-/// of its parameters rather than copied (it can hold thousands of rows).
-fn take_updates(params: Value) -> Value {
-    match params {
-        Value::Array(mut p) if p.len() > 1 => p.swap_remove(1),
-        _ => Value::Null,
-    }
-}
-
-fn set_membership(set: &mut HashSet<String>, item: &str, member: bool) {
-    if member {
-        set.insert(item.to_owned());
-    } else {
-        set.remove(item);
-    }
-}
-
-fn log_plan(plan: &Plan, bridge: &str) {
-    match plan {
-        Plan::Create { lport, op, .. } => {
-            let out = op.output();
-            log::info!(
-                "plugging logical port {lport}: interface {} (type {}) on {bridge}, provider {}",
-                out.name,
-                out.iface_type.as_deref().unwrap_or("system"),
-                op.type_name()
+        if !plans.is_empty() {
+            self.writer.send(
+                self.local.client(),
+                plans,
+                LOCK_NAME,
+                &self.bridges.current,
+                &mut self.ports,
             );
         }
-        Plan::Update { lport, update, .. } => {
-            log::info!("updating interface of logical port {lport}: {update:?}")
-        }
-        Plan::Remove {
-            lport, iface_name, ..
-        } => log::info!("unplugging logical port {lport}: removing interface {iface_name}"),
+        self.ports.end_iteration();
     }
 }
 

@@ -27,4 +27,8 @@ pub struct AgentOptions {
     pub probe_interval: Option<Duration>,
     /// How often providers' `run` is called while idle.
     pub provider_run_interval: Duration,
+    /// After connecting to a Southbound that is already populated, how
+    /// long to wait before anything is unplugged, so that ovn-northd can
+    /// bring a restarted or restored database up to date first.
+    pub unplug_settle: Duration,
 }

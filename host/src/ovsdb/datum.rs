@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A row UUID, kept as 128 bits: cheap to hash and compare.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Uuid(pub u128);
 
 impl FromStr for Uuid {

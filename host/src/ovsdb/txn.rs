@@ -79,6 +79,9 @@ enum Op<'a> {
     Comment {
         comment: &'a str,
     },
+    Assert {
+        lock: &'a str,
+    },
 }
 
 impl Txn {
@@ -158,6 +161,12 @@ impl Txn {
             until: "==",
             rows: [Columns(columns)],
         });
+    }
+
+    /// Fails the transaction with `not owner` unless this session holds
+    /// `lock` (RFC 7047 §5.2.10).
+    pub fn assert_lock(&mut self, lock: &str) {
+        self.push(Op::Assert { lock });
     }
 
     /// Adds a comment, which ovsdb-server logs.
@@ -285,6 +294,7 @@ mod tests {
         t.delete("Port", u);
         t.wait_equal("Bridge", u, &[("name", Datum::string("br0"))]);
         t.comment("why");
+        t.assert_lock("vif-plug-host");
         let expected = [
             r#"["Open_vSwitch""#.to_owned(),
             r#"{"op":"insert","table":"Interface","uuid-name":"i0","row":{"name":"vif\"1","options":["map",[["a","1"],["b","2"]]],"mtu_request":1400}}"#.to_owned(),
@@ -292,11 +302,12 @@ mod tests {
             format!(r#"{{"op":"mutate","table":"Bridge","where":{w},"mutations":[["ports","delete",["uuid","36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"]]]}}"#),
             format!(r#"{{"op":"delete","table":"Port","where":{w}}}"#),
             format!(r#"{{"op":"wait","table":"Bridge","where":{w},"timeout":0,"columns":["name"],"until":"==","rows":[{{"name":"br0"}}]}}"#),
-            r#"{"op":"comment","comment":"why"}]"#.to_owned(),
+            r#"{"op":"comment","comment":"why"}"#.to_owned(),
+            r#"{"op":"assert","lock":"vif-plug-host"}]"#.to_owned(),
         ]
         .join(",");
         assert_eq!(String::from_utf8(t.params_json()).unwrap(), expected);
-        assert_eq!(t.len(), 6);
+        assert_eq!(t.len(), 7);
     }
 
     #[test]

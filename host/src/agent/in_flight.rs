@@ -1,0 +1,218 @@
+//! The transaction in flight on the local database, and what its outcome
+//! means for each port: on commit, `port_finish` for every operation and
+//! the committed state recorded; on failure, `port_ctx_destroy` only (by
+//! dropping the operations), and the ports decided again, the one that made
+//! it fail held back.
+//!
+//! One transaction at a time: a port in it is not decided again until it
+//! ends.
+
+use super::plan::{build_txn, Plan};
+use super::port_table::{backoff, PortTable};
+use crate::ovsdb::client::Client;
+use crate::ovsdb::txn::{check_result, failed_op};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+struct Sent {
+    id: u64,
+    plans: Vec<Plan>,
+    /// The plan each operation of the transaction belongs to.
+    owners: Vec<Option<usize>>,
+}
+
+/// The local database writer.
+pub struct Writer {
+    sent: Option<Sent>,
+    /// No transaction before this (after a failure no port explains).
+    not_before: Instant,
+    /// Consecutive failures no port explains.
+    global_failures: u32,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer {
+            sent: None,
+            not_before: Instant::now(),
+            global_failures: 0,
+        }
+    }
+}
+
+impl Writer {
+    /// Whether a transaction is in flight.
+    pub fn busy(&self) -> bool {
+        self.sent.is_some()
+    }
+
+    /// When the next transaction may be sent.
+    pub fn not_before(&self) -> Instant {
+        self.not_before
+    }
+
+    /// Whether `id` is the transaction in flight.
+    pub fn is_ours(&self, id: u64) -> bool {
+        self.sent.as_ref().is_some_and(|s| s.id == id)
+    }
+
+    /// Sends `plans` as one transaction asserting `lock`, and marks their
+    /// ports in flight. If it cannot be sent (not connected), the
+    /// operations are dropped (`port_ctx_destroy`, no `port_finish`) and
+    /// the ports decided again once reconnected.
+    pub fn send(
+        &mut self,
+        client: &mut Client,
+        plans: Vec<Plan>,
+        lock: &str,
+        bridge: &str,
+        ports: &mut PortTable,
+    ) {
+        let (txn, owners) = build_txn(&plans, Some(lock));
+        match client.request_json("transact", &txn.params_json()) {
+            Some(id) => {
+                // Logged after sending, so that logging adds no latency.
+                log::debug!("transaction of {} operation(s) sent", plans.len());
+                for p in &plans {
+                    log_plan(p, bridge);
+                    ports.sent(&p.lport, p.kind());
+                }
+                self.sent = Some(Sent { id, plans, owners });
+            }
+            None => {
+                for p in &plans {
+                    ports.not_committed(&p.lport);
+                }
+            }
+        }
+    }
+
+    /// Settles the transaction in flight with its `result` (`Err` when the
+    /// connection was lost before the reply).
+    pub fn settle(&mut self, result: Result<Value, String>, ports: &mut PortTable) {
+        let Some(sent) = self.sent.take() else {
+            return;
+        };
+        let now = Instant::now();
+        let failed_at = result.as_ref().ok().and_then(failed_op);
+        // The failed operation's plan; a lone plan is its own culprit.
+        let culprit = failed_at
+            .and_then(|i| sent.owners.get(i).copied().flatten())
+            .or((sent.plans.len() == 1).then_some(0));
+        let connection_lost = result.is_err();
+        let outcome = result.and_then(|r| check_result(&r));
+        let n = sent.plans.len();
+        let e = match outcome {
+            Ok(()) => {
+                self.global_failures = 0;
+                log::debug!("transaction of {n} operation(s) committed");
+                for plan in sent.plans {
+                    committed(plan, ports);
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        for plan in &sent.plans {
+            ports.not_committed(&plan.lport);
+        }
+        let lock_lost = e.contains("not owner");
+        match culprit.map(|i| sent.plans[i].lport.clone()) {
+            Some(lport) if !lock_lost => {
+                // One port's operation failed: hold that port back (longer
+                // each time) and retry the others right away.
+                let hold = ports.quarantine(&lport, now);
+                log::warn!(
+                    "transaction of {n} operation(s) failed because of logical port {lport}: {e}; retrying the others now and {lport} in {} ms",
+                    hold.as_millis()
+                );
+            }
+            None if n > 1 && !connection_lost && !lock_lost => {
+                log::warn!(
+                    "transaction of {n} operation(s) failed: {e}; no single port is named, so its ports are retried one per transaction"
+                );
+                for plan in &sent.plans {
+                    ports.suspect(&plan.lport);
+                }
+            }
+            _ => {
+                self.global_failures += 1;
+                let hold: Duration = backoff(self.global_failures);
+                log::warn!(
+                    "transaction of {n} operation(s) failed: {e}; recomputing from fresh state in {} ms",
+                    hold.as_millis()
+                );
+                self.not_before = now + hold;
+            }
+        }
+        // Dropping the plans calls ctx_destroy for each CREATE, without
+        // finish.
+        drop(sent.plans);
+    }
+
+    /// On shutdown: the transaction in flight is abandoned, its outcome
+    /// unknown. Returns how many operations it held.
+    pub fn abandon(&mut self) -> Option<usize> {
+        self.sent.take().map(|s| s.plans.len())
+    }
+}
+
+/// Finishes one committed plan and records what it applied.
+fn committed(plan: Plan, ports: &mut PortTable) {
+    let lport = plan.lport.clone();
+    let applied = plan.applied();
+    match &plan.action {
+        super::plan::Action::Create(c) => log::info!(
+            "plugged logical port {lport} as interface {}",
+            c.op.output().name
+        ),
+        super::plan::Action::Replace(r, c) => log::info!(
+            "replaced interface {} of logical port {lport} by {}",
+            r.iface_name,
+            c.op.output().name
+        ),
+        super::plan::Action::Remove(r) => {
+            log::info!(
+                "unplugged logical port {lport} (interface {})",
+                r.iface_name
+            )
+        }
+        super::plan::Action::Update { .. } => {}
+    }
+    plan.finish();
+    ports.committed(&lport, applied);
+}
+
+fn log_plan(plan: &Plan, bridge: &str) {
+    use super::plan::Action;
+    let lport = &plan.lport;
+    let why = plan.why.as_deref().unwrap_or("");
+    match &plan.action {
+        Action::Create(c) => {
+            let out = c.op.output();
+            log::info!(
+                "plugging logical port {lport}: interface {} (type {}) on {bridge}, provider {}",
+                out.name,
+                out.iface_type.as_deref().unwrap_or("system"),
+                c.op.type_name()
+            );
+        }
+        Action::Update { update, .. } => {
+            log::info!("updating interface of logical port {lport}: {update:?}")
+        }
+        Action::Remove(r) => log::info!(
+            "unplugging logical port {lport}: removing interface {} because {why}",
+            r.iface_name
+        ),
+        Action::Replace(r, c) => {
+            let out = c.op.output();
+            log::info!(
+                "replacing interface {} of logical port {lport} by {} (type {}) on {bridge}, provider {}, because {why}",
+                r.iface_name,
+                out.name,
+                out.iface_type.as_deref().unwrap_or("system"),
+                c.op.type_name()
+            );
+        }
+    }
+}

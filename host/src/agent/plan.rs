@@ -1,0 +1,290 @@
+//! Changes to the local database, each with the provider operations that
+//! prepared it, and the one transaction an iteration's changes become.
+
+use super::iface_diff::{IfaceState, IfaceUpdate};
+use super::port_state::{Applied, OpKind};
+use super::rows::{IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
+use crate::ovsdb::txn::Txn;
+use crate::ovsdb::{Atom, Datum, Uuid};
+use crate::provider::{PreparedCreate, PreparedRemove};
+use std::collections::BTreeMap;
+
+/// A new Port and Interface on the integration bridge.
+pub struct Creation {
+    /// The integration bridge.
+    pub bridge: Uuid,
+    /// The provider's answer.
+    pub op: PreparedCreate,
+    /// `mtu_request` to set.
+    pub mtu_request: Option<i64>,
+    /// `external_ids:iface-id-ver` to set.
+    pub iface_id_ver: Option<String>,
+}
+
+/// The removal of a Port we plugged.
+pub struct Removal {
+    /// The bridge holding the port.
+    pub bridge: Uuid,
+    /// The Port.
+    pub port: Uuid,
+    /// The interface's name, for the log.
+    pub iface_name: String,
+    /// The provider's agreement.
+    pub op: PreparedRemove,
+}
+
+/// What a plan does.
+pub enum Action {
+    /// Create the interface.
+    Create(Creation),
+    /// Change our interface in place.
+    Update {
+        /// The Interface.
+        iface: Uuid,
+        /// The provider's answer.
+        op: PreparedCreate,
+        /// What to change.
+        update: Box<IfaceUpdate>,
+        /// The Interface as it will be.
+        expected: Box<IfaceState>,
+    },
+    /// Remove our interface.
+    Remove(Removal),
+    /// Remove our interface and create another, in the same transaction.
+    Replace(Removal, Creation),
+}
+
+/// One logical port's change.
+pub struct Plan {
+    /// The logical port.
+    pub lport: String,
+    /// The binding's options it was computed from (empty for a removal).
+    pub lport_options: Vec<(String, String)>,
+    /// Why, for the log (removals and replacements).
+    pub why: Option<String>,
+    /// The interface option keys the agent manages once it commits (see
+    /// [`Applied::option_keys`]).
+    pub option_keys: Vec<String>,
+    /// The change.
+    pub action: Action,
+}
+
+impl Plan {
+    /// The kind of operation.
+    pub fn kind(&self) -> OpKind {
+        match self.action {
+            Action::Create(_) => OpKind::Create,
+            Action::Update { .. } => OpKind::Update,
+            Action::Remove(_) => OpKind::Remove,
+            Action::Replace(..) => OpKind::Replace,
+        }
+    }
+
+    /// What will be in place once the plan commits (`None` after a
+    /// removal).
+    pub fn applied(&self) -> Option<Applied> {
+        let iface = match &self.action {
+            Action::Create(c) | Action::Replace(_, c) => created_state(&self.lport, c),
+            Action::Update { expected, .. } => (**expected).clone(),
+            Action::Remove(_) => return None,
+        };
+        Some(Applied {
+            lport_options: self.lport_options.clone(),
+            iface,
+            option_keys: self.option_keys.clone(),
+        })
+    }
+
+    /// Reports the commit to the provider(s): `port_finish` for each
+    /// operation (the REMOVE of a replacement first), then
+    /// `port_ctx_destroy` for each CREATE.
+    pub fn finish(self) {
+        match self.action {
+            Action::Create(c) => c.op.finish(),
+            Action::Update { op, .. } => op.finish(),
+            Action::Remove(r) => r.op.finish(),
+            Action::Replace(r, c) => {
+                r.op.finish();
+                c.op.finish();
+            }
+        }
+    }
+}
+
+fn created_ids(lport: &str, c: &Creation) -> Vec<(String, String)> {
+    let mut ids = vec![
+        (IFACE_ID.to_owned(), lport.to_owned()),
+        (OVN_PLUGGED.to_owned(), c.op.type_name().to_owned()),
+    ];
+    if let Some(v) = &c.iface_id_ver {
+        ids.push((IFACE_ID_VER.to_owned(), v.clone()));
+    }
+    ids
+}
+
+/// The state a created interface will have.
+fn created_state(lport: &str, c: &Creation) -> IfaceState {
+    let out = c.op.output();
+    IfaceState {
+        iface_type: out.iface_type.clone().unwrap_or_default(),
+        options: out.options.iter().cloned().collect(),
+        external_ids: created_ids(lport, c).into_iter().collect(),
+        mtu_request: c.mtu_request,
+    }
+}
+
+fn str_map(pairs: &[(String, String)]) -> Datum {
+    Datum::str_map(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+fn key_set(keys: &[String]) -> Datum {
+    Datum::set(keys.iter().map(|k| Atom::String(k.clone())))
+}
+
+fn mtu_datum(m: Option<i64>) -> Datum {
+    Datum::set(m.map(Atom::Integer))
+}
+
+/// Per bridge: ports to add (named rows) and ports to remove.
+type Membership = BTreeMap<Uuid, (Vec<Atom>, Vec<Atom>)>;
+
+fn insert_creation(txn: &mut Txn, ports: &mut Membership, i: usize, lport: &str, c: &Creation) {
+    let out = c.op.output();
+    let iface = format!("iface{i}");
+    let port = format!("port{i}");
+    // Columns left at their defaults are omitted: less to send and parse
+    // for thousands of ports.
+    let mut columns = vec![
+        ("name", Datum::string(&out.name)),
+        ("external_ids", str_map(&created_ids(lport, c))),
+    ];
+    if let Some(t) = &out.iface_type {
+        columns.push(("type", Datum::string(t)));
+    }
+    if !out.options.is_empty() {
+        columns.push(("options", str_map(&out.options)));
+    }
+    if c.mtu_request.is_some() {
+        columns.push(("mtu_request", mtu_datum(c.mtu_request)));
+    }
+    txn.insert("Interface", &iface, &columns);
+    txn.insert(
+        "Port",
+        &port,
+        &[
+            ("name", Datum::string(&out.name)),
+            ("interfaces", Datum::scalar(Atom::NamedUuid(iface))),
+        ],
+    );
+    ports
+        .entry(c.bridge)
+        .or_default()
+        .0
+        .push(Atom::NamedUuid(port));
+}
+
+fn update_iface(txn: &mut Txn, iface: Uuid, update: &IfaceUpdate) {
+    let mut columns = Vec::new();
+    if let Some(t) = &update.set_type {
+        columns.push(("type", Datum::string(t)));
+    }
+    if let Some(m) = update.set_mtu_request {
+        columns.push(("mtu_request", mtu_datum(m)));
+    }
+    if !columns.is_empty() {
+        txn.update("Interface", iface, &columns);
+    }
+    let mut mutations = Vec::new();
+    if !update.options_delete.is_empty() {
+        mutations.push(("options", "delete", key_set(&update.options_delete)));
+    }
+    if !update.options_insert.is_empty() {
+        mutations.push(("options", "insert", str_map(&update.options_insert)));
+    }
+    if !update.external_ids_delete.is_empty() {
+        mutations.push((
+            "external_ids",
+            "delete",
+            key_set(&update.external_ids_delete),
+        ));
+    }
+    if !update.external_ids_insert.is_empty() {
+        mutations.push((
+            "external_ids",
+            "insert",
+            str_map(&update.external_ids_insert),
+        ));
+    }
+    if !mutations.is_empty() {
+        txn.mutate("Interface", iface, &mutations);
+    }
+}
+
+/// Adds the operations of `plans` to one transaction, after an `assert` of
+/// `lock` if given (so that the transaction fails rather than writes if the
+/// lock was lost). Bridge membership is changed with one `mutate` per
+/// bridge (all inserts and deletes together), never by rewriting
+/// `Bridge.ports`, and interface maps with key deletes and inserts, so
+/// concurrent writers are not undone. A replacement deletes the old port
+/// and inserts the new one in the same transaction: the old rows are
+/// garbage-collected before the name indexes are checked, so the new
+/// interface may even keep the old name (a move between bridges).
+///
+/// Returns the transaction and, for each of its operations, the index of
+/// the plan it belongs to (`None` for operations shared by several plans).
+pub fn build_txn(plans: &[Plan], lock: Option<&str>) -> (Txn, Vec<Option<usize>>) {
+    let mut txn = Txn::new("Open_vSwitch");
+    if let Some(lock) = lock {
+        txn.assert_lock(lock);
+    }
+    let mut owners = Vec::new();
+    let (mut n_create, mut n_update, mut n_remove, mut n_replace) = (0, 0, 0, 0);
+    let mut ports = Membership::default();
+    for (i, plan) in plans.iter().enumerate() {
+        let first_op = txn.len();
+        match &plan.action {
+            Action::Create(c) => {
+                n_create += 1;
+                insert_creation(&mut txn, &mut ports, i, &plan.lport, c);
+            }
+            Action::Update { iface, update, .. } => {
+                n_update += 1;
+                update_iface(&mut txn, *iface, update);
+            }
+            Action::Remove(r) => {
+                n_remove += 1;
+                ports
+                    .entry(r.bridge)
+                    .or_default()
+                    .1
+                    .push(Atom::Uuid(r.port));
+            }
+            Action::Replace(r, c) => {
+                n_replace += 1;
+                ports
+                    .entry(r.bridge)
+                    .or_default()
+                    .1
+                    .push(Atom::Uuid(r.port));
+                insert_creation(&mut txn, &mut ports, i, &plan.lport, c);
+            }
+        }
+        owners.resize(first_op, None);
+        owners.resize(txn.len(), Some(i));
+    }
+    for (bridge, (add, remove)) in ports {
+        let mut mutations = Vec::new();
+        if !remove.is_empty() {
+            mutations.push(("ports", "delete", Datum::set(remove)));
+        }
+        if !add.is_empty() {
+            mutations.push(("ports", "insert", Datum::set(add)));
+        }
+        txn.mutate("Bridge", bridge, &mutations);
+    }
+    txn.comment(&format!(
+        "vif-plug-host: plug {n_create}, update {n_update}, unplug {n_remove}, replace {n_replace}"
+    ));
+    owners.resize(txn.len(), None);
+    (txn, owners)
+}

@@ -1,0 +1,965 @@
+//! One logical port's state, and the pure transition that decides what to
+//! do with it: the rules table of `docs/architecture.md`.
+//!
+//! [`step`] reads a [`PortRecord`] (what the agent remembers about the
+//! port) and the [`Evidence`] gathered for it from both databases, and
+//! returns the port's next [`Phase`] and an [`Intent`]. It opens no
+//! socket, reads no clock and calls no provider, so every row of the table
+//! is a unit test below. Carrying an intent out (provider calls, the
+//! transaction) is `prepare`'s and `in_flight`'s job; their outcomes come
+//! back as phases set by the port table.
+//!
+//! The rule that shapes it all: an interface we plugged is removed only on
+//! proof from a complete, current Southbound view. Absence from a
+//! conditional monitor is not proof; a confirmed lookup by `logical_port`
+//! in a database ovn-northd has populated is.
+
+use super::iface_diff::IfaceState;
+use super::lport_options::LportOptions;
+use super::placement::Placement;
+use crate::ovsdb::Uuid;
+use std::fmt;
+use std::time::Instant;
+
+/// Why the Southbound view cannot prove an unplug right now.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Doubt {
+    /// Not connected to any Southbound member.
+    Disconnected,
+    /// Connected, but the monitor has not delivered the contents yet.
+    Loading,
+    /// The server has not acknowledged the condition on our chassis yet.
+    ConditionPending,
+    /// Our Chassis row is not in the Southbound: deleted, re-created under
+    /// a new UUID, or not registered by ovn-controller yet.
+    NoChassis(String),
+    /// The database has not been populated by ovn-northd (a new or reset
+    /// Southbound): `SB_Global` has no `options:northd_internal_version`.
+    NotPopulated,
+    /// The lookup of this logical port by name is not acknowledged yet.
+    LookupPending,
+    /// The database was already populated when the monitor started: its
+    /// contents may predate ovn-northd's (a restarted member, or a database
+    /// restored from an older copy, which ovn-northd brings up to date
+    /// within seconds). Unplugs wait for the settle time to pass.
+    Settling,
+}
+
+impl fmt::Display for Doubt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Doubt::Disconnected => f.write_str("the Southbound is not connected"),
+            Doubt::Loading => f.write_str("the Southbound monitor has not delivered its contents yet"),
+            Doubt::ConditionPending => {
+                f.write_str("the Southbound has not acknowledged the condition on our chassis yet")
+            }
+            Doubt::NoChassis(name) => write!(
+                f,
+                "our Chassis row {name:?} is not in the Southbound (deleted or re-created; waiting for ovn-controller to register it)"
+            ),
+            Doubt::NotPopulated => f.write_str(
+                "the Southbound has not been populated by ovn-northd (SB_Global has no options:northd_internal_version)",
+            ),
+            Doubt::LookupPending => {
+                f.write_str("the Southbound has not answered the lookup of this logical port yet")
+            }
+            Doubt::Settling => f.write_str(
+                "the Southbound's contents at connection may predate ovn-northd's latest (a restart, or a database restored from a copy): waiting the settle time (--unplug-settle) for ovn-northd to bring them up to date",
+            ),
+        }
+    }
+}
+
+/// A binding in view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The binding's `type` (`""` for a VIF, the only kind plugged).
+    pub ptype: String,
+    /// Where it may be bound, seen from here.
+    pub placement: Placement,
+    /// Its options.
+    pub options: LportOptions,
+}
+
+/// What the Southbound says about a logical port's binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingView {
+    /// The binding is in view.
+    Present(Binding),
+    /// The binding does not exist: the current, populated Southbound
+    /// answered a lookup by `logical_port` with nothing.
+    Absent,
+    /// Not in view, and not proven absent.
+    Unknown(Doubt),
+}
+
+/// Where an interface we plugged stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OurBridge {
+    /// On the integration bridge.
+    Integration,
+    /// On a bridge that was the integration bridge earlier in this run
+    /// (`external_ids:ovn-bridge` changed): still ours, to be moved.
+    Former(String),
+}
+
+/// Where an interface stands in the local database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    /// Its Port row.
+    pub port: Uuid,
+    /// The Bridge row holding that port.
+    pub bridge: Uuid,
+    /// The bridge's name.
+    pub bridge_name: String,
+    /// The bridge's `datapath_type`.
+    pub datapath_type: String,
+}
+
+/// An interface we plugged (it carries `external_ids:ovn-plugged`) for the
+/// logical port, on a bridge that is ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OurIface {
+    /// The Interface row.
+    pub uuid: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The provider type in `ovn-plugged`.
+    pub provider: String,
+    /// Whether that provider is loaded.
+    pub provider_loaded: bool,
+    /// Its bridge: the integration bridge or a former one.
+    pub bridge: OurBridge,
+    /// Where it stands in the local database.
+    pub at: Location,
+    /// The columns the agent manages, as they are now.
+    pub state: IfaceState,
+}
+
+/// Everything [`step`] reads about one logical port, gathered from both
+/// databases and the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The binding.
+    pub binding: BindingView,
+    /// Why the Southbound cannot prove an unplug now (`None`: it can).
+    pub doubt: Option<Doubt>,
+    /// Our interface for the port, if any.
+    pub ours: Option<OurIface>,
+    /// An interface for the port (`external_ids:iface-id`) that we did not
+    /// plug: never touched, and a reason not to plug.
+    pub foreign: Option<Uuid>,
+    /// Interfaces we plugged for the port on bridges that are not ours
+    /// (name, bridge): never touched; the port table warns once about each.
+    pub elsewhere: Vec<(String, String)>,
+    /// The integration bridge exists.
+    pub bridge_exists: bool,
+    /// The binding's `vif-plug-type` names a loaded provider.
+    pub plug_type_loaded: bool,
+}
+
+/// What the agent last applied to a port: while the binding's options and
+/// the parts of the interface the agent manages are still these, the
+/// provider is not asked again. Keys other programs write (ovn-controller's
+/// `external_ids:ovn-installed`, an operator's option) do not count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The binding's options.
+    pub lport_options: Vec<(String, String)>,
+    /// The interface as left.
+    pub iface: IfaceState,
+    /// The option keys the agent manages on it: the provider's answer and
+    /// the keys it maintains.
+    pub option_keys: Vec<String>,
+}
+
+impl Applied {
+    /// Whether `state` still holds what was applied, in the parts the agent
+    /// manages.
+    pub fn holds(&self, state: &IfaceState) -> bool {
+        use super::rows::{IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
+        let a = &self.iface;
+        a.iface_type == state.iface_type
+            && a.mtu_request == state.mtu_request
+            && self
+                .option_keys
+                .iter()
+                .all(|k| a.options.get(k) == state.options.get(k))
+            && [IFACE_ID, OVN_PLUGGED, IFACE_ID_VER]
+                .iter()
+                .all(|k| a.external_ids.get(*k) == state.external_ids.get(*k))
+    }
+}
+
+/// Why an interface we plugged is left exactly as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Keep {
+    /// The binding is requested here as additional, listed or anywhere.
+    Placement(Placement),
+    /// The binding is not a VIF (its `type`).
+    NotVif(String),
+    /// The binding is not in view, and its absence is not proven.
+    Unknown(Doubt),
+    /// The provider that plugged it is not loaded: nobody can unplug it.
+    ProviderNotLoaded(String),
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keep::Placement(Placement::Additional) => f.write_str(
+                "requested here as an additional chassis (live migration): keeping it untouched",
+            ),
+            Keep::Placement(Placement::Listed) => f.write_str(
+                "its requested-chassis option names us but requested_chassis does not (our chassis row is new; waiting for ovn-northd): keeping it untouched",
+            ),
+            Keep::Placement(Placement::Anywhere) => {
+                f.write_str("no chassis is requested for it: keeping it untouched")
+            }
+            Keep::Placement(p) => write!(f, "placement {p}: keeping it untouched"),
+            Keep::NotVif(t) => write!(f, "its binding has type {t:?}, not a VIF: keeping it untouched"),
+            Keep::Unknown(d) => write!(f, "its binding is not in view and {d}: keeping it"),
+            Keep::ProviderNotLoaded(t) => {
+                write!(f, "it was plugged by provider {t:?}, which is not loaded: keeping it")
+            }
+        }
+    }
+}
+
+/// Why the agent will not plug a port the CMS asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// `vif-plug-type` names no loaded provider.
+    NoProvider(String),
+    /// An interface we did not plug already stands for the port.
+    Foreign(Uuid),
+    /// The integration bridge does not exist.
+    NoBridge,
+    /// Our interface must be replaced through another provider, but the
+    /// one that plugged it is not loaded.
+    OldProviderNotLoaded(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NoProvider(t) => {
+                write!(f, "no provider for vif-plug-type {t:?} is loaded; not plugging it")
+            }
+            Refusal::Foreign(u) => write!(
+                f,
+                "the CMS asked to plug it, but interface {u} already stands for it and was not plugged by us; leaving it alone"
+            ),
+            Refusal::NoBridge => f.write_str("the integration bridge does not exist; not plugging it"),
+            Refusal::OldProviderNotLoaded(t) => write!(
+                f,
+                "it is to be plugged by another provider, but provider {t:?}, which plugged it, is not loaded to unplug it; leaving it"
+            ),
+        }
+    }
+}
+
+/// Why an interface is to be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnplugWhy {
+    /// The binding is requested on other chassis only.
+    NotHere,
+    /// The binding does not exist.
+    Deleted,
+    /// The CMS removed `vif-plug-type` from the binding.
+    Withdrawn,
+}
+
+impl fmt::Display for UnplugWhy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnplugWhy::NotHere => "it is requested on another chassis",
+            UnplugWhy::Deleted => "its binding no longer exists in the Southbound",
+            UnplugWhy::Withdrawn => "the CMS removed vif-plug-type from it",
+        })
+    }
+}
+
+/// Why an interface is replaced by a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplaceWhy {
+    /// `vif-plug-type` names another provider than the one that plugged it.
+    Provider {
+        /// The provider that plugged it.
+        from: String,
+    },
+    /// It stands on a former integration bridge.
+    Bridge {
+        /// That bridge.
+        from: String,
+    },
+    /// The provider now names another interface (new VF, renamed netdev).
+    Name {
+        /// The interface's name.
+        from: String,
+        /// The provider's new answer.
+        to: String,
+    },
+}
+
+impl fmt::Display for ReplaceWhy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplaceWhy::Provider { from } => write!(f, "vif-plug-type no longer names {from:?}"),
+            ReplaceWhy::Bridge { from } => {
+                write!(
+                    f,
+                    "it stands on {from}, which is no longer the integration bridge"
+                )
+            }
+            ReplaceWhy::Name { from, to } => {
+                write!(
+                    f,
+                    "the provider now names interface {to:?} instead of {from:?}"
+                )
+            }
+        }
+    }
+}
+
+/// The kind of operation in flight for a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// Creating its interface.
+    Create,
+    /// Updating its interface in place.
+    Update,
+    /// Removing its interface.
+    Remove,
+    /// Removing its interface and creating another.
+    Replace,
+}
+
+/// Where a logical port stands. One per port: a port cannot be in two
+/// contradictory states at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing of ours is plugged for it, and nothing is to be done.
+    Idle,
+    /// Our interface stands, matching what was last applied.
+    Plugged,
+    /// Our interface stands and is left as it is.
+    Kept(Keep),
+    /// An unplug is due but the Southbound cannot prove it yet.
+    UnplugDeferred(UnplugWhy, Doubt),
+    /// The CMS asked to plug it and the agent will not.
+    Refused(Refusal),
+    /// The provider declined; asked again when the port's inputs change or
+    /// a provider's `run` reports a change.
+    Declined {
+        /// The provider.
+        provider: String,
+        /// What it said, or what was wrong with its answer.
+        reason: String,
+    },
+    /// The interface name the provider gave is taken; asked again when a
+    /// port or interface name is freed.
+    WaitingForName {
+        /// The name.
+        name: String,
+        /// What holds it.
+        holder: String,
+    },
+    /// A transaction failed because of this port: held back until then.
+    Quarantined {
+        /// When it is decided again.
+        until: Instant,
+    },
+    /// Part of the transaction in flight.
+    InFlight(OpKind),
+}
+
+impl Phase {
+    /// Whether the port may be decided now (not in flight, not held back).
+    pub fn is_due(&self, now: Instant) -> bool {
+        match self {
+            Phase::InFlight(_) => false,
+            Phase::Quarantined { until } => *until <= now,
+            _ => true,
+        }
+    }
+}
+
+/// What the agent remembers about one logical port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRecord {
+    /// Where it stands.
+    pub phase: Phase,
+    /// What was last applied, if it is known to be in place.
+    pub applied: Option<Applied>,
+    /// Consecutive failed transactions it caused.
+    pub failures: u32,
+    /// It was in a failed batch whose error named no port: decide it alone
+    /// next time, so that a new failure is attributable.
+    pub suspect: bool,
+}
+
+impl Default for PortRecord {
+    fn default() -> Self {
+        PortRecord {
+            phase: Phase::Idle,
+            applied: None,
+            failures: 0,
+            suspect: false,
+        }
+    }
+}
+
+/// What to do about a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Nothing: the phase says why.
+    None,
+    /// Ask `provider` for a new interface (CREATE without an interface).
+    Plug {
+        /// The provider type.
+        provider: String,
+    },
+    /// Ask `provider` again about our interface (CREATE with the
+    /// interface): update it, leave it, or replace it if it names another.
+    Check {
+        /// The provider type.
+        provider: String,
+    },
+    /// Remove our interface and create a new one through `provider`, in
+    /// one transaction.
+    Replace {
+        /// The provider type of the new interface.
+        provider: String,
+        /// Why.
+        why: ReplaceWhy,
+    },
+    /// Remove our interface.
+    Unplug {
+        /// Why (proven).
+        why: UnplugWhy,
+    },
+}
+
+/// The outcome of [`step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The port's phase, unless carrying out the intent changes it.
+    pub phase: Phase,
+    /// What to do.
+    pub intent: Intent,
+}
+
+impl Decision {
+    fn rest(phase: Phase) -> Decision {
+        Decision {
+            phase,
+            intent: Intent::None,
+        }
+    }
+
+    fn act(phase: Phase, intent: Intent) -> Decision {
+        Decision { phase, intent }
+    }
+}
+
+/// Decides one logical port: the rules table of `docs/architecture.md`.
+pub fn step(rec: &PortRecord, ev: &Evidence) -> Decision {
+    match &ev.binding {
+        BindingView::Present(b) => match b.placement {
+            Placement::Main if b.ptype.is_empty() => main_here(rec, ev, &b.options),
+            Placement::Main => keep(ev, Keep::NotVif(b.ptype.clone())),
+            Placement::NotHere => unplug(ev, UnplugWhy::NotHere),
+            p => keep(ev, Keep::Placement(p)),
+        },
+        BindingView::Absent => unplug(ev, UnplugWhy::Deleted),
+        BindingView::Unknown(d) => keep(ev, Keep::Unknown(d.clone())),
+    }
+}
+
+/// A VIF binding requested on our chassis as its main chassis.
+fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions) -> Decision {
+    let Some(ptype) = &opts.plug_type else {
+        return unplug(ev, UnplugWhy::Withdrawn);
+    };
+    if !ev.plug_type_loaded {
+        return Decision::rest(Phase::Refused(Refusal::NoProvider(ptype.clone())));
+    }
+    let provider = ptype.clone();
+    let Some(ours) = &ev.ours else {
+        if let Some(f) = ev.foreign {
+            return Decision::rest(Phase::Refused(Refusal::Foreign(f)));
+        }
+        if !ev.bridge_exists {
+            return Decision::rest(Phase::Refused(Refusal::NoBridge));
+        }
+        return Decision::act(Phase::Idle, Intent::Plug { provider });
+    };
+    if ours.provider != *ptype {
+        if !ours.provider_loaded {
+            return Decision::rest(Phase::Refused(Refusal::OldProviderNotLoaded(
+                ours.provider.clone(),
+            )));
+        }
+        if !ev.bridge_exists {
+            return Decision::rest(Phase::Refused(Refusal::NoBridge));
+        }
+        let why = ReplaceWhy::Provider {
+            from: ours.provider.clone(),
+        };
+        return Decision::act(Phase::Plugged, Intent::Replace { provider, why });
+    }
+    if let OurBridge::Former(from) = &ours.bridge {
+        if !ev.bridge_exists {
+            return Decision::rest(Phase::Refused(Refusal::NoBridge));
+        }
+        let why = ReplaceWhy::Bridge { from: from.clone() };
+        return Decision::act(Phase::Plugged, Intent::Replace { provider, why });
+    }
+    let unchanged = rec
+        .applied
+        .as_ref()
+        .is_some_and(|a| a.lport_options == opts.all && a.holds(&ours.state));
+    if unchanged {
+        Decision::rest(Phase::Plugged)
+    } else {
+        Decision::act(Phase::Plugged, Intent::Check { provider })
+    }
+}
+
+/// Our interface, if any, is left exactly as it is.
+fn keep(ev: &Evidence, why: Keep) -> Decision {
+    match &ev.ours {
+        Some(_) => Decision::rest(Phase::Kept(why)),
+        None => Decision::rest(Phase::Idle),
+    }
+}
+
+/// Our interface, if any, is to be removed, if the Southbound can prove it.
+fn unplug(ev: &Evidence, why: UnplugWhy) -> Decision {
+    let Some(ours) = &ev.ours else {
+        return Decision::rest(Phase::Idle);
+    };
+    if !ours.provider_loaded {
+        return Decision::rest(Phase::Kept(Keep::ProviderNotLoaded(ours.provider.clone())));
+    }
+    match &ev.doubt {
+        Some(d) => Decision::rest(Phase::UnplugDeferred(why, d.clone())),
+        None => Decision::act(Phase::Plugged, Intent::Unplug { why }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use super::{Intent as I, Phase as P};
+    use crate::agent::lport_options;
+    use crate::ovsdb::Datum;
+
+    fn options(pairs: &[(&str, &str)]) -> LportOptions {
+        lport_options::parse(&Datum::str_map(pairs.iter().copied()))
+    }
+
+    fn binding(placement: Placement, opts: &[(&str, &str)]) -> BindingView {
+        BindingView::Present(Binding {
+            ptype: String::new(),
+            placement,
+            options: options(opts),
+        })
+    }
+
+    fn ours(provider: &str, bridge: OurBridge) -> OurIface {
+        OurIface {
+            uuid: Uuid(10),
+            name: "vif1".into(),
+            provider: provider.into(),
+            provider_loaded: provider != "gone",
+            bridge,
+            at: Location::default(),
+            state: IfaceState::default(),
+        }
+    }
+
+    fn evidence(binding: BindingView, ours: Option<OurIface>) -> Evidence {
+        Evidence {
+            binding,
+            doubt: None,
+            ours,
+            foreign: None,
+            elsewhere: Vec::new(),
+            bridge_exists: true,
+            plug_type_loaded: true,
+        }
+    }
+
+    const DUMMY: &[(&str, &str)] = &[("vif-plug-type", "dummy")];
+    const OTHER: &[(&str, &str)] = &[("vif-plug-type", "other")];
+
+    fn plugged() -> Option<OurIface> {
+        Some(ours("dummy", OurBridge::Integration))
+    }
+
+    fn plug() -> I {
+        I::Plug {
+            provider: "dummy".into(),
+        }
+    }
+
+    fn check() -> I {
+        I::Check {
+            provider: "dummy".into(),
+        }
+    }
+
+    /// Every row of the rules table in docs/architecture.md: binding
+    /// (placement, options) x our interface x the view's certainty.
+    #[test]
+    fn the_rules_table() {
+        let fresh = PortRecord::default();
+        let chassis_gone = Some(Doubt::NoChassis("hv1".into()));
+        let not_populated = Some(Doubt::NotPopulated);
+        let rows: Vec<(&str, Evidence, Phase, Intent)> = vec![
+            // ---- main ----
+            (
+                "main, plug type loaded, nothing plugged: plug",
+                evidence(binding(Placement::Main, DUMMY), None),
+                P::Idle,
+                plug(),
+            ),
+            (
+                "main, plugged, inputs not known to be applied: check",
+                evidence(binding(Placement::Main, DUMMY), plugged()),
+                P::Plugged,
+                check(),
+            ),
+            (
+                "main, plug type not loaded: refused, ours kept",
+                Evidence {
+                    plug_type_loaded: false,
+                    ..evidence(binding(Placement::Main, DUMMY), plugged())
+                },
+                P::Refused(Refusal::NoProvider("dummy".into())),
+                I::None,
+            ),
+            (
+                "main, a foreign interface stands for it: refused",
+                Evidence {
+                    foreign: Some(Uuid(5)),
+                    ..evidence(binding(Placement::Main, DUMMY), None)
+                },
+                P::Refused(Refusal::Foreign(Uuid(5))),
+                I::None,
+            ),
+            (
+                "main, no integration bridge: refused",
+                Evidence {
+                    bridge_exists: false,
+                    ..evidence(binding(Placement::Main, DUMMY), None)
+                },
+                P::Refused(Refusal::NoBridge),
+                I::None,
+            ),
+            (
+                "main, vif-plug-type withdrawn, plugged: unplug",
+                evidence(binding(Placement::Main, &[]), plugged()),
+                P::Plugged,
+                I::Unplug {
+                    why: UnplugWhy::Withdrawn,
+                },
+            ),
+            (
+                "main, vif-plug-type withdrawn, view not current: deferred",
+                Evidence {
+                    doubt: chassis_gone.clone(),
+                    ..evidence(binding(Placement::Main, &[]), plugged())
+                },
+                P::UnplugDeferred(UnplugWhy::Withdrawn, Doubt::NoChassis("hv1".into())),
+                I::None,
+            ),
+            (
+                "main, no vif-plug-type, nothing plugged: idle",
+                evidence(binding(Placement::Main, &[]), None),
+                P::Idle,
+                I::None,
+            ),
+            (
+                "main, another provider named: replace",
+                evidence(binding(Placement::Main, OTHER), plugged()),
+                P::Plugged,
+                I::Replace {
+                    provider: "other".into(),
+                    why: ReplaceWhy::Provider {
+                        from: "dummy".into(),
+                    },
+                },
+            ),
+            (
+                "main, another provider named, old one not loaded: refused",
+                evidence(
+                    binding(Placement::Main, DUMMY),
+                    Some(ours("gone", OurBridge::Integration)),
+                ),
+                P::Refused(Refusal::OldProviderNotLoaded("gone".into())),
+                I::None,
+            ),
+            (
+                "main, plugged on a former integration bridge: replace (move)",
+                evidence(
+                    binding(Placement::Main, DUMMY),
+                    Some(ours("dummy", OurBridge::Former("br-old".into()))),
+                ),
+                P::Plugged,
+                I::Replace {
+                    provider: "dummy".into(),
+                    why: ReplaceWhy::Bridge {
+                        from: "br-old".into(),
+                    },
+                },
+            ),
+            (
+                "main, not a VIF: kept untouched",
+                evidence(
+                    BindingView::Present(Binding {
+                        ptype: "virtual".into(),
+                        placement: Placement::Main,
+                        options: options(DUMMY),
+                    }),
+                    plugged(),
+                ),
+                P::Kept(Keep::NotVif("virtual".into())),
+                I::None,
+            ),
+            // ---- additional / listed / anywhere: never touched ----
+            (
+                "additional, plugged: kept untouched",
+                evidence(binding(Placement::Additional, DUMMY), plugged()),
+                P::Kept(Keep::Placement(Placement::Additional)),
+                I::None,
+            ),
+            (
+                "additional, nothing plugged: not plugged",
+                evidence(binding(Placement::Additional, DUMMY), None),
+                P::Idle,
+                I::None,
+            ),
+            (
+                "listed (chassis re-created), plugged, options withdrawn: kept",
+                evidence(binding(Placement::Listed, &[]), plugged()),
+                P::Kept(Keep::Placement(Placement::Listed)),
+                I::None,
+            ),
+            (
+                "listed, nothing plugged: not plugged",
+                evidence(binding(Placement::Listed, DUMMY), None),
+                P::Idle,
+                I::None,
+            ),
+            (
+                "anywhere, plugged: kept untouched",
+                evidence(binding(Placement::Anywhere, DUMMY), plugged()),
+                P::Kept(Keep::Placement(Placement::Anywhere)),
+                I::None,
+            ),
+            (
+                "anywhere, nothing plugged: not plugged",
+                evidence(binding(Placement::Anywhere, DUMMY), None),
+                P::Idle,
+                I::None,
+            ),
+            // ---- not here ----
+            (
+                "not here, plugged, view current: unplug",
+                evidence(binding(Placement::NotHere, DUMMY), plugged()),
+                P::Plugged,
+                I::Unplug {
+                    why: UnplugWhy::NotHere,
+                },
+            ),
+            (
+                "not here, plugged, chassis row gone: deferred",
+                Evidence {
+                    doubt: chassis_gone.clone(),
+                    ..evidence(binding(Placement::NotHere, DUMMY), plugged())
+                },
+                P::UnplugDeferred(UnplugWhy::NotHere, Doubt::NoChassis("hv1".into())),
+                I::None,
+            ),
+            (
+                "not here, plugged, Southbound not populated: deferred",
+                Evidence {
+                    doubt: not_populated.clone(),
+                    ..evidence(binding(Placement::NotHere, DUMMY), plugged())
+                },
+                P::UnplugDeferred(UnplugWhy::NotHere, Doubt::NotPopulated),
+                I::None,
+            ),
+            (
+                "not here, plugged by a provider not loaded: kept",
+                evidence(
+                    binding(Placement::NotHere, DUMMY),
+                    Some(ours("gone", OurBridge::Integration)),
+                ),
+                P::Kept(Keep::ProviderNotLoaded("gone".into())),
+                I::None,
+            ),
+            (
+                "not here, plugged on a former integration bridge: unplug",
+                evidence(
+                    binding(Placement::NotHere, DUMMY),
+                    Some(ours("dummy", OurBridge::Former("br-old".into()))),
+                ),
+                P::Plugged,
+                I::Unplug {
+                    why: UnplugWhy::NotHere,
+                },
+            ),
+            (
+                "not here, nothing plugged: idle",
+                evidence(binding(Placement::NotHere, DUMMY), None),
+                P::Idle,
+                I::None,
+            ),
+            // ---- absent / unknown ----
+            (
+                "absent (proven), plugged: unplug",
+                evidence(BindingView::Absent, plugged()),
+                P::Plugged,
+                I::Unplug {
+                    why: UnplugWhy::Deleted,
+                },
+            ),
+            (
+                "absent (proven), nothing plugged: idle",
+                evidence(BindingView::Absent, None),
+                P::Idle,
+                I::None,
+            ),
+            (
+                "unknown (Southbound empty, being repopulated), plugged: kept",
+                Evidence {
+                    doubt: not_populated.clone(),
+                    ..evidence(BindingView::Unknown(Doubt::NotPopulated), plugged())
+                },
+                P::Kept(Keep::Unknown(Doubt::NotPopulated)),
+                I::None,
+            ),
+            (
+                "unknown (lookup not answered yet), plugged: kept",
+                evidence(BindingView::Unknown(Doubt::LookupPending), plugged()),
+                P::Kept(Keep::Unknown(Doubt::LookupPending)),
+                I::None,
+            ),
+            (
+                "unknown (disconnected), plugged: kept",
+                evidence(BindingView::Unknown(Doubt::Disconnected), plugged()),
+                P::Kept(Keep::Unknown(Doubt::Disconnected)),
+                I::None,
+            ),
+            (
+                "unknown, nothing plugged: idle",
+                evidence(BindingView::Unknown(Doubt::Loading), None),
+                P::Idle,
+                I::None,
+            ),
+        ];
+        for (what, ev, phase, intent) in rows {
+            let d = step(&fresh, &ev);
+            assert_eq!(d, Decision { phase, intent }, "{what}");
+        }
+    }
+
+    #[test]
+    fn what_was_applied_is_not_asked_again_until_an_input_changes() {
+        let ev = evidence(binding(Placement::Main, DUMMY), plugged());
+        let mut rec = PortRecord {
+            applied: Some(Applied {
+                lport_options: options(DUMMY).all,
+                iface: IfaceState::default(),
+                option_keys: vec!["opt".into()],
+            }),
+            ..PortRecord::default()
+        };
+        assert_eq!(step(&rec, &ev), Decision::rest(P::Plugged));
+        // The CMS changed an option.
+        let changed = evidence(
+            binding(Placement::Main, &[("vif-plug-type", "dummy"), ("x", "1")]),
+            plugged(),
+        );
+        assert_eq!(step(&rec, &changed).intent, check());
+        // Another program added its own keys: nothing to ask.
+        let mut foreign = ev.clone();
+        if let Some(o) = foreign.ours.as_mut() {
+            o.state
+                .external_ids
+                .insert("ovn-installed".into(), "true".into());
+            o.state.options.insert("operator".into(), "x".into());
+        }
+        assert_eq!(step(&rec, &foreign), Decision::rest(P::Plugged));
+        // Someone changed the interface: its type, a managed option, our id.
+        for drift in 0..3 {
+            let mut drifted = ev.clone();
+            if let Some(o) = drifted.ours.as_mut() {
+                match drift {
+                    0 => o.state.iface_type = "system".into(),
+                    1 => {
+                        o.state.options.insert("opt".into(), "changed".into());
+                    }
+                    _ => {
+                        o.state.external_ids.insert("iface-id".into(), "x".into());
+                    }
+                }
+            }
+            assert_eq!(step(&rec, &drifted).intent, check(), "drift {drift}");
+        }
+        // A provider's run reported a change: applied is forgotten.
+        rec.applied = None;
+        assert_eq!(step(&rec, &ev).intent, check());
+    }
+
+    #[test]
+    fn a_re_registered_chassis_keeps_every_port_through_each_stage() {
+        // The stages of `ovn-sbctl chassis-del hv1` followed by
+        // ovn-controller registering it again and ovn-northd re-resolving.
+        let rec = PortRecord {
+            phase: P::Plugged,
+            ..PortRecord::default()
+        };
+        let stages = [
+            // Chassis row deleted: weak reference cleared, row gone.
+            Evidence {
+                doubt: Some(Doubt::NoChassis("hv1".into())),
+                ..evidence(
+                    binding(Placement::Listed, &[("vif-plug-type", "dummy")]),
+                    plugged(),
+                )
+            },
+            // Registered again under a new UUID; not resolved yet.
+            evidence(binding(Placement::Listed, DUMMY), plugged()),
+        ];
+        for ev in stages {
+            let d = step(&rec, &ev);
+            assert_eq!(d.intent, I::None, "{ev:?}");
+            assert!(matches!(d.phase, P::Kept(_)), "{d:?}");
+        }
+        // Resolved: main again, checked against what was applied.
+        let d = step(&rec, &evidence(binding(Placement::Main, DUMMY), plugged()));
+        assert_ne!(
+            d.intent,
+            I::Unplug {
+                why: UnplugWhy::Deleted
+            }
+        );
+    }
+
+    #[test]
+    fn due_phases() {
+        let now = Instant::now();
+        assert!(P::Idle.is_due(now));
+        assert!(!P::InFlight(OpKind::Create).is_due(now));
+        assert!(!P::Quarantined {
+            until: now + std::time::Duration::from_secs(1)
+        }
+        .is_due(now));
+        assert!(P::Quarantined { until: now }.is_due(now));
+    }
+}

@@ -1,0 +1,353 @@
+//! Carrying out a port's [`Intent`]: the provider calls, the checks on
+//! their answers, and the [`Plan`] they become. The decision of what to do
+//! was made by `port_state::step`; this module only asks the providers and
+//! reports what they said.
+//!
+//! Provider contract, as the reference's `controller/vif-plug.c` keeps it:
+//! an operation that is not applied is dropped (`port_ctx_destroy` for a
+//! CREATE, nothing for a REMOVE) without `port_finish`; a re-check that
+//! changes nothing is finished at once (`port_finish`, then
+//! `port_ctx_destroy`), as ovn-controller finishes the operations of an
+//! unchanged transaction.
+
+use super::iface_diff::{self, Desired};
+use super::local_view::LocalView;
+use super::plan::{Action, Creation, Plan, Removal};
+use super::port_state::{Applied, BindingView, Evidence, Intent, OurIface, ReplaceWhy};
+use crate::ovsdb::Uuid;
+use crate::provider::{BridgeInfo, ExistingIface, PortRequest, PrepareError};
+use crate::registry::Registry;
+use std::collections::HashSet;
+
+/// The integration bridge, looked up once per iteration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationBridge {
+    /// Its row.
+    pub uuid: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its `datapath_type`.
+    pub datapath_type: String,
+}
+
+/// What carrying out the intents of one iteration reads.
+pub struct Context<'a> {
+    /// Providers.
+    pub registry: &'a Registry,
+    /// The local database.
+    pub local: &'a LocalView,
+    /// The integration bridge, if it exists.
+    pub bridge: Option<&'a IntegrationBridge>,
+    /// `Open_vSwitch.dpdk_initialized`.
+    pub dpdk_initialized: bool,
+}
+
+/// What came of an intent.
+pub enum Outcome {
+    /// A change to commit.
+    Plan(Box<Plan>),
+    /// The provider's answer matches the interface: nothing to write
+    /// (already finished).
+    Unchanged(Box<Applied>),
+    /// A provider declined, or its answer was unusable.
+    Declined {
+        /// The provider.
+        provider: String,
+        /// Why.
+        reason: String,
+    },
+    /// The interface name the provider gave is taken.
+    NameTaken {
+        /// The name.
+        name: String,
+        /// What holds it.
+        holder: String,
+    },
+}
+
+/// The option keys the agent manages on an interface: the provider's
+/// answer, and the keys it maintains.
+fn option_keys(answer: &[(String, String)], maintained: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = answer
+        .iter()
+        .map(|(k, _)| k.clone())
+        .chain(maintained.iter().cloned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn declined(provider: &str, e: PrepareError) -> Outcome {
+    Outcome::Declined {
+        provider: provider.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+impl Context<'_> {
+    fn bridge_info(&self, name: &str, datapath_type: &str) -> BridgeInfo {
+        BridgeInfo {
+            name: name.to_owned(),
+            datapath_type: datapath_type.to_owned(),
+            dpdk_initialized: self.dpdk_initialized,
+        }
+    }
+
+    /// What holds interface or port name `name`, other than `except` (a
+    /// port being removed in the same transaction, and its interface).
+    fn holder_of(&self, name: &str, except: Option<&OurIface>) -> Option<String> {
+        let port = self.local.port_named(name);
+        if port.is_some() && port != except.map(|o| o.at.port) {
+            return port.map(|p| format!("port {p}"));
+        }
+        let iface = self.local.iface_named(name);
+        if iface.is_some() && iface != except.map(|o| o.uuid) {
+            return iface.map(|i| format!("interface {i}"));
+        }
+        None
+    }
+}
+
+/// Carries out `intent` for `lport`. `claimed` holds the interface names
+/// created earlier in the same transaction; a name given twice waits.
+/// Returns `None` for [`Intent::None`].
+pub fn carry_out(
+    cx: &Context<'_>,
+    claimed: &mut HashSet<String>,
+    lport: &str,
+    ev: &Evidence,
+    intent: Intent,
+) -> Option<Outcome> {
+    let options = match &ev.binding {
+        BindingView::Present(b) => &b.options.all[..],
+        _ => &[],
+    };
+    Some(match intent {
+        Intent::None => return None,
+        Intent::Plug { provider } => create(cx, claimed, lport, ev, &provider, None, None),
+        Intent::Check { provider } => check(cx, claimed, lport, ev, &provider, options),
+        Intent::Replace { provider, why } => replace(cx, claimed, lport, ev, &provider, why),
+        Intent::Unplug { why } => match ev.ours.as_ref().map(|o| remove(cx, lport, o)) {
+            Some(Ok(removal)) => Outcome::Plan(Box::new(Plan {
+                lport: lport.to_owned(),
+                lport_options: Vec::new(),
+                why: Some(why.to_string()),
+                option_keys: Vec::new(),
+                action: Action::Remove(removal),
+            })),
+            Some(Err(o)) => o,
+            None => return None,
+        },
+    })
+}
+
+/// The binding's options as a provider request, and what the interface
+/// should carry besides the provider's answer.
+fn binding_inputs(ev: &Evidence) -> (Vec<(String, String)>, Option<i64>, Option<String>) {
+    match &ev.binding {
+        BindingView::Present(b) => (
+            b.options.all.clone(),
+            b.options.mtu_request,
+            b.options.iface_id_ver.clone(),
+        ),
+        _ => (Vec::new(), None, None),
+    }
+}
+
+/// CREATE without an interface: a new one on the integration bridge,
+/// replacing `old` (removed in the same transaction) if given.
+fn create(
+    cx: &Context<'_>,
+    claimed: &mut HashSet<String>,
+    lport: &str,
+    ev: &Evidence,
+    ptype: &str,
+    old: Option<(Removal, &OurIface)>,
+    why: Option<String>,
+) -> Outcome {
+    let (Some(provider), Some(bridge)) = (cx.registry.get(ptype), cx.bridge) else {
+        return Outcome::Declined {
+            provider: ptype.to_owned(),
+            reason: "the provider or the integration bridge is gone".into(),
+        };
+    };
+    let (lport_options, mtu_request, iface_id_ver) = binding_inputs(ev);
+    let req = PortRequest {
+        lport_name: lport.to_owned(),
+        lport_options: lport_options.clone(),
+        iface: None,
+        bridge: cx.bridge_info(&bridge.name, &bridge.datapath_type),
+    };
+    let op = match provider.prepare_create(&req) {
+        Ok(op) => op,
+        // Dropping `old` drops its REMOVE unfinished: it was not applied.
+        Err(e) => return declined(ptype, e),
+    };
+    let name = op.output().name.clone();
+    if let Some(holder) = cx.holder_of(&name, old.as_ref().map(|(_, o)| *o)) {
+        return Outcome::NameTaken { name, holder };
+    }
+    if !claimed.insert(name.clone()) {
+        return Outcome::NameTaken {
+            name,
+            holder: "another logical port in the same transaction".into(),
+        };
+    }
+    let option_keys = option_keys(&op.output().options, provider.maintained_options());
+    let creation = Creation {
+        bridge: bridge.uuid,
+        op,
+        mtu_request,
+        iface_id_ver,
+    };
+    let action = match old {
+        Some((removal, _)) => Action::Replace(removal, creation),
+        None => Action::Create(creation),
+    };
+    Outcome::Plan(Box::new(Plan {
+        lport: lport.to_owned(),
+        lport_options,
+        why,
+        option_keys,
+        action,
+    }))
+}
+
+/// CREATE with our interface: update it, leave it, or replace it when the
+/// provider now names another interface.
+fn check(
+    cx: &Context<'_>,
+    claimed: &mut HashSet<String>,
+    lport: &str,
+    ev: &Evidence,
+    ptype: &str,
+    options: &[(String, String)],
+) -> Outcome {
+    let (Some(provider), Some(ours)) = (cx.registry.get(ptype), ev.ours.as_ref()) else {
+        return Outcome::Declined {
+            provider: ptype.to_owned(),
+            reason: "the provider or the interface is gone".into(),
+        };
+    };
+    let (_, mtu_request, iface_id_ver) = binding_inputs(ev);
+    let req = PortRequest {
+        lport_name: lport.to_owned(),
+        lport_options: options.to_vec(),
+        iface: Some(existing(ours)),
+        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
+    };
+    let op = match provider.prepare_create(&req) {
+        Ok(op) => op,
+        Err(e) => return declined(ptype, e),
+    };
+    let answer = op.output();
+    if answer.name != ours.name {
+        let why = ReplaceWhy::Name {
+            from: ours.name.clone(),
+            to: answer.name.clone(),
+        };
+        // Not applied as such: ctx_destroy without finish. The replacement
+        // asks again, for a new interface.
+        drop(op);
+        return replace(cx, claimed, lport, ev, ptype, why);
+    }
+    let desired = Desired {
+        iface_type: answer.iface_type.as_deref().unwrap_or(""),
+        options: &answer.options,
+        maintained: provider.maintained_options(),
+        lport,
+        provider_type: ptype,
+        mtu_request,
+        iface_id_ver: iface_id_ver.as_deref(),
+    };
+    let update = iface_diff::diff(&ours.state, &desired);
+    let option_keys = option_keys(&answer.options, provider.maintained_options());
+    if update.is_empty() {
+        op.finish();
+        return Outcome::Unchanged(Box::new(Applied {
+            lport_options: options.to_vec(),
+            iface: ours.state.clone(),
+            option_keys,
+        }));
+    }
+    let expected = Box::new(iface_diff::apply(&ours.state, &update));
+    Outcome::Plan(Box::new(Plan {
+        lport: lport.to_owned(),
+        lport_options: options.to_vec(),
+        why: None,
+        option_keys,
+        action: Action::Update {
+            iface: ours.uuid,
+            op,
+            update: Box::new(update),
+            expected,
+        },
+    }))
+}
+
+/// REMOVE of our interface, then CREATE of its replacement through
+/// `ptype`, for one transaction.
+fn replace(
+    cx: &Context<'_>,
+    claimed: &mut HashSet<String>,
+    lport: &str,
+    ev: &Evidence,
+    ptype: &str,
+    why: ReplaceWhy,
+) -> Outcome {
+    let Some(ours) = ev.ours.as_ref() else {
+        return Outcome::Declined {
+            provider: ptype.to_owned(),
+            reason: "the interface to replace is gone".into(),
+        };
+    };
+    let removal = match remove(cx, lport, ours) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let why = Some(why.to_string());
+    create(cx, claimed, lport, ev, ptype, Some((removal, ours)), why)
+}
+
+fn existing(ours: &OurIface) -> ExistingIface {
+    ExistingIface {
+        name: ours.name.clone(),
+        iface_type: ours.state.iface_type.clone(),
+        options: ours
+            .state
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+/// REMOVE of our interface through the provider that plugged it.
+fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<Removal, Outcome> {
+    let Some(provider) = cx.registry.get(&ours.provider) else {
+        return Err(Outcome::Declined {
+            provider: ours.provider.clone(),
+            reason: "the provider that plugged it is not loaded".into(),
+        });
+    };
+    let req = PortRequest {
+        lport_name: lport.to_owned(),
+        lport_options: Vec::new(),
+        iface: Some(existing(ours)),
+        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
+    };
+    match provider.prepare_remove(&req) {
+        Ok(op) => Ok(Removal {
+            bridge: ours.at.bridge,
+            port: ours.at.port,
+            iface_name: ours.name.clone(),
+            op,
+        }),
+        Err(PrepareError::Declined) => Err(Outcome::Declined {
+            provider: ours.provider.clone(),
+            reason: format!("declined to unplug interface {}", ours.name),
+        }),
+        Err(e) => Err(declined(&ours.provider, e)),
+    }
+}

@@ -1,0 +1,461 @@
+//! The Southbound session: the connection, the monitor and its condition,
+//! and the facts the agent decides on. It decides nothing about ports; it
+//! says what the view holds and how far it can be trusted ([`Doubt`]).
+//!
+//! The monitor's condition follows our chassis (its UUID is known only
+//! from its row) and the agent's lookups (see [`super::sb_view`]). One
+//! condition change is in flight at a time; what the server has
+//! acknowledged is kept apart from what is wanted, because only an
+//! acknowledged condition proves anything.
+
+use super::placement::OurChassis;
+use super::port_state::Doubt;
+use super::rows::PortBinding;
+use super::sb_view::{self, SbView, Selection};
+use crate::ovsdb::client::{Client, ClientConfig, ClientEvent};
+use crate::ovsdb::replica::RowChange;
+use crate::ovsdb::{Remote, Uuid};
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The monitor id used on both databases.
+pub const MONITOR_ID: &str = "vif-plug-host";
+
+/// What a batch of Southbound events changed, for the agent to act on.
+#[derive(Debug, Default)]
+pub struct SbUpdate {
+    /// Logical ports to decide again.
+    pub lports: HashSet<String>,
+    /// The view's certainty changed: every known port is decided again.
+    pub recheck_all: bool,
+}
+
+/// Whether unplugs wait for the settle time on this monitor (see
+/// [`Doubt::Settling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// The first look found no populated database: what ovn-northd writes
+    /// from now on is current.
+    NotNeeded,
+    /// The first look found a populated database; the wait starts once the
+    /// view is otherwise current.
+    Pending,
+    /// Waiting until then.
+    Until(Instant),
+    /// Waited.
+    Done,
+}
+
+/// The Southbound session.
+pub struct SbSession {
+    client: Option<Client>,
+    view: SbView,
+    /// The `monitor`/`monitor_cond` request awaiting its reply, with the
+    /// selection it carries.
+    request: Option<(u64, Selection)>,
+    /// Whether the monitor has delivered its complete initial contents.
+    complete: bool,
+    /// The server lacks `monitor_cond`: plain `monitor` is used.
+    plain: bool,
+    /// What the agent wants selected.
+    wanted: Selection,
+    /// What the server has acknowledged.
+    selected: Option<Selection>,
+    /// A `monitor_cond_change` awaiting its reply.
+    change: Option<(u64, Selection)>,
+    /// The certainty last logged.
+    last_doubt: Option<Option<Doubt>>,
+    /// How long to wait before trusting a first look (see [`Settle`]).
+    settle_time: Duration,
+    settle: Settle,
+}
+
+impl SbSession {
+    /// A session with no remote yet. `settle_time`: see
+    /// [`Doubt::Settling`].
+    pub fn new(chassis_name: String, settle_time: Duration) -> SbSession {
+        SbSession {
+            client: None,
+            view: SbView::default(),
+            request: None,
+            complete: false,
+            plain: false,
+            wanted: Selection {
+                chassis_name,
+                ..Selection::default()
+            },
+            selected: None,
+            change: None,
+            last_doubt: None,
+            settle_time,
+            settle: Settle::NotNeeded,
+        }
+    }
+
+    /// The client, if a remote is known.
+    pub fn client(&mut self) -> Option<&mut Client> {
+        self.client.as_mut()
+    }
+
+    /// Bytes received, if connected once.
+    pub fn rx_bytes(&self) -> Option<u64> {
+        self.client.as_ref().map(Client::rx_bytes)
+    }
+
+    /// Connects to `remotes` (or switches to them). Returns the events of
+    /// dropping an earlier connection.
+    pub fn set_remotes(
+        &mut self,
+        remotes: Vec<Remote>,
+        make: impl FnOnce(Vec<Remote>) -> ClientConfig,
+        post: crate::ovsdb::connection::Post,
+    ) -> SbUpdate {
+        match &mut self.client {
+            None => {
+                log::info!(
+                    "southbound: {}",
+                    remotes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                self.client = Some(Client::new(make(remotes), post));
+                SbUpdate::default()
+            }
+            Some(c) => {
+                let events = c.set_remotes(remotes);
+                self.on_events(events)
+            }
+        }
+    }
+
+    /// Sets our chassis name (from `external_ids:system-id` or the command
+    /// line).
+    pub fn set_chassis_name(&mut self, name: String) {
+        if name != self.wanted.chassis_name {
+            log::info!("chassis name: {name:?}");
+            self.wanted.chassis_name = name;
+            self.follow();
+        }
+    }
+
+    /// Our chassis name.
+    pub fn chassis_name(&self) -> &str {
+        &self.wanted.chassis_name
+    }
+
+    /// Sets the logical ports to look up by name (those with an interface
+    /// we plugged).
+    pub fn set_lookups(&mut self, lookups: BTreeSet<String>) {
+        if *self.wanted.lookups != lookups {
+            self.wanted.lookups = Arc::new(lookups);
+            self.follow();
+        }
+    }
+
+    /// The binding of `lport`, if in view.
+    pub fn binding(&self, lport: &str) -> Option<PortBinding<'_>> {
+        self.view.binding(lport)
+    }
+
+    /// Every logical port with a binding in view.
+    pub fn lports(&self) -> impl Iterator<Item = &String> {
+        self.view.lports()
+    }
+
+    /// This chassis as the view knows it.
+    pub fn our_chassis(&self) -> OurChassis<'_> {
+        let row = self.view.chassis(&self.wanted.chassis_name);
+        OurChassis {
+            uuid: row.map(|(u, _)| u),
+            name: &self.wanted.chassis_name,
+            hostname: row.map(|(_, c)| c.hostname()),
+        }
+    }
+
+    /// Why the view cannot prove an unplug at `now`; `None` when it can:
+    /// the monitor's contents are complete, our Chassis row is in view, the
+    /// server has acknowledged the condition on it, ovn-northd has
+    /// populated the database, and, if it was populated at the first look,
+    /// the settle time has passed.
+    pub fn doubt(&self, now: Instant) -> Option<Doubt> {
+        if let Some(d) = self.base_doubt() {
+            return Some(d);
+        }
+        match self.settle {
+            Settle::Pending => Some(Doubt::Settling),
+            Settle::Until(t) if now < t => Some(Doubt::Settling),
+            _ => None,
+        }
+    }
+
+    /// When the settle time ends, if it is running.
+    pub fn settle_deadline(&self) -> Option<Instant> {
+        match self.settle {
+            Settle::Until(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn base_doubt(&self) -> Option<Doubt> {
+        if !self.client.as_ref().is_some_and(Client::is_ready) {
+            return Some(Doubt::Disconnected);
+        }
+        if !self.complete {
+            return Some(Doubt::Loading);
+        }
+        let Some((chassis, _)) = self.view.chassis(&self.wanted.chassis_name) else {
+            return Some(Doubt::NoChassis(self.wanted.chassis_name.clone()));
+        };
+        if !self.plain {
+            let acknowledged = self.selected.as_ref().is_some_and(|s| {
+                s.chassis_name == self.wanted.chassis_name && s.chassis == Some(chassis)
+            });
+            if !acknowledged {
+                return Some(Doubt::ConditionPending);
+            }
+        }
+        if !self.view.populated() {
+            return Some(Doubt::NotPopulated);
+        }
+        None
+    }
+
+    /// Whether the server has answered a lookup of `lport`: then a binding
+    /// of that name not in view does not exist.
+    pub fn lookup_confirmed(&self, lport: &str) -> bool {
+        self.plain
+            || self
+                .selected
+                .as_ref()
+                .is_some_and(|s| s.lookups.contains(lport))
+    }
+
+    /// Moves the settle time on, and logs a change of certainty, once.
+    /// Returns whether the certainty changed.
+    pub fn refresh_certainty(&mut self, now: Instant) -> bool {
+        if self.settle == Settle::Pending && self.base_doubt().is_none() {
+            self.settle = Settle::Until(now + self.settle_time);
+        }
+        if matches!(self.settle, Settle::Until(t) if now >= t) {
+            self.settle = Settle::Done;
+        }
+        let doubt = self.doubt(now);
+        if self.last_doubt.as_ref() == Some(&doubt) {
+            return false;
+        }
+        let was_current = self.last_doubt == Some(None);
+        match &doubt {
+            None => log::info!(
+                "southbound: the view is complete and current ({} binding(s) in view for chassis {:?}): unplugging on proof",
+                self.view.len(),
+                self.wanted.chassis_name
+            ),
+            // Losing certainty is news; gaining it step by step is not.
+            Some(d) if was_current => {
+                log::warn!("southbound: {d}: unplugging nothing until the view is current")
+            }
+            Some(d) => log::info!("southbound: {d}: unplugging nothing until the view is current"),
+        }
+        self.last_doubt = Some(doubt);
+        true
+    }
+
+    /// Feeds the client's events; returns what they changed.
+    pub fn on_events(&mut self, events: Vec<ClientEvent>) -> SbUpdate {
+        let mut out = SbUpdate::default();
+        for e in events {
+            self.on_event(e, &mut out);
+        }
+        self.follow();
+        out
+    }
+
+    fn on_event(&mut self, e: ClientEvent, out: &mut SbUpdate) {
+        match e {
+            ClientEvent::Ready => {
+                self.complete = false;
+                self.request = None;
+                self.change = None;
+                self.selected = None;
+                self.request_monitor();
+            }
+            ClientEvent::Reply { id, result }
+                if self.request.as_ref().is_some_and(|r| r.0 == id) =>
+            {
+                let (_, sel) = self.request.take().expect("checked above");
+                let mut changes = self.view.reset();
+                match self.apply(&result) {
+                    Ok(c) => changes.extend(c),
+                    Err(e) => {
+                        self.view.reset();
+                        self.reconnect(&format!("bad monitor reply ({e})"), out);
+                        return;
+                    }
+                }
+                let idx = self.view.index(&changes);
+                out.lports.extend(idx.lports);
+                out.recheck_all = true;
+                self.complete = true;
+                self.selected = Some(sel);
+                self.settle = if self.view.populated() && !self.settle_time.is_zero() {
+                    Settle::Pending
+                } else {
+                    Settle::NotNeeded
+                };
+                log::info!(
+                    "southbound: {} port binding(s) in view for chassis {:?}",
+                    self.view.len(),
+                    self.wanted.chassis_name
+                );
+            }
+            ClientEvent::Error { id, error }
+                if self.request.as_ref().is_some_and(|r| r.0 == id) =>
+            {
+                self.request = None;
+                if !self.plain && error.to_string().contains("unknown method") {
+                    log::warn!("southbound: server has no monitor_cond; monitoring every port binding (more traffic)");
+                    self.plain = true;
+                    self.request_monitor();
+                } else {
+                    self.reconnect(&format!("monitor refused ({error})"), out);
+                }
+            }
+            ClientEvent::Reply { id, .. } if self.change.as_ref().is_some_and(|c| c.0 == id) => {
+                let (_, sel) = self.change.take().expect("checked above");
+                // Lookups now answered: their absence has become proof.
+                let before = self.selected.take().map(|s| s.lookups).unwrap_or_default();
+                out.lports.extend(sel.lookups.difference(&before).cloned());
+                if self.selected_chassis_changes(&sel) {
+                    out.recheck_all = true;
+                }
+                self.selected = Some(sel);
+            }
+            ClientEvent::Error { id, error } if self.change.as_ref().is_some_and(|c| c.0 == id) => {
+                // The server still filters on the old condition: this view
+                // must not be trusted; start afresh.
+                self.change = None;
+                self.reconnect(&format!("monitor_cond_change refused ({error})"), out);
+            }
+            ClientEvent::Notify { method, params } if method == "update2" || method == "update" => {
+                let updates = take_updates(params);
+                match self.apply(&updates) {
+                    Ok(changes) => {
+                        log::debug!("southbound: update of {} row(s)", changes.len());
+                        let idx = self.view.index(&changes);
+                        out.lports.extend(idx.lports);
+                        out.recheck_all |= idx.global;
+                    }
+                    Err(e) => self.reconnect(&format!("cannot apply an update ({e})"), out),
+                }
+            }
+            ClientEvent::Disconnected { .. } => {
+                // The rows stay as they were (still good for plugging) but
+                // prove nothing until a fresh monitor delivers them again.
+                self.complete = false;
+                self.request = None;
+                self.change = None;
+                self.selected = None;
+                out.recheck_all = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn selected_chassis_changes(&self, sel: &Selection) -> bool {
+        self.selected
+            .as_ref()
+            .is_none_or(|s| s.chassis != sel.chassis || s.chassis_name != sel.chassis_name)
+    }
+
+    fn reconnect(&mut self, reason: &str, out: &mut SbUpdate) {
+        self.complete = false;
+        self.selected = None;
+        let events = match self.client.as_mut() {
+            Some(c) => c.reconnect(reason),
+            None => return,
+        };
+        out.recheck_all = true;
+        for e in events {
+            self.on_event(e, out);
+        }
+    }
+
+    fn apply(&mut self, updates: &Value) -> Result<Vec<RowChange>, String> {
+        if self.plain {
+            return self.view.replica.apply_update(updates);
+        }
+        let schema = self
+            .client
+            .as_ref()
+            .and_then(Client::schema)
+            .ok_or("no schema")?;
+        self.view.replica.apply_update2(schema, updates)
+    }
+
+    fn request_monitor(&mut self) {
+        self.wanted.chassis = self.view.chassis(&self.wanted.chassis_name).map(|(u, _)| u);
+        let sel = self.wanted.clone();
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let schema = client.schema();
+        let id = json!(MONITOR_ID);
+        let (method, params) = if self.plain {
+            ("monitor", sb_view::monitor_plain_params(schema, &id))
+        } else {
+            ("monitor_cond", sb_view::monitor_params(schema, &id, &sel))
+        };
+        self.request = client.request(method, params).map(|id| (id, sel));
+    }
+
+    /// Moves the condition to what is wanted, one change at a time.
+    fn follow(&mut self) {
+        let chassis = self.view.chassis(&self.wanted.chassis_name).map(|(u, _)| u);
+        if chassis != self.wanted.chassis {
+            match chassis {
+                Some(c) => log::info!("chassis {:?} is {c}", self.wanted.chassis_name),
+                None if self.complete => log::warn!(
+                    "chassis {:?} is not in the Southbound database: waiting for ovn-controller to register it",
+                    self.wanted.chassis_name
+                ),
+                None => {}
+            }
+            self.wanted.chassis = chassis;
+        }
+        if self.plain || !self.complete || self.request.is_some() || self.change.is_some() {
+            return; // followed again when the pending request is answered
+        }
+        if self.selected.as_ref() == Some(&self.wanted) {
+            return;
+        }
+        let sel = self.wanted.clone();
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let params = sb_view::condition_change_params(client.schema(), &json!(MONITOR_ID), &sel);
+        self.change = client
+            .request("monitor_cond_change", params)
+            .map(|id| (id, sel));
+    }
+}
+
+/// The `<table-updates>` of an `update`/`update2` notification, moved out
+/// of its parameters rather than copied (it can hold thousands of rows).
+pub fn take_updates(params: Value) -> Value {
+    match params {
+        Value::Array(mut p) if p.len() > 1 => p.swap_remove(1),
+        _ => Value::Null,
+    }
+}
+
+/// Our chassis UUID in view, for tests and logs.
+impl SbSession {
+    /// Our Chassis row's UUID, if in view.
+    pub fn chassis_uuid(&self) -> Option<Uuid> {
+        self.view.chassis(&self.wanted.chassis_name).map(|(u, _)| u)
+    }
+}
