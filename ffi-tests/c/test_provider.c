@@ -15,6 +15,10 @@
  * It records every call in a journal that tests read through the exported
  * function c_test_journal(), to check the call order the host follows.
  *
+ * Built with LOG_CALLS, it also logs every call through the host ("call
+ * event:lport"), so that a test can read the order of calls in the agent's
+ * log.
+ *
  * Each BAD_* macro turns it into one kind of broken provider, for the tests
  * of the host's refusals and of `vif-plug-host check`.
  */
@@ -36,12 +40,21 @@ static long ready_after_runs;
 static long runs;
 static char journal[65536];
 
+static void say(uint32_t level, const char *message);
+
 /* Appends "event:lport " to the journal (dropped when full). */
 static void
 note(const char *event, const char *lport)
 {
     size_t used = strlen(journal);
     snprintf(journal + used, sizeof journal - used, "%s:%s ", event, lport);
+#ifdef LOG_CALLS
+    {
+        char line[300];
+        snprintf(line, sizeof line, "call %s:%s", event, lport);
+        say(VIF_PLUG_LOG_INFO, line);
+    }
+#endif
 }
 
 const char *c_test_journal(void);

@@ -2,165 +2,15 @@
 //! local ovsdb-servers, ovn-northd, ovs-vswitchd (netdev datapath) and an
 //! ovn-controller that does no plugging itself, driven with ovn-nbctl.
 
+mod common;
+
+use common::{plug, AgentProc, Env, Veth};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 use testkit::pki::make_pki;
-use testkit::sandbox::{wait_until, Daemon, Sandbox, SandboxOptions};
+use testkit::sandbox::{Daemon, Sandbox, SandboxOptions};
 use testkit::{cargo_cdylib, free_port, private_dir};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Our agent, started against a sandbox; stopped with SIGTERM on drop.
-struct AgentProc {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl AgentProc {
-    fn start(sb: &Sandbox, provider_dir: &Path, extra: &[&str]) -> AgentProc {
-        let log = sb.dir().join(format!("agent-{}.log", std::process::id()));
-        let log = next_free(log);
-        let mut cmd = sb.command(env!("CARGO_BIN_EXE_vif-plug-host"));
-        cmd.arg("run");
-        if !extra.contains(&"--ovs-remote") {
-            cmd.arg("--ovs-remote").arg(sb.ovs_remote());
-        }
-        let child = cmd
-            .arg("--provider-dir")
-            .arg(provider_dir)
-            .args(extra)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start vif-plug-host run");
-        AgentProc {
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        panic!("agent did not stop on SIGTERM:\n{}", self.log());
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn next_free(p: PathBuf) -> PathBuf {
-    let mut n = 0;
-    loop {
-        let candidate = p.with_extension(format!("{n}.log"));
-        if !candidate.exists() {
-            return candidate;
-        }
-        n += 1;
-    }
-}
-
-/// A sandbox, a provider directory holding the dummy, and the agent.
-struct Env {
-    sb: Sandbox,
-    _providers: tempfile::TempDir,
-    provider_dir: PathBuf,
-    agent: AgentProc,
-}
-
-impl Env {
-    /// A sandbox with logical switch sw0 and the agent running the dummy.
-    fn start() -> Env {
-        Env::start_with(|_, dir| {
-            cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
-            Vec::new()
-        })
-    }
-
-    /// A sandbox with logical switch sw0, and the agent started after
-    /// `setup` prepared the sandbox and the provider directory; `setup`
-    /// returns extra agent arguments.
-    fn start_with(setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>) -> Env {
-        Env::start_in(SandboxOptions::default(), setup)
-    }
-
-    /// As [`Env::start_with`], in a sandbox built with `opts`.
-    fn start_in(opts: SandboxOptions, setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>) -> Env {
-        let sb = Sandbox::start(opts).expect("OVN sandbox");
-        let providers = private_dir();
-        let extra = setup(&sb, providers.path());
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let agent = AgentProc::start(&sb, providers.path(), &extra);
-        sb.nbctl(&["ls-add", "sw0"]).unwrap();
-        Env {
-            provider_dir: providers.path().to_owned(),
-            _providers: providers,
-            sb,
-            agent,
-        }
-    }
-
-    fn wait(&self, what: &str, cond: impl FnMut() -> bool) {
-        if let Err(e) = wait_until(WAIT, what, cond) {
-            panic!("{e}\n--- agent log ---\n{}", self.agent.log());
-        }
-    }
-
-    fn add_lsp(&self, lsp: &str, options: &[&str]) {
-        self.sb.nbctl(&["lsp-add", "sw0", lsp]).unwrap();
-        let mut args = vec!["lsp-set-options", lsp];
-        args.extend_from_slice(options);
-        self.sb.nbctl(&args).unwrap();
-    }
-
-    fn iface(&self, name: &str, column: &str) -> Option<String> {
-        self.sb
-            .vsctl(&["--if-exists", "get", "Interface", name, column])
-            .ok()
-            .filter(|s| !s.is_empty())
-    }
-
-    fn iface_exists(&self, name: &str) -> bool {
-        self.sb
-            .vsctl(&[
-                "--bare",
-                "--columns=name",
-                "find",
-                "Interface",
-                &format!("name={name}"),
-            ])
-            .is_ok_and(|s| !s.is_empty())
-    }
-
-    fn up(&self, lsp: &str) -> bool {
-        self.sb
-            .nbctl(&["get", "Logical_Switch_Port", lsp, "up"])
-            .is_ok_and(|s| s == "true")
-    }
-}
 
 #[test]
 fn plugs_with_options_and_mtu_and_ovn_controller_binds_it() {
@@ -198,15 +48,6 @@ fn plugs_with_options_and_mtu_and_ovn_controller_binds_it() {
         ),
         "{log}"
     );
-}
-
-fn plug(env: &Env, lsp: &str, extra: &[&str]) {
-    let mut opts = vec!["requested-chassis=chassis-1", "vif-plug-type=dummy"];
-    opts.extend_from_slice(extra);
-    env.add_lsp(lsp, &opts);
-    env.wait(&format!("interface {lsp} plugged"), || {
-        env.iface_exists(lsp)
-    });
 }
 
 #[test]
@@ -952,36 +793,6 @@ fn a_provider_failing_to_start_leaves_the_others_working() {
             log.contains("provider \"representor\" failed to initialise"),
             "{log}"
         );
-    }
-}
-
-/// A veth pair in the host namespace, removed on drop.
-struct Veth(String);
-
-impl Veth {
-    fn create(name: &str) -> Veth {
-        let peer = format!("{name}p");
-        let ok = std::process::Command::new("ip")
-            .args(["link", "add", name, "type", "veth", "peer", "name", &peer])
-            .status()
-            .expect("ip (iproute2)")
-            .success();
-        assert!(ok, "ip link add {name} type veth (needs root)");
-        for dev in [name, peer.as_str()] {
-            std::process::Command::new("ip")
-                .args(["link", "set", dev, "up"])
-                .status()
-                .unwrap();
-        }
-        Veth(name.to_owned())
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .status();
     }
 }
 

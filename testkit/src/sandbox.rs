@@ -515,6 +515,23 @@ impl Sandbox {
         self.start_daemon(daemon)
     }
 
+    /// Stops a database server, replaces its database with a new, empty
+    /// one created from the schema, and starts it again: what an operator
+    /// does to rebuild the Southbound from scratch (ovn-northd repopulates
+    /// it, ovn-controller registers its chassis again).
+    ///
+    /// Fails for a daemon that is not a database server.
+    pub fn recreate_database(&self, daemon: Daemon) -> Result<(), String> {
+        let (file, _) = daemon
+            .database()
+            .ok_or_else(|| format!("{daemon:?} is not a database server"))?;
+        self.stop(daemon)?;
+        let path = self.file(file);
+        fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+        self.create_database(daemon)?;
+        self.start_daemon(daemon)
+    }
+
     fn bring_up(&self) -> Result<(), String> {
         for daemon in [Daemon::NbDb, Daemon::SbDb, Daemon::OvsDb] {
             self.create_database(daemon)?;

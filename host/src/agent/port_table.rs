@@ -237,10 +237,11 @@ impl PortTable {
         let e = self.entry(lport);
         // A problem that went away is forgotten, to be told again if it
         // comes back.
-        e.warned.retain(|topic, _| match topic.strip_prefix("option:") {
-            Some(option) => problems.iter().any(|p| p.option == option),
-            None => true,
-        });
+        e.warned
+            .retain(|topic, _| match topic.strip_prefix("option:") {
+                Some(option) => problems.iter().any(|p| p.option == option),
+                None => true,
+            });
         for p in problems {
             let topic = format!("option:{}", p.option);
             if e.warned.get(&topic) != Some(&p.value) {

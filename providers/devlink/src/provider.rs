@@ -34,7 +34,8 @@ pub struct Representor {
     table: PortTable,
     /// `None` when fed from a replay file.
     socket: Option<DevlinkSocket>,
-    /// Netdev renames; `None` when fed from a replay file, or unavailable.
+    /// Netdev renames (from the kernel, even with a replay file); `None`
+    /// when unavailable.
     links: Option<LinkSocket>,
     pending: PendingRenames,
     rename_timeout: Duration,
@@ -242,6 +243,13 @@ impl Provider for Representor {
             needs_dump: false,
             unreported_change: false,
         };
+        // Renames come from rtnetlink in both modes: a replay file stands in
+        // for devlink only, and its representors may be real netdevs.
+        provider.links = LinkSocket::open()
+            .map_err(|e| {
+                log::warn!("rtnetlink unavailable ({e}); netdev renames will not be followed")
+            })
+            .ok();
         if let Some(path) = host.config().get(config::REPLAY) {
             let messages = replay::load(path.as_ref()).map_err(|e| InitError::new(EIO, e))?;
             log::info!(
@@ -258,11 +266,6 @@ impl Provider for Representor {
         // Subscribe before dumping, so no event falls between the two.
         socket.subscribe().map_err(|e| InitError::new(EIO, e))?;
         provider.socket = Some(socket);
-        provider.links = LinkSocket::open()
-            .map_err(|e| {
-                log::warn!("rtnetlink unavailable ({e}); netdev renames will not be followed")
-            })
-            .ok();
         provider.load_dump().map_err(|e| InitError::new(EIO, e))?;
         Ok(provider)
     }

@@ -1,0 +1,283 @@
+//! What the agent's integration tests share: the agent as a child process
+//! against a private OVN sandbox, and helpers to drive and observe it.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+use testkit::sandbox::{wait_until, Sandbox, SandboxOptions};
+use testkit::{cargo_cdylib, private_dir};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Our agent, started against a sandbox; stopped with SIGTERM on drop.
+pub struct AgentProc {
+    pub child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl AgentProc {
+    pub fn start(sb: &Sandbox, provider_dir: &Path, extra: &[&str]) -> AgentProc {
+        let log = sb.dir().join(format!("agent-{}.log", std::process::id()));
+        let log = next_free(log);
+        let mut cmd = sb.command(env!("CARGO_BIN_EXE_vif-plug-host"));
+        cmd.arg("run");
+        if !extra.contains(&"--ovs-remote") {
+            cmd.arg("--ovs-remote").arg(sb.ovs_remote());
+        }
+        let child = cmd
+            .arg("--provider-dir")
+            .arg(provider_dir)
+            .args(extra)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start vif-plug-host run");
+        AgentProc {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("agent did not stop on SIGTERM:\n{}", self.log());
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn next_free(p: PathBuf) -> PathBuf {
+    let mut n = 0;
+    loop {
+        let candidate = p.with_extension(format!("{n}.log"));
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+/// A sandbox, a provider directory holding the dummy, and the agent.
+pub struct Env {
+    pub sb: Sandbox,
+    pub _providers: tempfile::TempDir,
+    pub provider_dir: PathBuf,
+    pub agent: AgentProc,
+}
+
+impl Env {
+    /// A sandbox with logical switch sw0 and the agent running the dummy.
+    pub fn start() -> Env {
+        Env::start_with(|_, dir| {
+            cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+            Vec::new()
+        })
+    }
+
+    /// A sandbox with logical switch sw0, and the agent started after
+    /// `setup` prepared the sandbox and the provider directory; `setup`
+    /// returns extra agent arguments.
+    pub fn start_with(setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>) -> Env {
+        Env::start_in(SandboxOptions::default(), setup)
+    }
+
+    /// As [`Env::start_with`], in a sandbox built with `opts`.
+    pub fn start_in(
+        opts: SandboxOptions,
+        setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>,
+    ) -> Env {
+        let sb = Sandbox::start(opts).expect("OVN sandbox");
+        let providers = private_dir();
+        let extra = setup(&sb, providers.path());
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let agent = AgentProc::start(&sb, providers.path(), &extra);
+        sb.nbctl(&["ls-add", "sw0"]).unwrap();
+        Env {
+            provider_dir: providers.path().to_owned(),
+            _providers: providers,
+            sb,
+            agent,
+        }
+    }
+
+    pub fn wait(&self, what: &str, cond: impl FnMut() -> bool) {
+        self.wait_for(WAIT, what, cond)
+    }
+
+    /// As [`Env::wait`], for up to `limit`.
+    pub fn wait_for(&self, limit: Duration, what: &str, cond: impl FnMut() -> bool) {
+        if let Err(e) = wait_until(limit, what, cond) {
+            panic!("{e}\n--- agent log ---\n{}", self.agent.log());
+        }
+    }
+
+    /// The dummy, and the agent started with `args`.
+    pub fn start_args(args: &[&str]) -> Env {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        Env::start_with(|_, dir| {
+            cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+            args
+        })
+    }
+
+    /// Name → UUID of every interface we plugged (`ovn-plugged` set).
+    pub fn plugged(&self) -> BTreeMap<String, String> {
+        let out = self
+            .sb
+            .vsctl(&[
+                "--format=csv",
+                "--data=bare",
+                "--no-headings",
+                "--columns=name,_uuid,external_ids",
+                "list",
+                "Interface",
+            ])
+            .unwrap();
+        out.lines()
+            .filter(|l| l.contains("ovn-plugged="))
+            .filter_map(|l| {
+                let mut f = l.splitn(3, ',');
+                Some((f.next()?.to_owned(), f.next()?.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Creates `names` in one Northbound transaction, each requested on
+    /// chassis-1 with `vif-plug-type=dummy` and `extra` options.
+    pub fn add_plugged_lsps(&self, names: &[String], extra: &[&str]) {
+        let mut args: Vec<String> = Vec::new();
+        for n in names {
+            args.extend(["--", "lsp-add", "sw0", n].map(String::from));
+            args.extend(["--", "lsp-set-options", n].map(String::from));
+            args.push("requested-chassis=chassis-1".into());
+            args.push("vif-plug-type=dummy".into());
+            args.extend(extra.iter().map(|e| e.to_string()));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.sb.nbctl(&args).unwrap();
+    }
+
+    /// The agent's log lines that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.agent
+            .log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn add_lsp(&self, lsp: &str, options: &[&str]) {
+        self.sb.nbctl(&["lsp-add", "sw0", lsp]).unwrap();
+        let mut args = vec!["lsp-set-options", lsp];
+        args.extend_from_slice(options);
+        self.sb.nbctl(&args).unwrap();
+    }
+
+    pub fn iface(&self, name: &str, column: &str) -> Option<String> {
+        self.sb
+            .vsctl(&["--if-exists", "get", "Interface", name, column])
+            .ok()
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn iface_exists(&self, name: &str) -> bool {
+        self.sb
+            .vsctl(&[
+                "--bare",
+                "--columns=name",
+                "find",
+                "Interface",
+                &format!("name={name}"),
+            ])
+            .is_ok_and(|s| !s.is_empty())
+    }
+
+    pub fn up(&self, lsp: &str) -> bool {
+        self.sb
+            .nbctl(&["get", "Logical_Switch_Port", lsp, "up"])
+            .is_ok_and(|s| s == "true")
+    }
+}
+
+pub fn plug(env: &Env, lsp: &str, extra: &[&str]) {
+    let mut opts = vec!["requested-chassis=chassis-1", "vif-plug-type=dummy"];
+    opts.extend_from_slice(extra);
+    env.add_lsp(lsp, &opts);
+    env.wait(&format!("interface {lsp} plugged"), || {
+        env.iface_exists(lsp)
+    });
+}
+
+/// A veth pair in the host namespace, removed on drop.
+pub struct Veth(pub String);
+
+impl Veth {
+    pub fn create(name: &str) -> Veth {
+        let peer = format!("{name}p");
+        let ok = std::process::Command::new("ip")
+            .args(["link", "add", name, "type", "veth", "peer", "name", &peer])
+            .status()
+            .expect("ip (iproute2)")
+            .success();
+        assert!(ok, "ip link add {name} type veth (needs root)");
+        for dev in [name, peer.as_str()] {
+            std::process::Command::new("ip")
+                .args(["link", "set", dev, "up"])
+                .status()
+                .unwrap();
+        }
+        Veth(name.to_owned())
+    }
+
+    /// Renames the device, as udev does (down, rename, up).
+    pub fn rename(&mut self, to: &str) {
+        for args in [
+            vec!["link", "set", self.0.as_str(), "down"],
+            vec!["link", "set", self.0.as_str(), "name", to],
+            vec!["link", "set", to, "up"],
+        ] {
+            let ok = std::process::Command::new("ip")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ip {args:?}");
+        }
+        self.0 = to.to_owned();
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .status();
+    }
+}

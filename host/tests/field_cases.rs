@@ -1,0 +1,538 @@
+//! The routine events of a real cloud that must not cut traffic, and the
+//! configurations that must come up, each against real daemons from
+//! Debian's packages (see docs/architecture.md, "The rules"). Where a port
+//! must be kept, the test counts Interface UUIDs before and after; where
+//! one must go, a port deleted in the same run is the proof that the agent
+//! was able to unplug and chose not to touch the others.
+
+mod common;
+
+use common::{plug, AgentProc, Env, Veth};
+use std::collections::BTreeMap;
+use std::fs;
+use std::time::Duration;
+use testkit::cargo_cdylib;
+use testkit::sandbox::{Daemon, Sandbox, SandboxOptions};
+
+/// A short settle time, so that tests that unplug need not wait the
+/// default 10 s after the agent connects.
+const SETTLE: &[&str] = &["--unplug-settle", "1000"];
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// Plugs `n` ports `prefix0..` and `gone`, and returns the UUIDs of the
+/// `n` once all are plugged.
+fn plug_many(env: &Env, prefix: &str, n: usize) -> BTreeMap<String, String> {
+    let mut all = names(prefix, n);
+    all.push("gone".into());
+    env.add_plugged_lsps(&all, &[]);
+    env.wait_for(
+        Duration::from_secs(60),
+        &format!("{} ports plugged", n + 1),
+        || env.plugged().len() == n + 1,
+    );
+    let mut uuids = env.plugged();
+    uuids.remove("gone");
+    uuids
+}
+
+#[test]
+fn a_re_registered_chassis_unplugs_nothing_and_a_deleted_port_still_goes() {
+    let env = Env::start_args(SETTLE);
+    let before = plug_many(&env, "p", 100);
+
+    // The chassis row deleted; ovn-controller registers it again at once,
+    // under a new UUID, and ovn-northd re-resolves requested_chassis.
+    env.sb.sbctl(&["chassis-del", "chassis-1"]).unwrap();
+    env.sb.nbctl(&["lsp-del", "gone"]).unwrap();
+    env.wait("the deleted port unplugged", || !env.iface_exists("gone"));
+    assert_eq!(env.plugged(), before, "{}", env.agent.log());
+
+    // ovn-controller stopping without --restart deletes its chassis; it is
+    // away for a while, and a port is deleted meanwhile.
+    plug(&env, "gone2", &[]);
+    env.sb
+        .appctl(Daemon::OvnController, &["exit"])
+        .expect("ovn-appctl exit");
+    env.wait("the agent saw the chassis go", || {
+        env.agent
+            .log()
+            .contains("our Chassis row \"chassis-1\" is not in the Southbound")
+    });
+    env.sb.nbctl(&["lsp-del", "gone2"]).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        env.iface_exists("gone2"),
+        "nothing is unplugged while our chassis row is missing"
+    );
+    env.sb.start_daemon(Daemon::OvnController).unwrap();
+    env.wait("the port deleted meanwhile unplugged", || {
+        !env.iface_exists("gone2")
+    });
+    assert_eq!(env.plugged(), before, "{}", env.agent.log());
+    env.wait("all bound again", || env.up("p0") && env.up("p99"));
+}
+
+#[test]
+fn a_southbound_rebuilt_from_scratch_unplugs_nothing_and_a_deleted_port_still_goes() {
+    let env = Env::start_args(SETTLE);
+    let before = plug_many(&env, "p", 100);
+
+    env.sb.nbctl(&["lsp-del", "gone"]).unwrap();
+    env.sb.recreate_database(Daemon::SbDb).unwrap();
+    env.wait_for(
+        Duration::from_secs(60),
+        "the deleted port unplugged once ovn-northd repopulated the Southbound",
+        || !env.iface_exists("gone"),
+    );
+    assert_eq!(env.plugged(), before, "{}", env.agent.log());
+    let log = env.agent.log();
+    assert!(
+        log.contains("has not been populated by ovn-northd")
+            || log.contains("is not in the Southbound"),
+        "the agent said why it waited:\n{log}"
+    );
+    env.wait_for(Duration::from_secs(60), "all bound again", || {
+        env.up("p0") && env.up("p99")
+    });
+}
+
+#[test]
+fn a_southbound_restored_from_an_older_copy_unplugs_nothing() {
+    // The default settle time: this is what it is for.
+    let env = Env::start();
+    plug(&env, "old", &[]);
+    // An operator's copy of the database, taken now...
+    env.sb.stop(Daemon::SbDb).unwrap();
+    let db = env.sb.dir().join("sb.db");
+    let copy = env.sb.dir().join("sb.db.copy");
+    fs::copy(&db, &copy).unwrap();
+    env.sb.start_daemon(Daemon::SbDb).unwrap();
+    // ...a port created after it...
+    plug(&env, "new", &[]);
+    let before = env.plugged();
+    // ...and the copy restored: `new` has no binding until ovn-northd
+    // brings the database up to date.
+    env.sb.stop(Daemon::SbDb).unwrap();
+    let restored_at = env.agent.log().len();
+    fs::copy(&copy, &db).unwrap();
+    env.sb.start_daemon(Daemon::SbDb).unwrap();
+    env.wait_for(
+        Duration::from_secs(30),
+        "the view current again after the settle time",
+        || env.agent.log()[restored_at..].contains("the view is complete and current"),
+    );
+    assert!(
+        env.agent.log()[restored_at..].contains(
+            "logical port new: its binding is not in view and the Southbound's contents at connection may predate"
+        ),
+        "{}",
+        env.agent.log()
+    );
+    // A port deleted now still goes: the agent can unplug.
+    env.sb.nbctl(&["lsp-del", "old"]).unwrap();
+    env.wait("the deleted port unplugged", || !env.iface_exists("old"));
+    let mut after = env.plugged();
+    after.insert("old".into(), before["old"].clone());
+    assert_eq!(after, before, "{}", env.agent.log());
+}
+
+#[test]
+fn live_migration_keeps_the_port_until_it_is_requested_elsewhere_only() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "vm1", &[]);
+    let uuid = env.iface("vm1", "_uuid");
+    env.sb
+        .sbctl(&["chassis-add", "hv2", "geneve", "127.0.0.2"])
+        .unwrap();
+    env.sb
+        .nbctl(&[
+            "lsp-set-options",
+            "vm1",
+            "requested-chassis=hv2,chassis-1",
+            "vif-plug-type=dummy",
+        ])
+        .unwrap();
+    env.wait("vm1 kept as additional", || {
+        env.agent
+            .log()
+            .contains("logical port vm1: requested here as an additional chassis")
+    });
+    assert_eq!(env.iface("vm1", "_uuid"), uuid, "kept untouched");
+    // Migrated: requested on hv2 alone.
+    env.sb
+        .nbctl(&[
+            "lsp-set-options",
+            "vm1",
+            "requested-chassis=hv2",
+            "vif-plug-type=dummy",
+        ])
+        .unwrap();
+    env.wait("vm1 unplugged", || !env.iface_exists("vm1"));
+    assert!(env
+        .agent
+        .log()
+        .contains("unplugging logical port vm1: removing interface vm1 because it is requested on another chassis"));
+}
+
+#[test]
+fn iface_id_ver_is_copied_so_ovn_controller_claims_the_port() {
+    let env = Env::start();
+    plug(&env, "lsp1", &["iface-id-ver=v1"]);
+    env.wait("lsp1 up", || env.up("lsp1"));
+    assert_eq!(
+        env.iface("lsp1", "external_ids:iface-id-ver").as_deref(),
+        Some("v1")
+    );
+    let uuid = env.iface("lsp1", "_uuid");
+    // A new version is written in place, and the port stays claimed.
+    env.sb
+        .nbctl(&[
+            "lsp-set-options",
+            "lsp1",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+            "iface-id-ver=v2",
+        ])
+        .unwrap();
+    env.wait("iface-id-ver updated", || {
+        env.iface("lsp1", "external_ids:iface-id-ver").as_deref() == Some("v2")
+    });
+    assert_eq!(env.iface("lsp1", "_uuid"), uuid, "updated in place");
+    env.wait("lsp1 up with v2", || env.up("lsp1"));
+    // Withdrawn: removed from the interface.
+    env.sb
+        .nbctl(&[
+            "lsp-set-options",
+            "lsp1",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+        ])
+        .unwrap();
+    env.wait("iface-id-ver removed", || {
+        env.iface("lsp1", "external_ids:iface-id-ver").is_none()
+    });
+    assert_eq!(env.iface("lsp1", "_uuid"), uuid);
+}
+
+#[test]
+fn an_interface_we_plugged_on_another_bridge_is_never_touched() {
+    let env = Env::start_with(|sb, dir| {
+        sb.vsctl(&[
+            "add-br",
+            "br-ex",
+            "--",
+            "set",
+            "Bridge",
+            "br-ex",
+            "datapath_type=netdev",
+            "--",
+            "add-port",
+            "br-ex",
+            "exvif",
+            "--",
+            "set",
+            "Interface",
+            "exvif",
+            "type=internal",
+            "external_ids:iface-id=ex-lport",
+            "external_ids:ovn-plugged=dummy",
+        ])
+        .unwrap();
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        SETTLE.iter().map(|s| s.to_string()).collect()
+    });
+    let uuid = env.iface("exvif", "_uuid");
+    // Proof that the agent unplugs by now: a deleted port goes.
+    plug(&env, "lsp1", &[]);
+    env.sb.nbctl(&["lsp-del", "lsp1"]).unwrap();
+    env.wait("lsp1 unplugged", || !env.iface_exists("lsp1"));
+    // Its logical port does not exist; it is on br-ex: left alone.
+    assert_eq!(env.iface("exvif", "_uuid"), uuid);
+    assert_eq!(env.sb.vsctl(&["port-to-br", "exvif"]).unwrap(), "br-ex");
+    let warnings = env.log_lines("interface exvif (logical port ex-lport) carries external_ids:ovn-plugged but is on bridge br-ex");
+    assert_eq!(warnings.len(), 1, "{}", env.agent.log());
+}
+
+#[test]
+fn a_changed_integration_bridge_moves_the_plugged_ports() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "lsp1", &[]);
+    plug(&env, "lsp2", &[]);
+    env.sb
+        .vsctl(&[
+            "add-br",
+            "br-new",
+            "--",
+            "set",
+            "Bridge",
+            "br-new",
+            "datapath_type=netdev",
+        ])
+        .unwrap();
+    env.sb
+        .vsctl(&["set", "Open_vSwitch", ".", "external_ids:ovn-bridge=br-new"])
+        .unwrap();
+    env.wait("both moved to br-new", || {
+        ["lsp1", "lsp2"]
+            .iter()
+            .all(|p| env.sb.vsctl(&["port-to-br", p]).ok().as_deref() == Some("br-new"))
+    });
+    let log = env.agent.log();
+    assert!(
+        log.contains("integration bridge changed to br-new"),
+        "{log}"
+    );
+    assert!(
+        log.contains("replacing interface lsp1 of logical port lsp1 by lsp1 (type internal) on br-new, provider dummy, because it stands on br-int, which is no longer the integration bridge"),
+        "{log}"
+    );
+    assert_eq!(
+        env.iface("lsp1", "external_ids:iface-id").as_deref(),
+        Some("lsp1")
+    );
+    // Ports created from now on go to br-new too.
+    plug(&env, "lsp3", &[]);
+    assert_eq!(env.sb.vsctl(&["port-to-br", "lsp3"]).unwrap(), "br-new");
+}
+
+#[test]
+fn a_second_agent_on_the_same_database_writes_nothing_until_the_first_stops() {
+    let mut env = Env::start();
+    plug(&env, "lsp1", &[]);
+    let mut second = AgentProc::start(&env.sb, &env.provider_dir, &[]);
+    let waiting = |a: &AgentProc| {
+        a.log()
+            .contains("another client holds lock \"vif_plug_host\" on the local database")
+    };
+    env.wait("the second agent waits for the lock", || waiting(&second));
+    plug(&env, "lsp2", &[]);
+    assert!(
+        !second.log().contains("plugging logical port"),
+        "{}",
+        second.log()
+    );
+    // The first stops: the second takes over.
+    assert!(env.agent.stop().success());
+    env.wait("the second agent holds the lock", || {
+        second.log().contains("acquired: writing from now on")
+    });
+    plug(&env, "lsp3", &[]);
+    assert!(second.log().contains("plugging logical port lsp3"));
+    assert!(second.stop().success());
+    env.agent = second;
+}
+
+#[test]
+fn withdrawing_vif_plug_type_unplugs_the_port() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "lsp1", &[]);
+    env.sb
+        .nbctl(&["lsp-set-options", "lsp1", "requested-chassis=chassis-1"])
+        .unwrap();
+    env.wait("lsp1 unplugged", || !env.iface_exists("lsp1"));
+    assert!(env.agent.log().contains(
+        "unplugging logical port lsp1: removing interface lsp1 because the CMS removed vif-plug-type from it"
+    ));
+}
+
+#[test]
+fn an_mtu_with_a_trailing_space_is_ignored_and_said_once() {
+    let env = Env::start();
+    plug(&env, "lsp1", &["vif-plug-mtu-request=1500 "]);
+    assert_eq!(env.iface("lsp1", "mtu_request").as_deref(), Some("[]"));
+    // Another change to the port: the same bad value is not said again.
+    env.sb
+        .nbctl(&[
+            "lsp-set-options",
+            "lsp1",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+            "vif-plug-mtu-request=1500 ",
+            "other=1",
+        ])
+        .unwrap();
+    env.sb
+        .nbctl(&[
+            "lsp-set-options",
+            "lsp1",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=dummy",
+            "vif-plug-mtu-request=1400",
+            "other=1",
+        ])
+        .unwrap();
+    env.wait("the MTU once it is valid", || {
+        env.iface("lsp1", "mtu_request").as_deref() == Some("1400")
+    });
+    let said = env.log_lines("vif-plug-mtu-request=\"1500 \" is not a decimal number");
+    assert_eq!(said.len(), 1, "{}", env.agent.log());
+}
+
+#[test]
+fn a_re_check_that_changes_nothing_is_finished_then_destroyed() {
+    let mut env = Env::start_with(|_, dir| {
+        testkit::c_test_provider(dir, &["LOG_CALLS"], "libc_test_provider.so");
+        Vec::new()
+    });
+    env.add_lsp(
+        "lsp1",
+        &["requested-chassis=chassis-1", "vif-plug-type=c-test"],
+    );
+    env.wait("plugged", || env.iface_exists("c-lsp1"));
+    let uuid = env.iface("c-lsp1", "_uuid");
+    assert!(env.agent.stop().success());
+    // A restarted agent adopts the port: it asks the provider, finds the
+    // interface as it should be, and pairs finish with ctx_destroy.
+    env.agent = AgentProc::start(&env.sb, &env.provider_dir, &[]);
+    env.wait("adopted", || {
+        env.agent.log().contains("call ctx-destroy:lsp1")
+    });
+    let calls: Vec<String> = env
+        .log_lines("call ")
+        .iter()
+        .filter_map(|l| l.split("call ").nth(1).map(str::to_owned))
+        .filter(|c| c.ends_with(":lsp1"))
+        .collect();
+    assert_eq!(
+        calls,
+        ["prepare:lsp1", "finish:lsp1", "ctx-destroy:lsp1"],
+        "{}",
+        env.agent.log()
+    );
+    assert_eq!(env.iface("c-lsp1", "_uuid"), uuid, "nothing written");
+}
+
+/// The ifindex of a netdev in this namespace.
+fn ifindex(name: &str) -> u32 {
+    fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_representor_answer_that_changes_replaces_the_interface() {
+    use vif_plug_devlink::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
+    // Two representors, real veths: VF 0 and VF 1 of one PF.
+    let id = std::process::id() % 10_000;
+    let (rep0, rep1, renamed) = (format!("vfa{id}"), format!("vfb{id}"), format!("vfc{id}"));
+    let _v0 = Veth::create(&rep0);
+    let mut v1 = Veth::create(&rep1);
+    let msg = |index: u32, flavour: u16, netdev: &str, rest: Vec<PortAttr>| {
+        let mut attrs = vec![
+            PortAttr::BusName("pci".into()),
+            PortAttr::DevName("0000:03:00.0".into()),
+            PortAttr::PortIndex(index),
+            PortAttr::Flavour(flavour),
+            PortAttr::NetdevName(netdev.into()),
+        ];
+        attrs.extend(rest);
+        vif_plug_devlink::replay::encode(
+            &DevlinkMessage {
+                cmd: CMD_PORT_NEW,
+                attrs,
+            },
+            0x15,
+        )
+    };
+    let vf = |index: u32, netdev: &str, n: u16| {
+        msg(
+            index,
+            FLAVOUR_PCI_VF,
+            netdev,
+            vec![
+                PortAttr::PfNumber(0),
+                PortAttr::VfNumber(n),
+                PortAttr::NetdevIfindex(ifindex(netdev)),
+            ],
+        )
+    };
+    let replay = [
+        msg(
+            1,
+            FLAVOUR_PCI_PF,
+            "pf0hpf",
+            vec![
+                PortAttr::PfNumber(0),
+                PortAttr::Function(vec![FunctionAttr::HwAddr(vec![0x0c, 0x42, 0xa1, 0, 0, 0])]),
+            ],
+        ),
+        vf(2, &rep0, 0),
+        vf(3, &rep1, 1),
+    ]
+    .join("\n");
+    let sb = Sandbox::start(SandboxOptions {
+        dummy_netdevs: false,
+        ..SandboxOptions::default()
+    })
+    .expect("OVN sandbox");
+    let providers = testkit::private_dir();
+    cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", providers.path());
+    let replay_file = providers.path().join("devlink.replay");
+    fs::write(&replay_file, replay).unwrap();
+    let agent = AgentProc::start(
+        &sb,
+        providers.path(),
+        &[
+            "--provider-config",
+            &format!("representor:replay={}", replay_file.display()),
+            "--provider-run-interval",
+            "100",
+        ],
+    );
+    let env = Env {
+        sb,
+        provider_dir: providers.path().to_owned(),
+        _providers: providers,
+        agent,
+    };
+    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    let options = |vf: &str| {
+        vec![
+            "requested-chassis=chassis-1".to_owned(),
+            "vif-plug-type=representor".to_owned(),
+            "vif-plug:representor:pf-mac=0c:42:a1:00:00:00".to_owned(),
+            format!("vif-plug:representor:vf-num={vf}"),
+        ]
+    };
+    let set = |vf: &str| {
+        let mut args = vec!["lsp-set-options".to_owned(), "vm1".to_owned()];
+        args.extend(options(vf));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.sb.nbctl(&args).unwrap();
+    };
+    env.sb.nbctl(&["lsp-add", "sw0", "vm1"]).unwrap();
+    set("0");
+    env.wait("VF 0 plugged", || env.iface_exists(&rep0));
+
+    // The CMS moves the port to VF 1: one transaction removes the old
+    // representor and plugs the new one.
+    set("1");
+    env.wait("VF 1 plugged instead", || {
+        env.iface_exists(&rep1) && !env.iface_exists(&rep0)
+    });
+    assert_eq!(
+        env.iface(&rep1, "external_ids:iface-id").as_deref(),
+        Some("vm1")
+    );
+    assert!(env.agent.log().contains(&format!(
+        "replacing interface {rep0} of logical port vm1 by {rep1}"
+    )));
+
+    // udev renames the representor after it was plugged.
+    v1.rename(&renamed);
+    env.wait("the renamed representor plugged instead", || {
+        env.iface_exists(&renamed) && !env.iface_exists(&rep1)
+    });
+    assert!(env.agent.log().contains(&format!(
+        "because the provider now names interface \"{renamed}\" instead of \"{rep1}\""
+    )));
+    env.wait("an OpenFlow port for the renamed representor", || {
+        env.iface(&renamed, "ofport")
+            .is_some_and(|p| p.parse::<i64>().is_ok_and(|p| p > 0))
+    });
+}
