@@ -325,6 +325,15 @@ struct vif_plug_port_ctx_out {
  *   REMOVE: port_prepare(ctx_out = NULL) -> true -> [port_finish(ctx_out =
  *           NULL), once the removal committed]; never port_ctx_destroy
  *           port_prepare(ctx_out = NULL) -> false -> nothing more
+ *
+ * A CREATE for an existing interface (`ctx_in->iface_name` set) whose
+ * answer needs no change to the database is finished at once:
+ * port_finish, then port_ctx_destroy, as ovn-controller does for an
+ * unchanged transaction. This happens when the host adopts ports after a
+ * restart, and when `run` reported a change. A CREATE whose answer names
+ * another interface than the existing one is not applied as such (only
+ * port_ctx_destroy): the host prepares a REMOVE of the old interface and a
+ * CREATE without one, and commits both in one transaction.
  */
 struct vif_plug_class {
   /**
@@ -386,9 +395,10 @@ struct vif_plug_class {
                        struct vif_plug_port_ctx_out *ctx_out);
   /**
    * Tells the provider that the database transaction carrying the operation
-   * prepared earlier has committed. Never called if it did not commit (the
-   * host recomputes and prepares again). For REMOVE, `ctx_out` is NULL.
-   * Required.
+   * prepared earlier has committed, or, for a CREATE on an existing
+   * interface that needed no change, that the interface is as answered.
+   * Never called if it did not commit (the host recomputes and prepares
+   * again). For REMOVE, `ctx_out` is NULL. Required.
    */
   void (*port_finish)(const struct vif_plug_port_ctx_in *ctx_in,
                       struct vif_plug_port_ctx_out *ctx_out);

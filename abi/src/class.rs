@@ -25,6 +25,15 @@ use std::os::raw::{c_char, c_int};
 ///   REMOVE: port_prepare(ctx_out = NULL) -> true -> [port_finish(ctx_out =
 ///           NULL), once the removal committed]; never port_ctx_destroy
 ///           port_prepare(ctx_out = NULL) -> false -> nothing more
+///
+/// A CREATE for an existing interface (`ctx_in->iface_name` set) whose
+/// answer needs no change to the database is finished at once:
+/// port_finish, then port_ctx_destroy, as ovn-controller does for an
+/// unchanged transaction. This happens when the host adopts ports after a
+/// restart, and when `run` reported a change. A CREATE whose answer names
+/// another interface than the existing one is not applied as such (only
+/// port_ctx_destroy): the host prepares a REMOVE of the old interface and a
+/// CREATE without one, and commits both in one transaction.
 /// cbindgen:field-names=[type, init, destroy, run, get_maintained_iface_options, port_prepare, port_finish, port_ctx_destroy]
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy)]
@@ -85,9 +94,10 @@ pub struct vif_plug_class {
     >,
 
     /// Tells the provider that the database transaction carrying the operation
-    /// prepared earlier has committed. Never called if it did not commit (the
-    /// host recomputes and prepares again). For REMOVE, `ctx_out` is NULL.
-    /// Required.
+    /// prepared earlier has committed, or, for a CREATE on an existing
+    /// interface that needed no change, that the interface is as answered.
+    /// Never called if it did not commit (the host recomputes and prepares
+    /// again). For REMOVE, `ctx_out` is NULL. Required.
     pub port_finish: Option<
         unsafe extern "C" fn(
             ctx_in: *const vif_plug_port_ctx_in,

@@ -9,7 +9,9 @@
  *                option is "false", or until run was called N times if
  *                the configuration says "ready-after-runs=N". Its run
  *                returns true when the configuration says
- *                "run-reports-change=true", and at the Nth call.
+ *                "run-reports-change=true", and at the Nth call. With
+ *                "errors-per-run=N", each run logs N error lines (for the
+ *                agent's memory benchmark).
  *   "c-test-alt" internal interface named after the lport, no options.
  *
  * It records every call in a journal that tests read through the exported
@@ -38,6 +40,7 @@ static bool run_reports_change;
  * N times, and run reports a change exactly then. */
 static long ready_after_runs;
 static long runs;
+static long errors_per_run;
 static char journal[65536];
 
 static void say(uint32_t level, const char *message);
@@ -104,6 +107,8 @@ c_test_init(const struct vif_plug_host *h)
     run_reports_change = p && !strcmp(p, "true");
     p = lookup(&h->config, "ready-after-runs");
     ready_after_runs = p ? strtol(p, NULL, 10) : 0;
+    p = lookup(&h->config, "errors-per-run");
+    errors_per_run = p ? strtol(p, NULL, 10) : 0;
     runs = 0;
     snprintf(line, sizeof line, "c-test initialised with prefix \"%s\"", prefix);
     say(VIF_PLUG_LOG_INFO, line);
@@ -131,8 +136,15 @@ c_test_destroy(void)
 static bool
 c_test_run(const struct vif_plug_class *cls)
 {
+    long i;
+
     (void) cls;
     runs++;
+    for (i = 0; i < errors_per_run; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "error %ld of run %ld", i + 1, runs);
+        say(VIF_PLUG_LOG_ERROR, line);
+    }
     if (ready_after_runs && runs == ready_after_runs) {
         say(VIF_PLUG_LOG_INFO, "ready now");
         return true;

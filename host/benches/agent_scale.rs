@@ -156,7 +156,7 @@ fn start_agent(sb: &Sandbox, provider_dir: &Path, log: &Path) -> AgentProc {
     wait_until(Duration::from_secs(30), "agent ready", || {
         fs::read_to_string(log)
             .unwrap_or_default()
-            .contains("port binding(s) requested for chassis")
+            .contains("port binding(s) in view for chassis")
     })
     .unwrap();
     agent
