@@ -6,13 +6,15 @@
 //! [`ClientEvent`]s. Nothing here blocks.
 //!
 //! After connecting, the session checks `_Server` (a cluster member that is
-//! not connected to its cluster is skipped for the next remote), reads the
+//! not connected to its cluster, or holds an older copy than one already
+//! seen, is skipped for the next remote; see [`super::member`]), reads the
 //! schema, and reports [`ClientEvent::Ready`]; the owner then sets up its
 //! monitors. Lost connections are retried with exponential back-off, and
 //! echo requests serve as the inactivity probe in both directions.
 
 use super::connection::{self, ConnEvent, Post};
 use super::jsonrpc::Message;
+use super::member::{self, Newest, ServerRow, Verdict};
 use super::remote::Remote;
 use super::schema::Schema;
 use super::stream::{Closer, SharedWriter};
@@ -123,6 +125,8 @@ pub struct Client {
     probe_sent: bool,
     rx_bytes: Arc<AtomicU64>,
     rx_seen: u64,
+    /// The newest copy of a clustered database seen, across members.
+    newest: Newest,
 }
 
 impl Client {
@@ -147,6 +151,7 @@ impl Client {
             probe_sent: false,
             rx_bytes: Arc::new(AtomicU64::new(0)),
             rx_seen: 0,
+            newest: Newest::default(),
         }
     }
 
@@ -354,7 +359,7 @@ impl Client {
                     "_Server",
                     {"op": "select", "table": "Database",
                      "where": [["name", "==", self.cfg.database]],
-                     "columns": ["model", "connected", "leader"]}
+                     "columns": member::COLUMNS}
                 ]);
                 self.send_internal(Internal::ServerCheck, "transact", check);
                 Vec::new()
@@ -483,22 +488,30 @@ impl Client {
             Internal::Probe => Vec::new(),
             Internal::ServerCheck => {
                 // A server without _Server (or an error) is not clustered.
-                let result = result.unwrap_or_default();
-                let row = result
-                    .get(0)
-                    .and_then(|r| r.get("rows"))
-                    .and_then(|rows| rows.get(0));
-                let clustered =
-                    row.and_then(|r| r.get("model")).and_then(Value::as_str) == Some("clustered");
-                let connected = row
-                    .and_then(|r| r.get("connected"))
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                if clustered && !connected {
-                    let reason = format!(
+                let row = result.ok().as_ref().and_then(ServerRow::from_select);
+                let verdict = row.map_or(Verdict::Use, |r| self.newest.judge(&r));
+                let skip = match verdict {
+                    Verdict::Use => None,
+                    Verdict::NewDatabase => {
+                        log::warn!(
+                            "{}: {} serves a new copy of {} (its cluster id changed): reading it afresh",
+                            self.cfg.label,
+                            self.remote(),
+                            self.cfg.database
+                        );
+                        None
+                    }
+                    Verdict::NotConnected => Some(format!(
                         "{} is not connected to its cluster; trying the next remote",
                         self.remote()
-                    );
+                    )),
+                    Verdict::Behind { index, seen } => Some(format!(
+                        "{} holds an older copy of {} than one already seen (log index {index} < {seen}): it is still catching up; trying the next remote",
+                        self.remote(),
+                        self.cfg.database
+                    )),
+                };
+                if let Some(reason) = skip {
                     log::warn!("{}: {reason}", self.cfg.label);
                     self.next_remote += 1;
                     let wait = self.failure_wait();

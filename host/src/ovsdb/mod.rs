@@ -5,6 +5,7 @@ pub mod client;
 pub mod connection;
 pub mod datum;
 pub mod jsonrpc;
+pub mod member;
 pub mod remote;
 pub mod replica;
 pub mod schema;
