@@ -5,11 +5,10 @@
 mod common;
 
 use common::{plug, AgentProc, Env, Veth};
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use testkit::pki::make_pki;
-use testkit::sandbox::{Daemon, Sandbox, SandboxOptions};
+use testkit::sandbox::{Daemon, SandboxOptions};
 use testkit::{cargo_cdylib, free_port, private_dir};
 
 #[test]
@@ -798,40 +797,15 @@ fn a_provider_failing_to_start_leaves_the_others_working() {
 
 #[test]
 fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
-    use vif_plug_devlink::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
+    use vif_plug_devlink::message::{consts::*, PortAttr};
     // The representor netdev: a real veth, named uniquely for this run.
     let rep = format!("rep{}", std::process::id() % 100_000);
     let _veth = Veth::create(&rep);
     // The devlink table, recorded: PF 0 with host MAC 0c:42:a1:00:00:00 and
     // its VF 3, whose representor is that veth.
-    let msg = |index: u32, flavour: u16, netdev: &str, rest: Vec<PortAttr>| {
-        let mut attrs = vec![
-            PortAttr::BusName("pci".into()),
-            PortAttr::DevName("0000:03:00.0".into()),
-            PortAttr::PortIndex(index),
-            PortAttr::Flavour(flavour),
-            PortAttr::NetdevName(netdev.into()),
-        ];
-        attrs.extend(rest);
-        vif_plug_devlink::replay::encode(
-            &DevlinkMessage {
-                cmd: CMD_PORT_NEW,
-                attrs,
-            },
-            0x15,
-        )
-    };
     let replay = [
-        msg(
-            1,
-            FLAVOUR_PCI_PF,
-            "pf0hpf",
-            vec![
-                PortAttr::PfNumber(0),
-                PortAttr::Function(vec![FunctionAttr::HwAddr(vec![0x0c, 0x42, 0xa1, 0, 0, 0])]),
-            ],
-        ),
-        msg(
+        common::devlink_pf0(),
+        common::devlink_port_new(
             2,
             FLAVOUR_PCI_VF,
             &rep,
@@ -840,31 +814,7 @@ fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
     ]
     .join("\n");
 
-    let sb = Sandbox::start(SandboxOptions {
-        // Real devices, so the veth itself is what OVS opens.
-        dummy_netdevs: false,
-        ..SandboxOptions::default()
-    })
-    .expect("OVN sandbox");
-    let providers = private_dir();
-    cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", providers.path());
-    let replay_file = providers.path().join("devlink.replay");
-    fs::write(&replay_file, replay).unwrap();
-    let agent = AgentProc::start(
-        &sb,
-        providers.path(),
-        &[
-            "--provider-config",
-            &format!("representor:replay={}", replay_file.display()),
-        ],
-    );
-    let env = Env {
-        sb,
-        provider_dir: providers.path().to_owned(),
-        _providers: providers,
-        agent,
-    };
-    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    let env = Env::start_devlink(&replay, &[]);
     env.add_lsp(
         "vm1",
         &[

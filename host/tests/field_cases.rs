@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::time::Duration;
 use testkit::cargo_cdylib;
-use testkit::sandbox::{Daemon, Sandbox, SandboxOptions};
+use testkit::sandbox::Daemon;
 
 /// A short settle time, so that tests that unplug need not wait the
 /// default 10 s after the agent connects.
@@ -416,31 +416,14 @@ fn ifindex(name: &str) -> u32 {
 
 #[test]
 fn a_representor_answer_that_changes_replaces_the_interface() {
-    use vif_plug_devlink::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
+    use vif_plug_devlink::message::{consts::*, PortAttr};
     // Two representors, real veths: VF 0 and VF 1 of one PF.
     let id = std::process::id() % 10_000;
     let (rep0, rep1, renamed) = (format!("vfa{id}"), format!("vfb{id}"), format!("vfc{id}"));
     let _v0 = Veth::create(&rep0);
     let mut v1 = Veth::create(&rep1);
-    let msg = |index: u32, flavour: u16, netdev: &str, rest: Vec<PortAttr>| {
-        let mut attrs = vec![
-            PortAttr::BusName("pci".into()),
-            PortAttr::DevName("0000:03:00.0".into()),
-            PortAttr::PortIndex(index),
-            PortAttr::Flavour(flavour),
-            PortAttr::NetdevName(netdev.into()),
-        ];
-        attrs.extend(rest);
-        vif_plug_devlink::replay::encode(
-            &DevlinkMessage {
-                cmd: CMD_PORT_NEW,
-                attrs,
-            },
-            0x15,
-        )
-    };
     let vf = |index: u32, netdev: &str, n: u16| {
-        msg(
+        common::devlink_port_new(
             index,
             FLAVOUR_PCI_VF,
             netdev,
@@ -451,46 +434,8 @@ fn a_representor_answer_that_changes_replaces_the_interface() {
             ],
         )
     };
-    let replay = [
-        msg(
-            1,
-            FLAVOUR_PCI_PF,
-            "pf0hpf",
-            vec![
-                PortAttr::PfNumber(0),
-                PortAttr::Function(vec![FunctionAttr::HwAddr(vec![0x0c, 0x42, 0xa1, 0, 0, 0])]),
-            ],
-        ),
-        vf(2, &rep0, 0),
-        vf(3, &rep1, 1),
-    ]
-    .join("\n");
-    let sb = Sandbox::start(SandboxOptions {
-        dummy_netdevs: false,
-        ..SandboxOptions::default()
-    })
-    .expect("OVN sandbox");
-    let providers = testkit::private_dir();
-    cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", providers.path());
-    let replay_file = providers.path().join("devlink.replay");
-    fs::write(&replay_file, replay).unwrap();
-    let agent = AgentProc::start(
-        &sb,
-        providers.path(),
-        &[
-            "--provider-config",
-            &format!("representor:replay={}", replay_file.display()),
-            "--provider-run-interval",
-            "100",
-        ],
-    );
-    let env = Env {
-        sb,
-        provider_dir: providers.path().to_owned(),
-        _providers: providers,
-        agent,
-    };
-    env.sb.nbctl(&["ls-add", "sw0"]).unwrap();
+    let replay = [common::devlink_pf0(), vf(2, &rep0, 0), vf(3, &rep1, 1)].join("\n");
+    let env = Env::start_devlink(&replay, &["--provider-run-interval", "100"]);
     let options = |vf: &str| {
         vec![
             "requested-chassis=chassis-1".to_owned(),

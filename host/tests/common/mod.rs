@@ -137,6 +137,32 @@ impl Env {
         }
     }
 
+    /// A sandbox on real devices (so a veth is what OVS opens), with
+    /// logical switch sw0, and the agent running the devlink provider fed
+    /// from `replay` (replay-file lines), with `extra` arguments.
+    pub fn start_devlink(replay: &str, extra: &[&str]) -> Env {
+        let sb = Sandbox::start(SandboxOptions {
+            dummy_netdevs: false,
+            ..SandboxOptions::default()
+        })
+        .expect("OVN sandbox");
+        let providers = private_dir();
+        cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", providers.path());
+        let replay_file = providers.path().join("devlink.replay");
+        fs::write(&replay_file, replay).unwrap();
+        let config = format!("representor:replay={}", replay_file.display());
+        let mut args = vec!["--provider-config", config.as_str()];
+        args.extend_from_slice(extra);
+        let agent = AgentProc::start(&sb, providers.path(), &args);
+        sb.nbctl(&["ls-add", "sw0"]).unwrap();
+        Env {
+            sb,
+            provider_dir: providers.path().to_owned(),
+            _providers: providers,
+            agent,
+        }
+    }
+
     /// The dummy, and the agent started with `args`.
     pub fn start_args(args: &[&str]) -> Env {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -280,4 +306,44 @@ impl Drop for Veth {
             .args(["link", "del", &self.0])
             .status();
     }
+}
+
+/// A recorded devlink PORT_NEW for port `index` of PCI device 0000:03:00.0,
+/// as a replay-file line (see the devlink provider's `replay` option).
+pub fn devlink_port_new(
+    index: u32,
+    flavour: u16,
+    netdev: &str,
+    rest: Vec<vif_plug_devlink::message::PortAttr>,
+) -> String {
+    use vif_plug_devlink::message::{consts::CMD_PORT_NEW, DevlinkMessage, PortAttr};
+    let mut attrs = vec![
+        PortAttr::BusName("pci".into()),
+        PortAttr::DevName("0000:03:00.0".into()),
+        PortAttr::PortIndex(index),
+        PortAttr::Flavour(flavour),
+        PortAttr::NetdevName(netdev.into()),
+    ];
+    attrs.extend(rest);
+    vif_plug_devlink::replay::encode(
+        &DevlinkMessage {
+            cmd: CMD_PORT_NEW,
+            attrs,
+        },
+        0x15,
+    )
+}
+
+/// PF 0 of the device, whose host-side MAC is 0c:42:a1:00:00:00.
+pub fn devlink_pf0() -> String {
+    use vif_plug_devlink::message::{consts::FLAVOUR_PCI_PF, FunctionAttr, PortAttr};
+    devlink_port_new(
+        1,
+        FLAVOUR_PCI_PF,
+        "pf0hpf",
+        vec![
+            PortAttr::PfNumber(0),
+            PortAttr::Function(vec![FunctionAttr::HwAddr(vec![0x0c, 0x42, 0xa1, 0, 0, 0])]),
+        ],
+    )
 }
