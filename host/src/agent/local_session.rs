@@ -8,6 +8,7 @@
 //! transaction rather than racing the new holder.
 
 use super::local_view::{Affected, LocalView};
+use super::rows::{Interface, Table};
 use super::sb_session::{take_updates, MONITOR_ID};
 use crate::ovsdb::client::{Client, ClientEvent};
 use crate::ovsdb::replica::RowChange;
@@ -125,7 +126,7 @@ impl LocalSession {
                 out.loaded = true;
                 log::info!(
                     "local: {} interface(s) in view",
-                    self.view.replica.len("Interface")
+                    self.view.replica.len(Interface::TABLE)
                 );
             }
             ClientEvent::Error { id, error } if Some(id) == self.request => {

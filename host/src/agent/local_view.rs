@@ -14,10 +14,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 pub fn monitor_params(schema: &Schema, monitor_id: &Value) -> Value {
     let s = Some(schema);
     json!(["Open_vSwitch", monitor_id, {
-        (OpenVswitch::NAME): [{"columns": rows::monitored_columns::<OpenVswitch>(s)}],
-        (Bridge::NAME): [{"columns": rows::monitored_columns::<Bridge>(s)}],
-        (Port::NAME): [{"columns": rows::monitored_columns::<Port>(s)}],
-        (Interface::NAME): [{"columns": rows::monitored_columns::<Interface>(s)}],
+        (OpenVswitch::TABLE): [{"columns": rows::monitored_columns::<OpenVswitch>(s)}],
+        (Bridge::TABLE): [{"columns": rows::monitored_columns::<Bridge>(s)}],
+        (Port::TABLE): [{"columns": rows::monitored_columns::<Port>(s)}],
+        (Interface::TABLE): [{"columns": rows::monitored_columns::<Interface>(s)}],
     }])
 }
 
@@ -77,10 +77,10 @@ impl LocalView {
                 self.replica.get(&ch.table, &ch.uuid).cloned()
             };
             match ch.table.as_str() {
-                OpenVswitch::NAME => a.config = true,
-                Interface::NAME => self.index_iface(ch, new.as_ref(), &mut a),
-                Port::NAME => self.index_port(ch, new.as_ref(), &mut a),
-                Bridge::NAME => self.index_bridge(ch, new.as_ref(), &mut a),
+                OpenVswitch::TABLE => a.config = true,
+                Interface::TABLE => self.index_iface(ch, new.as_ref(), &mut a),
+                Port::TABLE => self.index_port(ch, new.as_ref(), &mut a),
+                Bridge::TABLE => self.index_bridge(ch, new.as_ref(), &mut a),
                 _ => {}
             }
         }
@@ -183,7 +183,7 @@ impl LocalView {
     fn note_iface(&self, iface: Uuid, a: &mut Affected) {
         if let Some(l) = self
             .replica
-            .get(Interface::NAME, &iface)
+            .get(Interface::TABLE, &iface)
             .and_then(|r| Interface(r).iface_id())
         {
             a.lports.insert(l.to_owned());
@@ -191,7 +191,7 @@ impl LocalView {
     }
 
     fn note_port(&self, port: Uuid, a: &mut Affected) {
-        if let Some(row) = self.replica.get(Port::NAME, &port) {
+        if let Some(row) = self.replica.get(Port::TABLE, &port) {
             for i in Port(row).interfaces() {
                 self.note_iface(i, a);
             }
@@ -209,7 +209,7 @@ impl LocalView {
 
     /// The settings in the `Open_vSwitch` row.
     pub fn config(&self) -> OvsConfig {
-        let Some((_, row)) = self.replica.rows(OpenVswitch::NAME).next() else {
+        let Some((_, row)) = self.replica.rows(OpenVswitch::TABLE).next() else {
             return OvsConfig::default();
         };
         let o = OpenVswitch(row);
@@ -225,7 +225,7 @@ impl LocalView {
     /// The bridge named `name`.
     pub fn bridge(&self, name: &str) -> Option<(Uuid, Bridge<'_>)> {
         let uuid = *self.bridge_by_name.get(name)?;
-        Some((uuid, Bridge(self.replica.get(Bridge::NAME, &uuid)?)))
+        Some((uuid, Bridge(self.replica.get(Bridge::TABLE, &uuid)?)))
     }
 
     /// The interfaces whose `external_ids:iface-id` is `lport`.
@@ -234,14 +234,14 @@ impl LocalView {
             .get(lport)
             .into_iter()
             .flatten()
-            .filter_map(|u| Some((*u, Interface(self.replica.get(Interface::NAME, u)?))))
+            .filter_map(|u| Some((*u, Interface(self.replica.get(Interface::TABLE, u)?))))
     }
 
     /// Where interface `iface` stands: its port and that port's bridge.
     pub fn location(&self, iface: Uuid) -> Option<Location> {
         let port = *self.port_of_iface.get(&iface)?;
         let bridge = *self.bridge_of_port.get(&port)?;
-        let row = Bridge(self.replica.get(Bridge::NAME, &bridge)?);
+        let row = Bridge(self.replica.get(Bridge::TABLE, &bridge)?);
         Some(Location {
             port,
             bridge,

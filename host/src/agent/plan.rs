@@ -3,7 +3,7 @@
 
 use super::iface_diff::{IfaceState, IfaceUpdate};
 use super::port_state::{Applied, OpKind};
-use super::rows::{IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
+use super::rows::{Bridge, Interface, Port, Table, IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
 use crate::ovsdb::txn::Txn;
 use crate::ovsdb::{Atom, Datum, Uuid};
 use crate::provider::{PreparedCreate, PreparedRemove};
@@ -155,25 +155,25 @@ fn insert_creation(txn: &mut Txn, ports: &mut Membership, i: usize, lport: &str,
     // Columns left at their defaults are omitted: less to send and parse
     // for thousands of ports.
     let mut columns = vec![
-        ("name", Datum::string(&out.name)),
-        ("external_ids", str_map(&created_ids(lport, c))),
+        (Interface::NAME, Datum::string(&out.name)),
+        (Interface::EXTERNAL_IDS, str_map(&created_ids(lport, c))),
     ];
     if let Some(t) = &out.iface_type {
-        columns.push(("type", Datum::string(t)));
+        columns.push((Interface::TYPE, Datum::string(t)));
     }
     if !out.options.is_empty() {
-        columns.push(("options", str_map(&out.options)));
+        columns.push((Interface::OPTIONS, str_map(&out.options)));
     }
     if c.mtu_request.is_some() {
-        columns.push(("mtu_request", mtu_datum(c.mtu_request)));
+        columns.push((Interface::MTU_REQUEST, mtu_datum(c.mtu_request)));
     }
-    txn.insert("Interface", &iface, &columns);
+    txn.insert(Interface::TABLE, &iface, &columns);
     txn.insert(
-        "Port",
+        Port::TABLE,
         &port,
         &[
-            ("name", Datum::string(&out.name)),
-            ("interfaces", Datum::scalar(Atom::NamedUuid(iface))),
+            (Port::NAME, Datum::string(&out.name)),
+            (Port::INTERFACES, Datum::scalar(Atom::NamedUuid(iface))),
         ],
     );
     ports
@@ -186,37 +186,30 @@ fn insert_creation(txn: &mut Txn, ports: &mut Membership, i: usize, lport: &str,
 fn update_iface(txn: &mut Txn, iface: Uuid, update: &IfaceUpdate) {
     let mut columns = Vec::new();
     if let Some(t) = &update.set_type {
-        columns.push(("type", Datum::string(t)));
+        columns.push((Interface::TYPE, Datum::string(t)));
     }
     if let Some(m) = update.set_mtu_request {
-        columns.push(("mtu_request", mtu_datum(m)));
+        columns.push((Interface::MTU_REQUEST, mtu_datum(m)));
     }
     if !columns.is_empty() {
-        txn.update("Interface", iface, &columns);
+        txn.update(Interface::TABLE, iface, &columns);
     }
     let mut mutations = Vec::new();
+    let (options, ids) = (Interface::OPTIONS, Interface::EXTERNAL_IDS);
     if !update.options_delete.is_empty() {
-        mutations.push(("options", "delete", key_set(&update.options_delete)));
+        mutations.push((options, "delete", key_set(&update.options_delete)));
     }
     if !update.options_insert.is_empty() {
-        mutations.push(("options", "insert", str_map(&update.options_insert)));
+        mutations.push((options, "insert", str_map(&update.options_insert)));
     }
     if !update.external_ids_delete.is_empty() {
-        mutations.push((
-            "external_ids",
-            "delete",
-            key_set(&update.external_ids_delete),
-        ));
+        mutations.push((ids, "delete", key_set(&update.external_ids_delete)));
     }
     if !update.external_ids_insert.is_empty() {
-        mutations.push((
-            "external_ids",
-            "insert",
-            str_map(&update.external_ids_insert),
-        ));
+        mutations.push((ids, "insert", str_map(&update.external_ids_insert)));
     }
     if !mutations.is_empty() {
-        txn.mutate("Interface", iface, &mutations);
+        txn.mutate(Interface::TABLE, iface, &mutations);
     }
 }
 
@@ -275,12 +268,12 @@ pub fn build_txn(plans: &[Plan], lock: Option<&str>) -> (Txn, Vec<Option<usize>>
     for (bridge, (add, remove)) in ports {
         let mut mutations = Vec::new();
         if !remove.is_empty() {
-            mutations.push(("ports", "delete", Datum::set(remove)));
+            mutations.push((Bridge::PORTS, "delete", Datum::set(remove)));
         }
         if !add.is_empty() {
-            mutations.push(("ports", "insert", Datum::set(add)));
+            mutations.push((Bridge::PORTS, "insert", Datum::set(add)));
         }
-        txn.mutate("Bridge", bridge, &mutations);
+        txn.mutate(Bridge::TABLE, bridge, &mutations);
     }
     txn.comment(&format!(
         "vif-plug-host: plug {n_create}, update {n_update}, unplug {n_remove}, replace {n_replace}"

@@ -14,7 +14,7 @@ use crate::ovsdb::{Datum, Schema, Uuid};
 /// A table the agent monitors: its name and the columns it reads.
 pub trait Table {
     /// The table name.
-    const NAME: &'static str;
+    const TABLE: &'static str;
     /// Columns monitored. Columns a server's schema lacks are left out of
     /// the request and read as their defaults (see [`monitored_columns`]).
     const COLUMNS: &'static [&'static str];
@@ -27,7 +27,7 @@ pub fn monitored_columns<T: Table>(schema: Option<&Schema>) -> Vec<&'static str>
     T::COLUMNS
         .iter()
         .copied()
-        .filter(|c| schema.is_none_or(|s| s.kind(T::NAME, c).is_some()))
+        .filter(|c| schema.is_none_or(|s| s.kind(T::TABLE, c).is_some()))
         .collect()
 }
 
@@ -37,13 +37,15 @@ macro_rules! view {
         #[derive(Clone, Copy)]
         pub struct $name<'a>(pub &'a Row);
 
-        #[allow(dead_code)]
         impl $name<'_> {
-            $(const $col: &'static str = $cname;)*
+            $(
+                #[doc = concat!("Column `", $cname, "`.")]
+                pub const $col: &'static str = $cname;
+            )*
         }
 
         impl Table for $name<'_> {
-            const NAME: &'static str = $table;
+            const TABLE: &'static str = $table;
             const COLUMNS: &'static [&'static str] = &[$($cname),*];
         }
     };
@@ -255,8 +257,8 @@ mod tests {
 
     fn check<T: Table>(schema: &Schema, missing: &mut Vec<String>) {
         for c in T::COLUMNS {
-            if schema.kind(T::NAME, c).is_none() {
-                missing.push(format!("{}.{c}", T::NAME));
+            if schema.kind(T::TABLE, c).is_none() {
+                missing.push(format!("{}.{c}", T::TABLE));
             }
         }
     }

@@ -41,7 +41,7 @@ fn pb_condition(sel: &Selection, schema: Option<&Schema>) -> Value {
         let c = json!(["uuid", c.to_string()]);
         clauses.push(json!(["requested_chassis", "==", c]));
         let has_additional = schema.is_none_or(|s| {
-            s.kind(PortBinding::NAME, "requested_additional_chassis")
+            s.kind(PortBinding::TABLE, "requested_additional_chassis")
                 .is_some()
         });
         if has_additional {
@@ -56,21 +56,21 @@ fn pb_condition(sel: &Selection, schema: Option<&Schema>) -> Value {
 }
 
 fn chassis_condition(sel: &Selection) -> Value {
-    json!([["name", "==", sel.chassis_name]])
+    json!([[Chassis::NAME, "==", sel.chassis_name]])
 }
 
 /// The `monitor_cond` request for `sel`.
 pub fn monitor_params(schema: Option<&Schema>, monitor_id: &Value, sel: &Selection) -> Value {
     json!(["OVN_Southbound", monitor_id, {
-        (Chassis::NAME): [{
+        (Chassis::TABLE): [{
             "columns": rows::monitored_columns::<Chassis>(schema),
             "where": chassis_condition(sel),
         }],
-        (PortBinding::NAME): [{
+        (PortBinding::TABLE): [{
             "columns": rows::monitored_columns::<PortBinding>(schema),
             "where": pb_condition(sel, schema),
         }],
-        (SbGlobal::NAME): [{"columns": rows::monitored_columns::<SbGlobal>(schema)}],
+        (SbGlobal::TABLE): [{"columns": rows::monitored_columns::<SbGlobal>(schema)}],
     }])
 }
 
@@ -78,9 +78,9 @@ pub fn monitor_params(schema: Option<&Schema>, monitor_id: &Value, sel: &Selecti
 /// row (so every lookup is answered by the contents themselves).
 pub fn monitor_plain_params(schema: Option<&Schema>, monitor_id: &Value) -> Value {
     json!(["OVN_Southbound", monitor_id, {
-        (Chassis::NAME): {"columns": rows::monitored_columns::<Chassis>(schema)},
-        (PortBinding::NAME): {"columns": rows::monitored_columns::<PortBinding>(schema)},
-        (SbGlobal::NAME): {"columns": rows::monitored_columns::<SbGlobal>(schema)},
+        (Chassis::TABLE): {"columns": rows::monitored_columns::<Chassis>(schema)},
+        (PortBinding::TABLE): {"columns": rows::monitored_columns::<PortBinding>(schema)},
+        (SbGlobal::TABLE): {"columns": rows::monitored_columns::<SbGlobal>(schema)},
     }])
 }
 
@@ -91,8 +91,8 @@ pub fn condition_change_params(
     sel: &Selection,
 ) -> Value {
     json!([monitor_id, monitor_id, {
-        (Chassis::NAME): [{"where": chassis_condition(sel)}],
-        (PortBinding::NAME): [{"where": pb_condition(sel, schema)}],
+        (Chassis::TABLE): [{"where": chassis_condition(sel)}],
+        (PortBinding::TABLE): [{"where": pb_condition(sel, schema)}],
     }])
 }
 
@@ -118,8 +118,8 @@ impl SbView {
     pub fn index(&mut self, changes: &[RowChange]) -> SbChanges {
         let mut out = SbChanges::default();
         for ch in changes {
-            if ch.table != PortBinding::NAME {
-                out.global |= ch.table == Chassis::NAME || ch.table == SbGlobal::NAME;
+            if ch.table != PortBinding::TABLE {
+                out.global |= ch.table == Chassis::TABLE || ch.table == SbGlobal::TABLE;
                 continue;
             }
             if let Some(old) = &ch.old {
@@ -130,7 +130,7 @@ impl SbView {
                 }
             }
             if ch.kind != ChangeKind::Delete {
-                if let Some(row) = self.replica.get(PortBinding::NAME, &ch.uuid) {
+                if let Some(row) = self.replica.get(PortBinding::TABLE, &ch.uuid) {
                     let l = PortBinding(row).logical_port();
                     out.lports.insert(l.to_owned());
                     self.pb_by_lport.insert(l.to_owned(), ch.uuid);
@@ -149,7 +149,7 @@ impl SbView {
     /// Our Chassis row, by name.
     pub fn chassis(&self, name: &str) -> Option<(Uuid, Chassis<'_>)> {
         self.replica
-            .rows(Chassis::NAME)
+            .rows(Chassis::TABLE)
             .map(|(u, r)| (*u, Chassis(r)))
             .find(|(_, c)| c.name() == name)
     }
@@ -158,14 +158,14 @@ impl SbView {
     /// [`SbGlobal::northd_internal_version`]).
     pub fn populated(&self) -> bool {
         self.replica
-            .rows(SbGlobal::NAME)
+            .rows(SbGlobal::TABLE)
             .any(|(_, r)| SbGlobal(r).northd_internal_version().is_some())
     }
 
     /// The binding of `lport`, if in view.
     pub fn binding(&self, lport: &str) -> Option<PortBinding<'_>> {
         let uuid = self.pb_by_lport.get(lport)?;
-        self.replica.get(PortBinding::NAME, uuid).map(PortBinding)
+        self.replica.get(PortBinding::TABLE, uuid).map(PortBinding)
     }
 
     /// Every logical port with a binding in view.
