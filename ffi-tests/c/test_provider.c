@@ -4,6 +4,7 @@
  *
  *   "c-test"     system interface named "<prefix><lport>" (cut to 15 bytes),
  *                prefix from the configuration key "prefix" (default "c-"),
+ *                or named by the logical port option "vif-plug:c-test:name",
  *                options c-test-lport=<lport> and c-test-datapath=<type>;
  *                maintains both. Declines ports whose "vif-plug:c-test:ready"
  *                option is "false", or until run was called N times if
@@ -190,7 +191,11 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
     snprintf(a->name, sizeof a->name, "%s", "x");
     out->name = "a-name-far-longer-than-fifteen-bytes";
 #else
-    snprintf(a->name, sizeof a->name, "%s%s", prefix, in->lport_name);
+    if (lookup(&in->lport_options, "vif-plug:c-test:name")) {
+        snprintf(a->name, sizeof a->name, "%s", lookup(&in->lport_options, "vif-plug:c-test:name"));
+    } else {
+        snprintf(a->name, sizeof a->name, "%s%s", prefix, in->lport_name);
+    }
     out->name = a->name;
 #endif
 #ifdef BAD_NULL_NAME

@@ -43,7 +43,7 @@ fn plugs_with_options_and_mtu_and_ovn_controller_binds_it() {
     let log = env.agent.log();
     assert!(
         log.contains(
-            "plugging logical port lsp1: interface lsp1 (type internal) on br-int, provider dummy"
+            "plugged logical port lsp1: interface lsp1 (type internal) on br-int, provider dummy"
         ),
         "{log}"
     );
@@ -259,14 +259,14 @@ fn a_stale_plugged_interface_is_removed_and_a_foreign_one_left_alone() {
     env.wait("warning about the foreign interface", || {
         env.agent
             .log()
-            .contains("logical port lsp-theirs: the CMS asked to plug it, but interface")
+            .contains("logical port lsp-theirs: the CMS asks to plug it, but interface")
     });
     plug(&env, "lsp1", &[]);
     assert!(env.iface_exists("theirs"));
     assert!(env.iface_exists("unrelated"));
     assert_eq!(env.iface("theirs", "external_ids:ovn-plugged"), None);
     assert_eq!(
-        env.agent.log().matches("the CMS asked to plug it").count(),
+        env.agent.log().matches("the CMS asks to plug it").count(),
         1,
         "warned once"
     );
@@ -384,7 +384,7 @@ fn a_declined_port_is_retried_when_the_provider_reports_a_change() {
     let ready = log
         .find("ready now")
         .expect("the provider said it is ready");
-    let plugging = log.find("plugging logical port lsp1").expect("plugged");
+    let plugging = log.find("plugged logical port lsp1").expect("plugged");
     assert!(ready < plugging, "{log}");
     assert_eq!(
         env.iface("c-lsp1", "type").as_deref(),
@@ -670,9 +670,7 @@ fn a_failed_transaction_is_recomputed_without_finish_and_blocks_no_other_port() 
         "no finish after a failure"
     );
     env.wait("lsp9 held back", || {
-        env.agent
-            .log()
-            .contains("not plugging it until that name is free")
+        env.agent.log().contains("not plugged until it is free")
     });
     env.sb.vsctl(&["del-port", "br-int", "holder"]).unwrap();
     env.wait("lsp9 plugged once its name is free", || {
@@ -713,9 +711,7 @@ fn a_stale_interface_left_while_the_agent_was_down_is_removed_at_start() {
     let complete = log
         .find("southbound: the view is complete and current")
         .expect("complete");
-    let unplug = log
-        .find("unplugging logical port ghost")
-        .expect("unplugged");
+    let unplug = log.find("unplugged logical port ghost").expect("unplugged");
     assert!(
         complete < unplug,
         "unplugged only after the views were complete:\n{log}"

@@ -126,7 +126,7 @@ fn a_southbound_restored_from_an_older_copy_unplugs_nothing() {
     );
     assert!(
         env.agent.log()[restored_at..].contains(
-            "logical port new: its binding is not in view and the Southbound's contents at connection may predate"
+            "logical port new: binding not in view, and the Southbound already held data when the agent connected"
         ),
         "{}",
         env.agent.log()
@@ -174,7 +174,7 @@ fn live_migration_keeps_the_port_until_it_is_requested_elsewhere_only() {
     assert!(env
         .agent
         .log()
-        .contains("unplugging logical port vm1: removing interface vm1 because it is requested on another chassis"));
+        .contains("unplugged logical port vm1: removed interface vm1, because it is requested on another chassis"));
 }
 
 #[test]
@@ -252,7 +252,9 @@ fn an_interface_we_plugged_on_another_bridge_is_never_touched() {
     // Its logical port does not exist; it is on br-ex: left alone.
     assert_eq!(env.iface("exvif", "_uuid"), uuid);
     assert_eq!(env.sb.vsctl(&["port-to-br", "exvif"]).unwrap(), "br-ex");
-    let warnings = env.log_lines("interface exvif (logical port ex-lport) carries external_ids:ovn-plugged but is on bridge br-ex");
+    let warnings = env.log_lines(
+        "interface exvif (logical port ex-lport) carries external_ids:ovn-plugged but stands on bridge br-ex",
+    );
     assert_eq!(warnings.len(), 1, "{}", env.agent.log());
 }
 
@@ -286,7 +288,7 @@ fn a_changed_integration_bridge_moves_the_plugged_ports() {
         "{log}"
     );
     assert!(
-        log.contains("replacing interface lsp1 of logical port lsp1 by lsp1 (type internal) on br-new, provider dummy, because it stands on br-int, which is no longer the integration bridge"),
+        log.contains("replaced interface lsp1 of logical port lsp1 by lsp1 (type internal) on br-new, provider dummy, because it stands on br-int, which is no longer the integration bridge"),
         "{log}"
     );
     assert_eq!(
@@ -310,7 +312,7 @@ fn a_second_agent_on_the_same_database_writes_nothing_until_the_first_stops() {
     env.wait("the second agent waits for the lock", || waiting(&second));
     plug(&env, "lsp2", &[]);
     assert!(
-        !second.log().contains("plugging logical port"),
+        !second.log().contains("plugged logical port"),
         "{}",
         second.log()
     );
@@ -320,7 +322,7 @@ fn a_second_agent_on_the_same_database_writes_nothing_until_the_first_stops() {
         second.log().contains("acquired: writing from now on")
     });
     plug(&env, "lsp3", &[]);
-    assert!(second.log().contains("plugging logical port lsp3"));
+    assert!(second.log().contains("plugged logical port lsp3"));
     assert!(second.stop().success());
     env.agent = second;
 }
@@ -334,7 +336,7 @@ fn withdrawing_vif_plug_type_unplugs_the_port() {
         .unwrap();
     env.wait("lsp1 unplugged", || !env.iface_exists("lsp1"));
     assert!(env.agent.log().contains(
-        "unplugging logical port lsp1: removing interface lsp1 because the CMS removed vif-plug-type from it"
+        "unplugged logical port lsp1: removed interface lsp1, because the CMS removed vif-plug-type from it"
     ));
 }
 
@@ -465,7 +467,7 @@ fn a_representor_answer_that_changes_replaces_the_interface() {
         Some("vm1")
     );
     assert!(env.agent.log().contains(&format!(
-        "replacing interface {rep0} of logical port vm1 by {rep1}"
+        "replaced interface {rep0} of logical port vm1 by {rep1}"
     )));
 
     // udev renames the representor after it was plugged.
@@ -480,4 +482,339 @@ fn a_representor_answer_that_changes_replaces_the_interface() {
         env.iface(&renamed, "ofport")
             .is_some_and(|p| p.parse::<i64>().is_ok_and(|p| p > 0))
     });
+}
+
+/// The agent with the C test provider (type `c-test`, names from the
+/// option `vif-plug:c-test:name`) and the dummy.
+fn start_with_c_test(extra: &[&str]) -> Env {
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    Env::start_with(|_, dir| {
+        testkit::c_test_provider(dir, &[], "libc_test_provider.so");
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        extra
+    })
+}
+
+/// Sets the options of logical port `lsp`, requested on chassis-1.
+fn set_options(env: &Env, lsp: &str, options: &[&str]) {
+    let mut args = vec!["lsp-set-options", lsp, "requested-chassis=chassis-1"];
+    args.extend_from_slice(options);
+    env.sb.nbctl(&args).unwrap();
+}
+
+/// The logical port an interface stands for.
+fn iface_id(env: &Env, iface: &str) -> Option<String> {
+    env.iface(iface, "external_ids:iface-id")
+        .map(|s| s.trim_matches('"').to_owned())
+}
+
+#[test]
+fn two_ports_that_swap_names_are_replaced_in_one_transaction() {
+    let env = start_with_c_test(SETTLE);
+    for (lsp, name) in [("ma", "n1"), ("mb", "n2")] {
+        env.sb.nbctl(&["lsp-add", "sw0", lsp]).unwrap();
+        let opt = format!("vif-plug:c-test:name={name}");
+        set_options(&env, lsp, &["vif-plug-type=c-test", &opt]);
+    }
+    env.wait("both plugged", || {
+        iface_id(&env, "n1").as_deref() == Some("ma")
+            && iface_id(&env, "n2").as_deref() == Some("mb")
+    });
+    // The provider now names ma's interface n2 and mb's n1: each needs the
+    // other's name, so neither can go first; together they can.
+    env.sb
+        .nbctl(&[
+            "--",
+            "lsp-set-options",
+            "ma",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=c-test",
+            "vif-plug:c-test:name=n2",
+            "--",
+            "lsp-set-options",
+            "mb",
+            "requested-chassis=chassis-1",
+            "vif-plug-type=c-test",
+            "vif-plug:c-test:name=n1",
+        ])
+        .unwrap();
+    env.wait("names swapped", || {
+        iface_id(&env, "n2").as_deref() == Some("ma")
+            && iface_id(&env, "n1").as_deref() == Some("mb")
+    });
+    let log = env.agent.log();
+    assert!(
+        log.contains("replaced interface n1 of logical port ma by n2"),
+        "{log}"
+    );
+    assert!(
+        log.contains("replaced interface n2 of logical port mb by n1"),
+        "{log}"
+    );
+    assert!(!log.contains("is taken by"), "{log}");
+}
+
+#[test]
+fn a_replacement_waits_for_a_current_view() {
+    // The default settle time: a Southbound restored from an older copy
+    // names the old provider again for a moment.
+    let env = start_with_c_test(&[]);
+    env.sb.nbctl(&["lsp-add", "sw0", "c1"]).unwrap();
+    set_options(&env, "c1", &["vif-plug-type=c-test"]);
+    env.wait("plugged by c-test", || env.iface_exists("c-c1"));
+    env.sb.stop(Daemon::SbDb).unwrap();
+    let db = env.sb.dir().join("sb.db");
+    let copy = env.sb.dir().join("sb.db.copy");
+    fs::copy(&db, &copy).unwrap();
+    env.sb.start_daemon(Daemon::SbDb).unwrap();
+    // The CMS moves c1 to the dummy provider: replaced, once the agent's
+    // start-up settle time has passed.
+    set_options(&env, "c1", &["vif-plug-type=dummy"]);
+    env.wait_for(Duration::from_secs(30), "plugged by the dummy", || {
+        env.iface("c1", "external_ids:ovn-plugged").as_deref() == Some("dummy")
+    });
+    let uuid = env.iface("c1", "_uuid");
+    // The older copy says c-test again until ovn-northd brings it up to
+    // date: no replacement back and forth.
+    env.sb.stop(Daemon::SbDb).unwrap();
+    let restored_at = env.agent.log().len();
+    fs::copy(&copy, &db).unwrap();
+    env.sb.start_daemon(Daemon::SbDb).unwrap();
+    env.wait_for(Duration::from_secs(30), "the view current again", || {
+        env.agent.log()[restored_at..].contains("the view is complete and current")
+    });
+    assert_eq!(env.iface("c1", "_uuid"), uuid, "{}", env.agent.log());
+    assert!(!env.iface_exists("c-c1"));
+    assert!(
+        env.agent.log()[restored_at..].contains("logical port c1: interface due to be replaced because vif-plug-type no longer names \"dummy\""),
+        "{}",
+        env.agent.log()
+    );
+}
+
+#[test]
+fn a_chassis_re_created_without_its_hostname_keeps_ports_requested_by_hostname() {
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let env = Env::start_args(SETTLE);
+    let requested = format!("requested-chassis={hostname}");
+    env.sb.nbctl(&["lsp-add", "sw0", "h1"]).unwrap();
+    env.sb
+        .nbctl(&["lsp-set-options", "h1", &requested, "vif-plug-type=dummy"])
+        .unwrap();
+    env.wait("plugged, requested by hostname", || env.iface_exists("h1"));
+    let uuid = env.iface("h1", "_uuid");
+    // The chassis row re-created by hand, with no hostname, while
+    // ovn-controller cannot fix it.
+    let pid = env.sb.pid(Daemon::OvnController).unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    env.sb
+        .sbctl(&[
+            "chassis-del",
+            "chassis-1",
+            "--",
+            "chassis-add",
+            "chassis-1",
+            "geneve",
+            "127.0.0.1",
+        ])
+        .unwrap();
+    plug(&env, "gone", &[]);
+    env.sb.nbctl(&["lsp-del", "gone"]).unwrap();
+    env.wait("the agent can unplug meanwhile", || {
+        !env.iface_exists("gone")
+    });
+    signal("-CONT");
+    assert_eq!(env.iface("h1", "_uuid"), uuid, "{}", env.agent.log());
+    env.wait("h1 up again", || env.up("h1"));
+    assert_eq!(env.iface("h1", "_uuid"), uuid, "{}", env.agent.log());
+}
+
+#[test]
+fn an_empty_iface_id_ver_is_copied_and_the_port_comes_up() {
+    let env = Env::start();
+    plug(&env, "lsp1", &["iface-id-ver="]);
+    assert_eq!(
+        env.iface("lsp1", "external_ids:iface-id-ver").as_deref(),
+        Some("\"\"")
+    );
+    env.wait("lsp1 up", || env.up("lsp1"));
+}
+
+#[test]
+fn unplugging_from_a_port_shared_with_another_program_keeps_its_interfaces() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "lsp1", &[]);
+    // Another program bonds an interface of its own into our Port.
+    env.sb
+        .vsctl(&[
+            "--",
+            "--id=@i",
+            "create",
+            "Interface",
+            "name=mate",
+            "type=internal",
+            "--",
+            "add",
+            "Port",
+            "lsp1",
+            "interfaces",
+            "@i",
+        ])
+        .unwrap();
+    env.sb.nbctl(&["lsp-del", "lsp1"]).unwrap();
+    env.wait("our interface gone", || !env.iface_exists("lsp1"));
+    assert!(env.iface_exists("mate"), "{}", env.agent.log());
+    assert_eq!(env.sb.vsctl(&["iface-to-br", "mate"]).unwrap(), "br-int");
+}
+
+#[test]
+fn an_integration_bridge_changed_while_the_agent_was_down_still_moves_its_ports() {
+    let mut env = Env::start();
+    plug(&env, "lsp1", &[]);
+    assert_eq!(
+        env.iface("lsp1", "external_ids:vif-plug-bridge").as_deref(),
+        Some("br-int")
+    );
+    assert!(env.agent.stop().success());
+    env.sb
+        .vsctl(&[
+            "add-br",
+            "br-new",
+            "--",
+            "set",
+            "Bridge",
+            "br-new",
+            "datapath_type=netdev",
+            "--",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "external_ids:ovn-bridge=br-new",
+        ])
+        .unwrap();
+    env.agent = AgentProc::start(&env.sb, &env.provider_dir, &[]);
+    env.wait("moved to br-new", || {
+        env.sb.vsctl(&["port-to-br", "lsp1"]).ok().as_deref() == Some("br-new")
+    });
+    assert_eq!(
+        env.iface("lsp1", "external_ids:vif-plug-bridge").as_deref(),
+        Some("br-new")
+    );
+}
+
+#[test]
+fn a_plug_decides_only_the_ports_it_touches() {
+    let env = Env::start();
+    let names: Vec<String> = (0..20).map(|i| format!("q{i}")).collect();
+    env.add_plugged_lsps(&names, &[]);
+    env.wait("20 plugged", || env.plugged().len() == 20);
+    // Until the lookups of those 20 are answered and all is quiet.
+    std::thread::sleep(Duration::from_secs(1));
+    let from = env.agent.log().len();
+    plug(&env, "one-more", &[]);
+    std::thread::sleep(Duration::from_secs(1));
+    let log = env.agent.log();
+    let decided: Vec<usize> = log[from..]
+        .lines()
+        .filter_map(|l| l.split("decided ").nth(1))
+        .filter_map(|r| r.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(!decided.is_empty(), "{log}");
+    assert!(
+        decided.iter().all(|&n| n <= 2),
+        "decisions per iteration after one plug: {decided:?}"
+    );
+}
+
+#[test]
+fn a_chassis_name_changed_for_a_moment_unplugs_nothing() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "lsp1", &[]);
+    let uuid = env.iface("lsp1", "_uuid");
+    env.sb
+        .sbctl(&["chassis-add", "hv2", "geneve", "127.0.0.2"])
+        .unwrap();
+    env.sb
+        .vsctl(&["set", "Open_vSwitch", ".", "external_ids:system-id=hv2"])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    env.sb
+        .vsctl(&[
+            "set",
+            "Open_vSwitch",
+            ".",
+            "external_ids:system-id=chassis-1",
+        ])
+        .unwrap();
+    // Proof the agent unplugs again by now: a deleted port goes.
+    plug(&env, "gone", &[]);
+    env.sb.nbctl(&["lsp-del", "gone"]).unwrap();
+    env.wait("the deleted port unplugged", || !env.iface_exists("gone"));
+    assert_eq!(env.iface("lsp1", "_uuid"), uuid, "{}", env.agent.log());
+    assert!(env
+        .agent
+        .log()
+        .contains("chassis name changed from \"chassis-1\" to \"hv2\""));
+}
+
+#[test]
+fn a_mistyped_mtu_leaves_the_interface_mtu_as_it_is() {
+    let env = Env::start();
+    plug(&env, "lsp1", &["vif-plug-mtu-request=1400"]);
+    assert_eq!(env.iface("lsp1", "mtu_request").as_deref(), Some("1400"));
+    set_options(
+        &env,
+        "lsp1",
+        &["vif-plug-type=dummy", "vif-plug-mtu-request=1400x", "x=1"],
+    );
+    env.wait("the warning", || {
+        env.agent
+            .log()
+            .contains("vif-plug-mtu-request=\"1400x\" is not a decimal number")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.iface("lsp1", "mtu_request").as_deref(), Some("1400"));
+}
+
+#[test]
+fn a_southbound_restored_under_a_live_connection_unplugs_nothing() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "a1", &[]);
+    let backup = env.sb.dir().join("backup.db");
+    let out = std::process::Command::new("ovsdb-client")
+        .args(["backup", &env.sb.sb_remote(), "OVN_Southbound"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    fs::write(&backup, out.stdout).unwrap();
+    plug(&env, "a2", &[]);
+    let uuid = env.iface("a2", "_uuid");
+    // Restored in one transaction: a2's binding is gone until ovn-northd
+    // (running) adds it again.
+    let restore = std::process::Command::new("ovsdb-client")
+        .args(["restore", &env.sb.sb_remote(), "OVN_Southbound"])
+        .stdin(fs::File::open(&backup).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    env.wait("the agent noticed", || {
+        env.agent.log().contains("SB_Global was replaced")
+    });
+    // Past the settle time, with a port deleted to prove unplugs resumed.
+    env.sb.nbctl(&["lsp-del", "a1"]).unwrap();
+    env.wait("a1 unplugged", || !env.iface_exists("a1"));
+    assert_eq!(env.iface("a2", "_uuid"), uuid, "{}", env.agent.log());
 }

@@ -90,7 +90,7 @@ pub fn gather(s: &Sources<'_>, lport: &str) -> Evidence {
     let mut elsewhere = Vec::new();
     for (uuid, iface) in s.local.ifaces_of(lport) {
         let Some(provider) = iface.plugged_by() else {
-            foreign.get_or_insert(uuid);
+            foreign.get_or_insert_with(|| iface.name().to_owned());
             continue;
         };
         // An interface outside any bridge is about to be garbage-collected.
@@ -99,7 +99,11 @@ pub fn gather(s: &Sources<'_>, lport: &str) -> Evidence {
         };
         let bridge = if at.bridge_name == s.bridges.current {
             OurBridge::Integration
-        } else if s.bridges.former.contains(&at.bridge_name) {
+        } else if s.bridges.former.contains(&at.bridge_name)
+            || iface.plugged_on() == Some(at.bridge_name.as_str())
+        {
+            // The integration bridge earlier in this run, or when the agent
+            // plugged it (ovn-bridge changed while the agent was down).
             OurBridge::Former(at.bridge_name.clone())
         } else {
             elsewhere.push((iface.name().to_owned(), at.bridge_name.clone()));

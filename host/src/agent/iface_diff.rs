@@ -4,7 +4,8 @@
 //! `iface-id-ver`), and `mtu_request`. Options and external ids that other
 //! programs set are never removed or rewritten.
 
-use super::rows::{IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
+use super::lport_options::MtuRequest;
+use super::rows::{IFACE_ID, IFACE_ID_VER, OVN_PLUGGED, VIF_PLUG_BRIDGE};
 use std::collections::BTreeMap;
 
 /// The parts of an Interface record the agent manages.
@@ -34,8 +35,10 @@ pub struct Desired<'a> {
     pub lport: &'a str,
     /// Provider type (`external_ids:ovn-plugged`).
     pub provider_type: &'a str,
-    /// `vif-plug-mtu-request`, if given.
-    pub mtu_request: Option<i64>,
+    /// The integration bridge (`external_ids:vif-plug-bridge`).
+    pub bridge: &'a str,
+    /// `vif-plug-mtu-request`.
+    pub mtu_request: MtuRequest,
     /// The binding's `options:iface-id-ver`, copied to
     /// `external_ids:iface-id-ver` so that ovn-controller claims the port;
     /// removed from the interface when withdrawn.
@@ -45,15 +48,34 @@ pub struct Desired<'a> {
 impl Desired<'_> {
     /// The external ids the agent owns on the interface, as they should be.
     pub fn external_ids(&self) -> Vec<(String, String)> {
-        let mut ids = vec![
-            (IFACE_ID.to_owned(), self.lport.to_owned()),
-            (OVN_PLUGGED.to_owned(), self.provider_type.to_owned()),
-        ];
-        if let Some(v) = self.iface_id_ver {
-            ids.push((IFACE_ID_VER.to_owned(), v.to_owned()));
-        }
-        ids
+        our_external_ids(
+            self.lport,
+            self.provider_type,
+            self.bridge,
+            self.iface_id_ver,
+        )
     }
+}
+
+/// The external ids the agent owns on an interface it plugged for `lport`
+/// through `provider_type` on integration bridge `bridge`: `iface-id`,
+/// `ovn-plugged`, `vif-plug-bridge`, and `iface-id-ver` when the binding
+/// has one.
+pub fn our_external_ids(
+    lport: &str,
+    provider_type: &str,
+    bridge: &str,
+    iface_id_ver: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut ids = vec![
+        (IFACE_ID.to_owned(), lport.to_owned()),
+        (OVN_PLUGGED.to_owned(), provider_type.to_owned()),
+        (VIF_PLUG_BRIDGE.to_owned(), bridge.to_owned()),
+    ];
+    if let Some(v) = iface_id_ver {
+        ids.push((IFACE_ID_VER.to_owned(), v.to_owned()));
+    }
+    ids
 }
 
 /// Changes to bring an interface to its desired state, as map mutations:
@@ -78,6 +100,49 @@ impl IfaceUpdate {
     /// True if nothing needs to change.
     pub fn is_empty(&self) -> bool {
         *self == IfaceUpdate::default()
+    }
+}
+
+impl std::fmt::Display for IfaceUpdate {
+    /// `type internal; options set a=1, removed b; external_ids set
+    /// iface-id-ver=v2; mtu_request 1400`, naming only what changes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(t) = &self.set_type {
+            parts.push(format!("type {}", if t.is_empty() { "system" } else { t }));
+        }
+        for (column, delete, insert) in [
+            ("options", &self.options_delete, &self.options_insert),
+            (
+                "external_ids",
+                &self.external_ids_delete,
+                &self.external_ids_insert,
+            ),
+        ] {
+            let set: Vec<String> = insert.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            // A key deleted and inserted again is a change of value.
+            let removed: Vec<&str> = delete
+                .iter()
+                .filter(|k| !insert.iter().any(|(i, _)| i == *k))
+                .map(String::as_str)
+                .collect();
+            let mut what = Vec::new();
+            if !set.is_empty() {
+                what.push(format!("set {}", set.join(", ")));
+            }
+            if !removed.is_empty() {
+                what.push(format!("removed {}", removed.join(", ")));
+            }
+            if !what.is_empty() {
+                parts.push(format!("{column} {}", what.join(", ")));
+            }
+        }
+        match self.set_mtu_request {
+            Some(Some(m)) => parts.push(format!("mtu_request {m}")),
+            Some(None) => parts.push("mtu_request cleared".into()),
+            None => {}
+        }
+        f.write_str(&parts.join("; "))
     }
 }
 
@@ -127,8 +192,11 @@ pub fn diff(current: &IfaceState, desired: &Desired<'_>) -> IfaceUpdate {
         options_insert,
         external_ids_delete,
         external_ids_insert,
-        set_mtu_request: (current.mtu_request != desired.mtu_request)
-            .then_some(desired.mtu_request),
+        set_mtu_request: match desired.mtu_request {
+            MtuRequest::Invalid => None,
+            MtuRequest::Unset => current.mtu_request.is_some().then_some(None),
+            MtuRequest::Value(n) => (current.mtu_request != Some(n)).then_some(Some(n)),
+        },
     }
 }
 
@@ -192,7 +260,8 @@ mod tests {
             maintained: &maintained,
             lport: "lsp1",
             provider_type: "dummy",
-            mtu_request: Some(1400),
+            bridge: "br-int",
+            mtu_request: MtuRequest::Value(1400),
             iface_id_ver: None,
         };
         let cur = state(
@@ -201,6 +270,7 @@ mod tests {
             &[
                 ("iface-id", "lsp1"),
                 ("ovn-plugged", "dummy"),
+                ("vif-plug-bridge", "br-int"),
                 ("other", "x"),
             ],
             Some(1400),
@@ -218,7 +288,8 @@ mod tests {
             maintained: &maintained,
             lport: "lsp1",
             provider_type: "dummy",
-            mtu_request: None,
+            bridge: "br-int",
+            mtu_request: MtuRequest::Unset,
             iface_id_ver: None,
         };
         let cur = state(
@@ -231,8 +302,15 @@ mod tests {
         assert_eq!(u.set_type.as_deref(), Some("internal"));
         assert_eq!(u.options_delete, ["a", "old"]);
         assert_eq!(u.options_insert, owned(&[("a", "1"), ("b", "2")]));
-        assert_eq!(u.external_ids_insert, owned(&[("ovn-plugged", "dummy")]));
+        assert_eq!(
+            u.external_ids_insert,
+            owned(&[("ovn-plugged", "dummy"), ("vif-plug-bridge", "br-int")])
+        );
         assert_eq!(u.set_mtu_request, Some(None));
+        assert_eq!(
+            u.to_string(),
+            "type internal; options set a=1, b=2, removed old; external_ids set ovn-plugged=dummy, vif-plug-bridge=br-int; mtu_request cleared"
+        );
         let after = apply(&cur, &u);
         assert_eq!(
             after.options.get("foreign").map(String::as_str),
@@ -250,12 +328,14 @@ mod tests {
             maintained: &maintained,
             lport: "lsp1",
             provider_type: "dummy",
-            mtu_request: None,
+            bridge: "br-int",
+            mtu_request: MtuRequest::Unset,
             iface_id_ver: ver,
         };
         let ids = [
             ("iface-id", "lsp1"),
             ("ovn-plugged", "dummy"),
+            ("vif-plug-bridge", "br-int"),
             ("owner", "x"),
         ];
         let cur = state("", &[], &ids, None);
@@ -275,5 +355,36 @@ mod tests {
             Some("x")
         );
         assert!(diff(&withdrawn, &d(None)).is_empty());
+    }
+
+    #[test]
+    fn an_unusable_mtu_leaves_the_interface_as_it_is() {
+        let maintained = Vec::new();
+        let d = |mtu| Desired {
+            iface_type: "",
+            options: &[],
+            maintained: &maintained,
+            lport: "lsp1",
+            provider_type: "dummy",
+            bridge: "br-int",
+            mtu_request: mtu,
+            iface_id_ver: None,
+        };
+        let ids = [
+            ("iface-id", "lsp1"),
+            ("ovn-plugged", "dummy"),
+            ("vif-plug-bridge", "br-int"),
+        ];
+        let cur = state("", &[], &ids, Some(9000));
+        assert!(diff(&cur, &d(MtuRequest::Invalid)).is_empty());
+        assert_eq!(
+            diff(&cur, &d(MtuRequest::Unset)).set_mtu_request,
+            Some(None)
+        );
+        assert_eq!(
+            diff(&cur, &d(MtuRequest::Value(1500))).set_mtu_request,
+            Some(Some(1500))
+        );
+        assert!(diff(&cur, &d(MtuRequest::Value(9000))).is_empty());
     }
 }

@@ -7,7 +7,7 @@
 //! One transaction at a time: a port in it is not decided again until it
 //! ends.
 
-use super::plan::{build_txn, Plan};
+use super::plan::{build_txn, Action, Plan};
 use super::port_table::{backoff, PortTable};
 use crate::ovsdb::client::Client;
 use crate::ovsdb::txn::{check_result, failed_op};
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 struct Sent {
     id: u64,
+    /// The integration bridge when it was sent, for the log.
+    bridge: String,
     plans: Vec<Plan>,
     /// The plan each operation of the transaction belongs to.
     owners: Vec<Option<usize>>,
@@ -74,10 +76,15 @@ impl Writer {
                 // Logged after sending, so that logging adds no latency.
                 log::debug!("transaction of {} operation(s) sent", plans.len());
                 for p in &plans {
-                    log_plan(p, bridge);
+                    log::debug!("sent: {}", describe(p, bridge, false));
                     ports.sent(&p.lport, p.kind());
                 }
-                self.sent = Some(Sent { id, plans, owners });
+                self.sent = Some(Sent {
+                    id,
+                    plans,
+                    owners,
+                    bridge: bridge.to_owned(),
+                });
             }
             None => {
                 for p in &plans {
@@ -107,7 +114,7 @@ impl Writer {
                 self.global_failures = 0;
                 log::debug!("transaction of {n} operation(s) committed");
                 for plan in sent.plans {
-                    committed(plan, ports);
+                    committed(plan, &sent.bridge, ports);
                 }
                 return;
             }
@@ -157,62 +164,57 @@ impl Writer {
     }
 }
 
-/// Finishes one committed plan and records what it applied.
-fn committed(plan: Plan, ports: &mut PortTable) {
+/// Finishes one committed plan, logs what it did, and records what it
+/// applied.
+fn committed(plan: Plan, bridge: &str, ports: &mut PortTable) {
+    log::info!("{}", describe(&plan, bridge, true));
     let lport = plan.lport.clone();
     let applied = plan.applied();
-    match &plan.action {
-        super::plan::Action::Create(c) => log::info!(
-            "plugged logical port {lport} as interface {}",
-            c.op.output().name
-        ),
-        super::plan::Action::Replace(r, c) => log::info!(
-            "replaced interface {} of logical port {lport} by {}",
-            r.iface_name,
-            c.op.output().name
-        ),
-        super::plan::Action::Remove(r) => {
-            log::info!(
-                "unplugged logical port {lport} (interface {})",
-                r.iface_name
-            )
-        }
-        super::plan::Action::Update { .. } => {}
-    }
     plan.finish();
     ports.committed(&lport, applied);
 }
 
-fn log_plan(plan: &Plan, bridge: &str) {
-    use super::plan::Action;
+/// One line saying what `plan` does (`done`: did).
+fn describe(plan: &Plan, bridge: &str, done: bool) -> String {
     let lport = &plan.lport;
-    let why = plan.why.as_deref().unwrap_or("");
+    let because = plan
+        .why
+        .as_deref()
+        .map(|w| format!(", because {w}"))
+        .unwrap_or_default();
+    let new = |c: &super::plan::Creation| {
+        let out = c.op.output();
+        format!(
+            "{} (type {}) on {bridge}, provider {}",
+            out.name,
+            out.iface_type.as_deref().unwrap_or("system"),
+            c.op.type_name()
+        )
+    };
+    let verb = |did: &'static str, doing: &'static str| if done { did } else { doing };
     match &plan.action {
-        Action::Create(c) => {
-            let out = c.op.output();
-            log::info!(
-                "plugging logical port {lport}: interface {} (type {}) on {bridge}, provider {}",
-                out.name,
-                out.iface_type.as_deref().unwrap_or("system"),
-                c.op.type_name()
-            );
-        }
-        Action::Update { update, .. } => {
-            log::info!("updating interface of logical port {lport}: {update:?}")
-        }
-        Action::Remove(r) => log::info!(
-            "unplugging logical port {lport}: removing interface {} because {why}",
+        Action::Create(c) => format!(
+            "{} logical port {lport}: interface {}{because}",
+            verb("plugged", "plugging"),
+            new(c)
+        ),
+        Action::Update {
+            iface_name, update, ..
+        } => format!(
+            "{} interface {iface_name} of logical port {lport}: {update}",
+            verb("updated", "updating")
+        ),
+        Action::Remove(r) => format!(
+            "{} logical port {lport}: {} interface {}{because}",
+            verb("unplugged", "unplugging"),
+            verb("removed", "removing"),
             r.iface_name
         ),
-        Action::Replace(r, c) => {
-            let out = c.op.output();
-            log::info!(
-                "replacing interface {} of logical port {lport} by {} (type {}) on {bridge}, provider {}, because {why}",
-                r.iface_name,
-                out.name,
-                out.iface_type.as_deref().unwrap_or("system"),
-                c.op.type_name()
-            );
-        }
+        Action::Replace(r, c) => format!(
+            "{} interface {} of logical port {lport} by {}{because}",
+            verb("replaced", "replacing"),
+            r.iface_name,
+            new(c)
+        ),
     }
 }

@@ -30,6 +30,9 @@ pub struct OvsConfig {
     pub ovn_remote: Option<String>,
     /// `external_ids:ovn-bridge`.
     pub ovn_bridge: Option<String>,
+    /// `external_ids:hostname`, which ovn-controller registers as the
+    /// chassis hostname instead of the system's.
+    pub hostname: Option<String>,
     /// `dpdk_initialized`.
     pub dpdk_initialized: bool,
 }
@@ -155,26 +158,37 @@ impl LocalView {
         fn identity(r: Option<&Row>) -> Option<(&str, &str)> {
             r.map(|r| Bridge(r).identity())
         }
-        if identity(ch.old.as_ref()) != identity(new) {
+        fn ports(r: Option<&Row>) -> HashSet<Uuid> {
+            r.map(|r| Bridge(r).ports().collect()).unwrap_or_default()
+        }
+        let renamed = identity(ch.old.as_ref()) != identity(new);
+        if renamed {
             a.bridges.insert(ch.uuid);
         }
-        if let Some(old) = &ch.old {
-            for p in Bridge(old).ports() {
-                if self.bridge_of_port.get(&p) == Some(&ch.uuid) {
-                    self.bridge_of_port.remove(&p);
+        let (before, after) = (ports(ch.old.as_ref()), ports(new));
+        // Every plug and unplug mutates Bridge.ports: only the ports that
+        // joined or left are affected, unless the bridge itself changed.
+        for p in &before {
+            if !after.contains(p) {
+                if self.bridge_of_port.get(p) == Some(&ch.uuid) {
+                    self.bridge_of_port.remove(p);
                 }
-                self.note_port(p, a);
+                self.note_port(*p, a);
+            } else if renamed {
+                self.note_port(*p, a);
             }
+        }
+        for p in after.difference(&before) {
+            self.bridge_of_port.insert(*p, ch.uuid);
+            self.note_port(*p, a);
+        }
+        if let Some(old) = &ch.old {
             let n = Bridge(old).name();
             if self.bridge_by_name.get(n) == Some(&ch.uuid) {
                 self.bridge_by_name.remove(n);
             }
         }
         if let Some(row) = new {
-            for p in Bridge(row).ports() {
-                self.bridge_of_port.insert(p, ch.uuid);
-                self.note_port(p, a);
-            }
             self.bridge_by_name
                 .insert(Bridge(row).name().to_owned(), ch.uuid);
         }
@@ -218,6 +232,7 @@ impl LocalView {
             system_id: get("system-id"),
             ovn_remote: get("ovn-remote"),
             ovn_bridge: get("ovn-bridge"),
+            hostname: get("hostname"),
             dpdk_initialized: o.dpdk_initialized(),
         }
     }
@@ -237,16 +252,26 @@ impl LocalView {
             .filter_map(|u| Some((*u, Interface(self.replica.get(Interface::TABLE, u)?))))
     }
 
+    /// Interface `uuid`, if it exists.
+    pub fn iface(&self, uuid: Uuid) -> Option<Interface<'_>> {
+        self.replica.get(Interface::TABLE, &uuid).map(Interface)
+    }
+
     /// Where interface `iface` stands: its port and that port's bridge.
     pub fn location(&self, iface: Uuid) -> Option<Location> {
         let port = *self.port_of_iface.get(&iface)?;
         let bridge = *self.bridge_of_port.get(&port)?;
         let row = Bridge(self.replica.get(Bridge::TABLE, &bridge)?);
+        let port_ifaces = self
+            .replica
+            .get(Port::TABLE, &port)
+            .map_or(1, |p| Port(p).interfaces().count());
         Some(Location {
             port,
             bridge,
             bridge_name: row.name().to_owned(),
             datapath_type: row.datapath_type().to_owned(),
+            port_ifaces,
         })
     }
 

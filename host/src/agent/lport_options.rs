@@ -38,16 +38,39 @@ pub struct Problem {
     pub message: String,
 }
 
+/// What `vif-plug-mtu-request` asks of the interface's `mtu_request`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MtuRequest {
+    /// No request (absent, or `0` as in the reference): none is set.
+    #[default]
+    Unset,
+    /// This MTU.
+    Value(i64),
+    /// A value the agent cannot use: reported, and whatever the interface
+    /// has is left as it is (a typo must not change a running interface).
+    Invalid,
+}
+
+impl MtuRequest {
+    /// The MTU to set on a new interface.
+    pub fn for_new_interface(self) -> Option<i64> {
+        match self {
+            MtuRequest::Value(n) => Some(n),
+            MtuRequest::Unset | MtuRequest::Invalid => None,
+        }
+    }
+}
+
 /// The options of one binding, as the agent uses them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LportOptions {
     /// `vif-plug-type`, if set (an empty value is kept: it names no
     /// provider, which is not the same as withdrawing the option).
     pub plug_type: Option<String>,
-    /// `vif-plug-mtu-request`, if set to a usable MTU; `0` means none, as
-    /// in the reference.
-    pub mtu_request: Option<i64>,
-    /// `iface-id-ver`, if set and non-empty.
+    /// `vif-plug-mtu-request`.
+    pub mtu_request: MtuRequest,
+    /// `iface-id-ver`, if set, even to an empty string (ovn-controller then
+    /// expects an empty `external_ids:iface-id-ver`).
     pub iface_id_ver: Option<String>,
     /// The names in `requested-chassis`, in order, empty names skipped
     /// (the reference splits on `,` and trims nothing).
@@ -65,7 +88,7 @@ pub struct LportOptions {
 pub fn parse_mtu(value: &str) -> Result<Option<i64>, String> {
     let bad = |why: &str| {
         Err(format!(
-            "{VIF_PLUG_MTU_REQUEST}={value:?} {why}; plugging without an MTU request"
+            "{VIF_PLUG_MTU_REQUEST}={value:?} {why}; ignored (a new interface gets no MTU request, an existing one keeps its own)"
         ))
     };
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
@@ -90,14 +113,17 @@ pub fn parse(options: &Datum) -> LportOptions {
         match k.as_str() {
             VIF_PLUG_TYPE => out.plug_type = Some(v.clone()),
             VIF_PLUG_MTU_REQUEST => match parse_mtu(v) {
-                Ok(m) => out.mtu_request = m,
-                Err(message) => out.problems.push(Problem {
-                    option: VIF_PLUG_MTU_REQUEST,
-                    value: v.clone(),
-                    message,
-                }),
+                Ok(m) => out.mtu_request = m.map_or(MtuRequest::Unset, MtuRequest::Value),
+                Err(message) => {
+                    out.mtu_request = MtuRequest::Invalid;
+                    out.problems.push(Problem {
+                        option: VIF_PLUG_MTU_REQUEST,
+                        value: v.clone(),
+                        message,
+                    })
+                }
             },
-            IFACE_ID_VER if !v.is_empty() => out.iface_id_ver = Some(v.clone()),
+            IFACE_ID_VER => out.iface_id_ver = Some(v.clone()),
             REQUESTED_CHASSIS => {
                 out.requested_chassis = v
                     .split(',')
@@ -154,13 +180,23 @@ mod tests {
         ]);
         let o = parse(&d);
         assert_eq!(o.plug_type.as_deref(), Some("dummy"));
-        assert_eq!(o.mtu_request, None);
+        assert_eq!(o.mtu_request, MtuRequest::Invalid);
         assert_eq!(o.iface_id_ver.as_deref(), Some("v1"));
         assert_eq!(o.requested_chassis, ["hv2", "hv1"]);
         assert_eq!(o.all.len(), 5);
         assert_eq!(o.problems.len(), 1);
         assert_eq!(o.problems[0].option, VIF_PLUG_MTU_REQUEST);
         assert_eq!(o.problems[0].value, "1500 ");
+    }
+
+    #[test]
+    fn an_empty_iface_id_ver_is_kept_as_ovn_controller_compares_it() {
+        let o = parse(&Datum::str_map([("iface-id-ver", "")]));
+        assert_eq!(o.iface_id_ver.as_deref(), Some(""));
+        assert_eq!(parse(&Datum::str_map([])).iface_id_ver, None);
+        let zero = parse(&Datum::str_map([("vif-plug-mtu-request", "0")]));
+        assert_eq!(zero.mtu_request, MtuRequest::Unset);
+        assert!(zero.problems.is_empty());
     }
 
     #[test]

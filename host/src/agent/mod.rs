@@ -85,6 +85,8 @@ pub struct Agent {
     bridges: BridgeNames,
     /// Last seen `dpdk_initialized`.
     dpdk: Option<bool>,
+    /// Last seen `external_ids:ovn-remote`.
+    ovn_remote: Option<String>,
     next_run: Instant,
     stopping: Option<Instant>,
 }
@@ -115,6 +117,7 @@ impl Agent {
             writer: Writer::default(),
             bridges: BridgeNames::default(),
             dpdk: None,
+            ovn_remote: None,
             next_run: Instant::now(),
             stopping: None,
         }
@@ -326,8 +329,12 @@ impl Agent {
             None if self.sb.client().is_none() => log::warn!(
                 "no Southbound remote: set external_ids:ovn-remote or pass --ovnsb-remote"
             ),
+            None if self.ovn_remote.is_some() => log::warn!(
+                "external_ids:ovn-remote was removed: staying connected to the current Southbound"
+            ),
             None => {}
         }
+        self.ovn_remote = cfg.ovn_remote.clone();
         let name = self
             .opts
             .chassis
@@ -335,6 +342,8 @@ impl Agent {
             .or(cfg.system_id)
             .unwrap_or_default();
         self.sb.set_chassis_name(name);
+        self.sb
+            .set_local_hostname(cfg.hostname.clone().or_else(system_hostname));
         let bridge = self
             .opts
             .bridge
@@ -423,10 +432,14 @@ impl Agent {
         };
         let mut claimed = HashSet::new();
         let mut plans = Vec::new();
+        let mut blocked = Vec::new();
         for lport in &due {
             let ev = evidence::gather(&sources, lport);
             self.ports.note_elsewhere(lport, &ev.elsewhere);
-            let decision = port_state::step(self.ports.record(lport), &ev);
+            let rec = self.ports.record(lport);
+            let decision = port_state::step(rec, &ev);
+            let vanished =
+                rec.phase == Phase::Plugged && rec.applied.is_some() && ev.ours.is_none();
             if let (
                 BindingView::Present(b),
                 Intent::Plug { .. } | Intent::Check { .. } | Intent::Replace { .. },
@@ -434,21 +447,40 @@ impl Agent {
             {
                 self.ports.note_problems(lport, &b.options.problems);
             }
-            self.ports.set_phase(lport, decision.phase);
-            match prepare::carry_out(&cx, &mut claimed, lport, &ev, decision.intent) {
-                None => {}
-                Some(Outcome::Plan(p)) => plans.push(*p),
+            // The phase is set once, from what carrying the intent out
+            // gave: a port that declines again passes through no other.
+            let phase = match prepare::carry_out(&cx, &mut claimed, lport, &ev, decision.intent) {
+                None => decision.phase,
+                Some(Outcome::Plan(mut p)) => {
+                    if vanished {
+                        p.why = Some("its interface was removed by someone else".into());
+                    }
+                    plans.push(*p);
+                    continue; // in flight once sent
+                }
+                Some(Outcome::Blocked(b)) => {
+                    blocked.push(*b);
+                    continue; // decided below, with the whole batch
+                }
                 Some(Outcome::Unchanged(applied)) => {
                     self.ports.set_applied(lport, *applied);
-                    self.ports.set_phase(lport, Phase::Plugged);
+                    Phase::Plugged
                 }
-                Some(Outcome::Declined { provider, reason }) => self
-                    .ports
-                    .set_phase(lport, Phase::Declined { provider, reason }),
-                Some(Outcome::NameTaken { name, holder }) => self
-                    .ports
-                    .set_phase(lport, Phase::WaitingForName { name, holder }),
-            }
+                Some(Outcome::Declined { provider, reason }) => {
+                    Phase::Declined { provider, reason }
+                }
+                Some(Outcome::NameTaken { name, holder }) => Phase::WaitingForName { name, holder },
+                Some(Outcome::Deferred(what, doubt)) => Phase::Deferred(what, doubt),
+            };
+            self.ports.set_phase(lport, phase);
+        }
+        for b in prepare::unblock(&mut plans, blocked, &mut claimed) {
+            // Dropping the plan drops its operations unfinished.
+            let phase = Phase::WaitingForName {
+                name: b.name,
+                holder: b.holder,
+            };
+            self.ports.set_phase(&b.plan.lport, phase);
         }
         log::debug!(
             "decided {} logical port(s): {} operation(s) to commit",
@@ -466,6 +498,15 @@ impl Agent {
         }
         self.ports.end_iteration();
     }
+}
+
+/// The system's hostname, as ovn-controller takes it (`gethostname`) when
+/// `external_ids:hostname` is not set.
+fn system_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }
 
 /// Probes make no sense on a Unix socket to a local daemon (as in OVS).

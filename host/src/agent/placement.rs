@@ -50,11 +50,16 @@ pub struct OurChassis<'a> {
     pub name: &'a str,
     /// `Chassis.hostname` of our row, if known.
     pub hostname: Option<&'a str>,
+    /// The hostname ovn-controller registers for this chassis, known
+    /// locally (`external_ids:hostname`, else the system's): a re-created
+    /// row may not carry it yet.
+    pub local_hostname: Option<&'a str>,
 }
 
 impl OurChassis<'_> {
     fn is_named(&self, name: &str) -> bool {
-        name == self.name || self.hostname.is_some_and(|h| !h.is_empty() && h == name)
+        let is = |h: Option<&str>| h.is_some_and(|h| !h.is_empty() && h == name);
+        name == self.name || is(self.hostname) || is(self.local_hostname)
     }
 }
 
@@ -107,6 +112,15 @@ mod tests {
             uuid: Some(US),
             name: "hv1",
             hostname: Some("host1.example"),
+            local_hostname: None,
+        };
+        // Re-created by hand (`ovn-sbctl chassis-add`): no hostname yet,
+        // but this host knows its own.
+        let bare = OurChassis {
+            uuid: Some(Uuid(8)),
+            hostname: Some(""),
+            local_hostname: Some("host1.example"),
+            ..us
         };
         let recreated = OurChassis {
             uuid: Some(Uuid(7)),
@@ -137,6 +151,8 @@ mod tests {
                 Placement::Listed,
             ),
             (None, &[], &["host1.example"], recreated, Placement::Listed),
+            (None, &[], &["host1.example"], bare, Placement::Listed),
+            (None, &[], &["other.example"], bare, Placement::NotHere),
             // Our row is gone: a reference cannot name it.
             (None, &[], &["hv1"], gone, Placement::Listed),
             (Some(OLD_US), &[], &["hv1"], gone, Placement::Listed),
@@ -176,6 +192,7 @@ mod tests {
             uuid: None,
             name: "hv1",
             hostname: Some(""),
+            local_hostname: Some(""),
         };
         let n = names(&["hv2"]);
         let req = Request {

@@ -1,9 +1,10 @@
 //! Changes to the local database, each with the provider operations that
 //! prepared it, and the one transaction an iteration's changes become.
 
+use super::iface_diff::our_external_ids;
 use super::iface_diff::{IfaceState, IfaceUpdate};
 use super::port_state::{Applied, OpKind};
-use super::rows::{Bridge, Interface, Port, Table, IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
+use super::rows::{Bridge, Interface, Port, Table};
 use crate::ovsdb::txn::Txn;
 use crate::ovsdb::{Atom, Datum, Uuid};
 use crate::provider::{PreparedCreate, PreparedRemove};
@@ -19,18 +20,46 @@ pub struct Creation {
     pub mtu_request: Option<i64>,
     /// `external_ids:iface-id-ver` to set.
     pub iface_id_ver: Option<String>,
+    /// The integration bridge's name (`external_ids:vif-plug-bridge`).
+    pub bridge_name: String,
 }
 
-/// The removal of a Port we plugged.
+/// A row that holds a name: Port and Interface names are unique indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NameRow {
+    /// A Port.
+    Port(Uuid),
+    /// An Interface.
+    Iface(Uuid),
+}
+
+/// The removal of an Interface we plugged, with its Port unless another
+/// program put interfaces of its own into that Port (a bond), which then
+/// stays.
 pub struct Removal {
     /// The bridge holding the port.
     pub bridge: Uuid,
     /// The Port.
     pub port: Uuid,
+    /// The Interface.
+    pub iface: Uuid,
+    /// Whether the Port goes too (it holds only our interface).
+    pub whole_port: bool,
     /// The interface's name, for the log.
     pub iface_name: String,
     /// The provider's agreement.
     pub op: PreparedRemove,
+}
+
+impl Removal {
+    /// The rows whose names this removal frees.
+    pub fn frees(&self) -> Vec<NameRow> {
+        let mut rows = vec![NameRow::Iface(self.iface)];
+        if self.whole_port {
+            rows.push(NameRow::Port(self.port));
+        }
+        rows
+    }
 }
 
 /// What a plan does.
@@ -41,6 +70,8 @@ pub enum Action {
     Update {
         /// The Interface.
         iface: Uuid,
+        /// Its name, for the log.
+        iface_name: String,
         /// The provider's answer.
         op: PreparedCreate,
         /// What to change.
@@ -70,6 +101,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The rows whose names this plan frees.
+    pub fn frees(&self) -> Vec<NameRow> {
+        match &self.action {
+            Action::Remove(r) | Action::Replace(r, _) => r.frees(),
+            Action::Create(_) | Action::Update { .. } => Vec::new(),
+        }
+    }
+
     /// The kind of operation.
     pub fn kind(&self) -> OpKind {
         match self.action {
@@ -112,14 +151,12 @@ impl Plan {
 }
 
 fn created_ids(lport: &str, c: &Creation) -> Vec<(String, String)> {
-    let mut ids = vec![
-        (IFACE_ID.to_owned(), lport.to_owned()),
-        (OVN_PLUGGED.to_owned(), c.op.type_name().to_owned()),
-    ];
-    if let Some(v) = &c.iface_id_ver {
-        ids.push((IFACE_ID_VER.to_owned(), v.clone()));
-    }
-    ids
+    our_external_ids(
+        lport,
+        c.op.type_name(),
+        &c.bridge_name,
+        c.iface_id_ver.as_deref(),
+    )
 }
 
 /// The state a created interface will have.
@@ -181,6 +218,30 @@ fn insert_creation(txn: &mut Txn, ports: &mut Membership, i: usize, lport: &str,
         .or_default()
         .0
         .push(Atom::NamedUuid(port));
+}
+
+/// Takes our interface off the switch: its Port leaves the bridge, or, in a
+/// Port shared with interfaces of others, only the interface leaves the
+/// Port. Either way ovsdb-server garbage-collects what is no longer
+/// referenced.
+fn remove(txn: &mut Txn, ports: &mut Membership, r: &Removal) {
+    if r.whole_port {
+        ports
+            .entry(r.bridge)
+            .or_default()
+            .1
+            .push(Atom::Uuid(r.port));
+    } else {
+        txn.mutate(
+            Port::TABLE,
+            r.port,
+            &[(
+                Port::INTERFACES,
+                "delete",
+                Datum::set([Atom::Uuid(r.iface)]),
+            )],
+        );
+    }
 }
 
 fn update_iface(txn: &mut Txn, iface: Uuid, update: &IfaceUpdate) {
@@ -246,19 +307,11 @@ pub fn build_txn(plans: &[Plan], lock: Option<&str>) -> (Txn, Vec<Option<usize>>
             }
             Action::Remove(r) => {
                 n_remove += 1;
-                ports
-                    .entry(r.bridge)
-                    .or_default()
-                    .1
-                    .push(Atom::Uuid(r.port));
+                remove(&mut txn, &mut ports, r);
             }
             Action::Replace(r, c) => {
                 n_replace += 1;
-                ports
-                    .entry(r.bridge)
-                    .or_default()
-                    .1
-                    .push(Atom::Uuid(r.port));
+                remove(&mut txn, &mut ports, r);
                 insert_creation(&mut txn, &mut ports, i, &plan.lport, c);
             }
         }

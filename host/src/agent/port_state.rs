@@ -64,7 +64,7 @@ impl fmt::Display for Doubt {
                 f.write_str("the Southbound has not answered the lookup of this logical port yet")
             }
             Doubt::Settling => f.write_str(
-                "the Southbound's contents at connection may predate ovn-northd's latest (a restart, or a database restored from a copy): waiting the settle time (--unplug-settle) for ovn-northd to bring them up to date",
+                "the Southbound already held data when the agent connected (a restart, a restored copy) or its chassis name changed: waiting --unplug-settle in case ovn-northd still brings it up to date",
             ),
         }
     }
@@ -114,6 +114,9 @@ pub struct Location {
     pub bridge_name: String,
     /// The bridge's `datapath_type`.
     pub datapath_type: String,
+    /// How many interfaces the Port holds: more than one when another
+    /// program bonded interfaces of its own into it.
+    pub port_ifaces: usize,
 }
 
 /// An interface we plugged (it carries `external_ids:ovn-plugged`) for the
@@ -147,8 +150,8 @@ pub struct Evidence {
     /// Our interface for the port, if any.
     pub ours: Option<OurIface>,
     /// An interface for the port (`external_ids:iface-id`) that we did not
-    /// plug: never touched, and a reason not to plug.
-    pub foreign: Option<Uuid>,
+    /// plug (its name): never touched, and a reason not to plug.
+    pub foreign: Option<String>,
     /// Interfaces we plugged for the port on bridges that are not ours
     /// (name, bridge): never touched; the port table warns once about each.
     pub elsewhere: Vec<(String, String)>,
@@ -177,7 +180,6 @@ impl Applied {
     /// Whether `state` still holds what was applied, in the parts the agent
     /// manages.
     pub fn holds(&self, state: &IfaceState) -> bool {
-        use super::rows::{IFACE_ID, IFACE_ID_VER, OVN_PLUGGED};
         let a = &self.iface;
         a.iface_type == state.iface_type
             && a.mtu_request == state.mtu_request
@@ -185,7 +187,7 @@ impl Applied {
                 .option_keys
                 .iter()
                 .all(|k| a.options.get(k) == state.options.get(k))
-            && [IFACE_ID, OVN_PLUGGED, IFACE_ID_VER]
+            && super::rows::OUR_EXTERNAL_IDS
                 .iter()
                 .all(|k| a.external_ids.get(*k) == state.external_ids.get(*k))
     }
@@ -208,19 +210,19 @@ impl fmt::Display for Keep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Keep::Placement(Placement::Additional) => f.write_str(
-                "requested here as an additional chassis (live migration): keeping it untouched",
+                "requested here as an additional chassis (live migration): interface left as it is",
             ),
             Keep::Placement(Placement::Listed) => f.write_str(
-                "its requested-chassis option names us but requested_chassis does not (our chassis row is new; waiting for ovn-northd): keeping it untouched",
+                "requested-chassis names this chassis but requested_chassis does not (our chassis row was deleted, re-created or renamed, and ovn-northd has not resolved it yet): interface left as it is",
             ),
             Keep::Placement(Placement::Anywhere) => {
-                f.write_str("no chassis is requested for it: keeping it untouched")
+                f.write_str("no chassis is requested: interface left as it is")
             }
-            Keep::Placement(p) => write!(f, "placement {p}: keeping it untouched"),
-            Keep::NotVif(t) => write!(f, "its binding has type {t:?}, not a VIF: keeping it untouched"),
-            Keep::Unknown(d) => write!(f, "its binding is not in view and {d}: keeping it"),
+            Keep::Placement(p) => write!(f, "placement {p}: interface left as it is"),
+            Keep::NotVif(t) => write!(f, "binding of type {t:?}, not a VIF: interface left as it is"),
+            Keep::Unknown(d) => write!(f, "binding not in view, and {d}: interface kept"),
             Keep::ProviderNotLoaded(t) => {
-                write!(f, "it was plugged by provider {t:?}, which is not loaded: keeping it")
+                write!(f, "plugged by provider {t:?}, which is not loaded: interface kept")
             }
         }
     }
@@ -231,8 +233,8 @@ impl fmt::Display for Keep {
 pub enum Refusal {
     /// `vif-plug-type` names no loaded provider.
     NoProvider(String),
-    /// An interface we did not plug already stands for the port.
-    Foreign(Uuid),
+    /// An interface we did not plug (its name) already stands for the port.
+    Foreign(String),
     /// The integration bridge does not exist.
     NoBridge,
     /// Our interface must be replaced through another provider, but the
@@ -243,17 +245,20 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::NoProvider(t) => {
-                write!(f, "no provider for vif-plug-type {t:?} is loaded; not plugging it")
-            }
-            Refusal::Foreign(u) => write!(
+            Refusal::NoProvider(t) => write!(
                 f,
-                "the CMS asked to plug it, but interface {u} already stands for it and was not plugged by us; leaving it alone"
+                "no provider for vif-plug-type {t:?} is loaded: nothing plugged, and an interface plugged earlier is left as it is"
             ),
-            Refusal::NoBridge => f.write_str("the integration bridge does not exist; not plugging it"),
+            Refusal::Foreign(name) => write!(
+                f,
+                "the CMS asks to plug it, but interface {name:?}, not plugged by us, already stands for it: left alone"
+            ),
+            Refusal::NoBridge => f.write_str(
+                "the integration bridge does not exist: nothing plugged, and an interface plugged earlier is left as it is",
+            ),
             Refusal::OldProviderNotLoaded(t) => write!(
                 f,
-                "it is to be plugged by another provider, but provider {t:?}, which plugged it, is not loaded to unplug it; leaving it"
+                "to be plugged by another provider, but provider {t:?}, which plugged it, is not loaded to unplug it: interface left as it is"
             ),
         }
     }
@@ -322,6 +327,24 @@ impl fmt::Display for ReplaceWhy {
     }
 }
 
+/// A change that removes an interface, and so waits for proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Removing it.
+    Unplug(UnplugWhy),
+    /// Replacing it by another.
+    Replace(ReplaceWhy),
+}
+
+impl fmt::Display for Removal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Removal::Unplug(why) => write!(f, "due to be unplugged because {why}"),
+            Removal::Replace(why) => write!(f, "interface due to be replaced because {why}"),
+        }
+    }
+}
+
 /// The kind of operation in flight for a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -345,8 +368,12 @@ pub enum Phase {
     Plugged,
     /// Our interface stands and is left as it is.
     Kept(Keep),
-    /// An unplug is due but the Southbound cannot prove it yet.
-    UnplugDeferred(UnplugWhy, Doubt),
+    /// Requested here, but not as the main chassis: only a main chassis
+    /// plugs, so nothing is plugged here.
+    Standby(Placement),
+    /// An unplug or a replacement is due, but the Southbound cannot prove
+    /// it yet: the interface stays as it is.
+    Deferred(Removal, Doubt),
     /// The CMS asked to plug it and the agent will not.
     Refused(Refusal),
     /// The provider declined; asked again when the port's inputs change or
@@ -487,8 +514,8 @@ fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions) -> Decision {
     }
     let provider = ptype.clone();
     let Some(ours) = &ev.ours else {
-        if let Some(f) = ev.foreign {
-            return Decision::rest(Phase::Refused(Refusal::Foreign(f)));
+        if let Some(f) = &ev.foreign {
+            return Decision::rest(Phase::Refused(Refusal::Foreign(f.clone())));
         }
         if !ev.bridge_exists {
             return Decision::rest(Phase::Refused(Refusal::NoBridge));
@@ -507,14 +534,14 @@ fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions) -> Decision {
         let why = ReplaceWhy::Provider {
             from: ours.provider.clone(),
         };
-        return Decision::act(Phase::Plugged, Intent::Replace { provider, why });
+        return replace(ev, provider, why);
     }
     if let OurBridge::Former(from) = &ours.bridge {
         if !ev.bridge_exists {
             return Decision::rest(Phase::Refused(Refusal::NoBridge));
         }
         let why = ReplaceWhy::Bridge { from: from.clone() };
-        return Decision::act(Phase::Plugged, Intent::Replace { provider, why });
+        return replace(ev, provider, why);
     }
     let unchanged = rec
         .applied
@@ -527,11 +554,22 @@ fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions) -> Decision {
     }
 }
 
+/// Our interface is to be replaced, if the Southbound can prove the request
+/// is current: a replacement removes an interface, so a stale view (a
+/// restored database, say) must not drive one.
+fn replace(ev: &Evidence, provider: String, why: ReplaceWhy) -> Decision {
+    match &ev.doubt {
+        Some(d) => Decision::rest(Phase::Deferred(Removal::Replace(why), d.clone())),
+        None => Decision::act(Phase::Plugged, Intent::Replace { provider, why }),
+    }
+}
+
 /// Our interface, if any, is left exactly as it is.
 fn keep(ev: &Evidence, why: Keep) -> Decision {
-    match &ev.ours {
-        Some(_) => Decision::rest(Phase::Kept(why)),
-        None => Decision::rest(Phase::Idle),
+    match (&ev.ours, why) {
+        (Some(_), why) => Decision::rest(Phase::Kept(why)),
+        (None, Keep::Placement(p)) => Decision::rest(Phase::Standby(p)),
+        (None, _) => Decision::rest(Phase::Idle),
     }
 }
 
@@ -544,7 +582,7 @@ fn unplug(ev: &Evidence, why: UnplugWhy) -> Decision {
         return Decision::rest(Phase::Kept(Keep::ProviderNotLoaded(ours.provider.clone())));
     }
     match &ev.doubt {
-        Some(d) => Decision::rest(Phase::UnplugDeferred(why, d.clone())),
+        Some(d) => Decision::rest(Phase::Deferred(Removal::Unplug(why), d.clone())),
         None => Decision::act(Phase::Plugged, Intent::Unplug { why }),
     }
 }
@@ -644,10 +682,10 @@ mod tests {
             (
                 "main, a foreign interface stands for it: refused",
                 Evidence {
-                    foreign: Some(Uuid(5)),
+                    foreign: Some("tap5".into()),
                     ..evidence(binding(Placement::Main, DUMMY), None)
                 },
-                P::Refused(Refusal::Foreign(Uuid(5))),
+                P::Refused(Refusal::Foreign("tap5".into())),
                 I::None,
             ),
             (
@@ -673,7 +711,10 @@ mod tests {
                     doubt: chassis_gone.clone(),
                     ..evidence(binding(Placement::Main, &[]), plugged())
                 },
-                P::UnplugDeferred(UnplugWhy::Withdrawn, Doubt::NoChassis("hv1".into())),
+                P::Deferred(
+                    Removal::Unplug(UnplugWhy::Withdrawn),
+                    Doubt::NoChassis("hv1".into()),
+                ),
                 I::None,
             ),
             (
@@ -717,6 +758,55 @@ mod tests {
                 },
             ),
             (
+                "main, another provider named, view not current: deferred",
+                Evidence {
+                    doubt: Some(Doubt::Settling),
+                    ..evidence(binding(Placement::Main, OTHER), plugged())
+                },
+                P::Deferred(
+                    Removal::Replace(ReplaceWhy::Provider {
+                        from: "dummy".into(),
+                    }),
+                    Doubt::Settling,
+                ),
+                I::None,
+            ),
+            (
+                "main, on a former integration bridge, view not current: deferred",
+                Evidence {
+                    doubt: Some(Doubt::Disconnected),
+                    ..evidence(
+                        binding(Placement::Main, DUMMY),
+                        Some(ours("dummy", OurBridge::Former("br-old".into()))),
+                    )
+                },
+                P::Deferred(
+                    Removal::Replace(ReplaceWhy::Bridge {
+                        from: "br-old".into(),
+                    }),
+                    Doubt::Disconnected,
+                ),
+                I::None,
+            ),
+            (
+                "main, plugged, view not current: still checked (updates need no proof)",
+                Evidence {
+                    doubt: Some(Doubt::Settling),
+                    ..evidence(binding(Placement::Main, DUMMY), plugged())
+                },
+                P::Plugged,
+                check(),
+            ),
+            (
+                "main, nothing plugged, view not current: plugged (creating never waits)",
+                Evidence {
+                    doubt: Some(Doubt::NotPopulated),
+                    ..evidence(binding(Placement::Main, DUMMY), None)
+                },
+                P::Idle,
+                plug(),
+            ),
+            (
                 "main, not a VIF: kept untouched",
                 evidence(
                     BindingView::Present(Binding {
@@ -739,7 +829,7 @@ mod tests {
             (
                 "additional, nothing plugged: not plugged",
                 evidence(binding(Placement::Additional, DUMMY), None),
-                P::Idle,
+                P::Standby(Placement::Additional),
                 I::None,
             ),
             (
@@ -751,7 +841,7 @@ mod tests {
             (
                 "listed, nothing plugged: not plugged",
                 evidence(binding(Placement::Listed, DUMMY), None),
-                P::Idle,
+                P::Standby(Placement::Listed),
                 I::None,
             ),
             (
@@ -763,7 +853,7 @@ mod tests {
             (
                 "anywhere, nothing plugged: not plugged",
                 evidence(binding(Placement::Anywhere, DUMMY), None),
-                P::Idle,
+                P::Standby(Placement::Anywhere),
                 I::None,
             ),
             // ---- not here ----
@@ -781,7 +871,10 @@ mod tests {
                     doubt: chassis_gone.clone(),
                     ..evidence(binding(Placement::NotHere, DUMMY), plugged())
                 },
-                P::UnplugDeferred(UnplugWhy::NotHere, Doubt::NoChassis("hv1".into())),
+                P::Deferred(
+                    Removal::Unplug(UnplugWhy::NotHere),
+                    Doubt::NoChassis("hv1".into()),
+                ),
                 I::None,
             ),
             (
@@ -790,7 +883,7 @@ mod tests {
                     doubt: not_populated.clone(),
                     ..evidence(binding(Placement::NotHere, DUMMY), plugged())
                 },
-                P::UnplugDeferred(UnplugWhy::NotHere, Doubt::NotPopulated),
+                P::Deferred(Removal::Unplug(UnplugWhy::NotHere), Doubt::NotPopulated),
                 I::None,
             ),
             (

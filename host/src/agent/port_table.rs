@@ -7,6 +7,7 @@
 //! under 100 plugged ports is one line naming them, not 100).
 
 use super::lport_options::Problem;
+use super::placement::Placement;
 use super::port_state::{Applied, OpKind, Phase, PortRecord};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -47,20 +48,40 @@ static IDLE: PortRecord = PortRecord {
     suspect: false,
 };
 
-/// How a change into `phase` is logged, if it is.
-fn describe(phase: &Phase) -> Option<(log::Level, String)> {
+/// How a change of phase from `old` to `new` is logged, if it is.
+fn describe(old: &Phase, new: &Phase) -> Option<(log::Level, String)> {
     use log::Level::{Info, Warn};
-    Some(match phase {
+    Some(match new {
         Phase::Kept(k) => (Info, k.to_string()),
-        Phase::UnplugDeferred(why, doubt) => {
-            (Info, format!("{why}, but {doubt}: not unplugging it yet"))
-        }
+        Phase::Standby(Placement::Additional) => (
+            Info,
+            "requested here as an additional chassis (live migration): only the main chassis plugs, nothing plugged here".into(),
+        ),
+        Phase::Standby(Placement::Listed) => (
+            Info,
+            "requested-chassis names this chassis but requested_chassis does not yet: nothing plugged until ovn-northd resolves it".into(),
+        ),
+        Phase::Standby(p) => (
+            Info,
+            format!("placement {p}: only a main chassis plugs, nothing plugged here"),
+        ),
+        Phase::Deferred(what, doubt) => (Info, format!("{what}, but {doubt}: not yet")),
         Phase::Refused(r) => (Warn, r.to_string()),
         Phase::Declined { provider, reason } => (Info, format!("provider {provider}: {reason}")),
         Phase::WaitingForName { name, holder } => (
             Warn,
-            format!("{holder} is already named {name:?}; not plugging it until that name is free"),
+            format!("the name {name:?} is taken by {holder}: not plugged until it is free"),
         ),
+        // Coming back from a held state is news; the rest is logged when
+        // transactions commit.
+        Phase::Plugged
+            if matches!(
+                old,
+                Phase::Kept(_) | Phase::Deferred(..) | Phase::Refused(_) | Phase::Declined { .. }
+            ) =>
+        {
+            (Info, "requested here again as main chassis: interface in place".into())
+        }
         Phase::Idle | Phase::Plugged | Phase::Quarantined { .. } | Phase::InFlight(_) => {
             return None
         }
@@ -167,7 +188,7 @@ impl PortTable {
         if self.record(lport).phase == phase {
             return;
         }
-        if let Some(key) = describe(&phase) {
+        if let Some(key) = describe(&self.record(lport).phase, &phase) {
             self.pending_log
                 .entry(key)
                 .or_default()
@@ -262,7 +283,7 @@ impl PortTable {
             let topic = format!("elsewhere:{iface}");
             if e.warned.get(&topic) != Some(bridge) {
                 log::warn!(
-                    "interface {iface} (logical port {lport}) carries external_ids:ovn-plugged but is on bridge {bridge}, not the integration bridge: never touching it"
+                    "interface {iface} (logical port {lport}) carries external_ids:ovn-plugged but stands on bridge {bridge}, which is not the integration bridge and was not when the agent plugged it: left alone"
                 );
                 e.warned.insert(topic, bridge.clone());
             }
@@ -272,7 +293,8 @@ impl PortTable {
     /// Writes the phase changes of this iteration, one line per reason,
     /// and forgets ports that have nothing left to remember.
     pub fn end_iteration(&mut self) {
-        for ((level, message), lports) in std::mem::take(&mut self.pending_log) {
+        for ((level, message), mut lports) in std::mem::take(&mut self.pending_log) {
+            lports.sort();
             if lports.len() == 1 {
                 log::log!(level, "logical port {}: {message}", lports[0]);
                 continue;
@@ -317,7 +339,6 @@ impl PortTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::placement::Placement;
     use crate::agent::port_state::Keep;
 
     #[test]

@@ -12,8 +12,11 @@
 
 use super::iface_diff::{self, Desired};
 use super::local_view::LocalView;
-use super::plan::{Action, Creation, Plan, Removal};
-use super::port_state::{Applied, BindingView, Evidence, Intent, OurIface, ReplaceWhy};
+use super::lport_options::MtuRequest;
+use super::plan::{Action, Creation, NameRow, Plan, Removal as RemoveOp};
+use super::port_state::{
+    Applied, BindingView, Doubt, Evidence, Intent, OurIface, Removal, ReplaceWhy,
+};
 use crate::ovsdb::Uuid;
 use crate::provider::{BridgeInfo, ExistingIface, PortRequest, PrepareError};
 use crate::registry::Registry;
@@ -63,6 +66,25 @@ pub enum Outcome {
         /// What holds it.
         holder: String,
     },
+    /// The plan needs a name that rows of other ports hold; it can go in
+    /// this transaction only if those rows are removed in it too (see
+    /// [`unblock`]).
+    Blocked(Box<Blocked>),
+    /// The provider now names another interface, but the Southbound cannot
+    /// prove the request is current: the interface stays as it is.
+    Deferred(Removal, Doubt),
+}
+
+/// A plan waiting for rows that hold its interface name to go.
+pub struct Blocked {
+    /// The plan.
+    pub plan: Plan,
+    /// The interface name it creates.
+    pub name: String,
+    /// The rows holding that name.
+    pub holders: Vec<NameRow>,
+    /// What holds it, for the log.
+    pub holder: String,
 }
 
 /// The option keys the agent manages on an interface: the provider's
@@ -94,18 +116,33 @@ impl Context<'_> {
         }
     }
 
-    /// What holds interface or port name `name`, other than `except` (a
-    /// port being removed in the same transaction, and its interface).
-    fn holder_of(&self, name: &str, except: Option<&OurIface>) -> Option<String> {
-        let port = self.local.port_named(name);
-        if port.is_some() && port != except.map(|o| o.at.port) {
-            return port.map(|p| format!("port {p}"));
+    /// The rows holding port or interface name `name`, and a description
+    /// of them for the log.
+    fn holders_of(&self, name: &str) -> (Vec<NameRow>, String) {
+        let mut rows = Vec::new();
+        let mut what = Vec::new();
+        if let Some(p) = self.local.port_named(name) {
+            rows.push(NameRow::Port(p));
+            what.push(format!("port {name:?}"));
         }
-        let iface = self.local.iface_named(name);
-        if iface.is_some() && iface != except.map(|o| o.uuid) {
-            return iface.map(|i| format!("interface {i}"));
+        if let Some(i) = self.local.iface_named(name) {
+            rows.push(NameRow::Iface(i));
+            what.push(format!("interface {name:?}"));
         }
-        None
+        let lports: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| match r {
+                NameRow::Iface(i) => self.local.iface(*i).and_then(|i| i.iface_id()),
+                NameRow::Port(_) => None,
+            })
+            .collect();
+        let mut holder = what.join(" and ");
+        match lports.first() {
+            Some(l) => holder.push_str(&format!(" (logical port {l})")),
+            None if !rows.is_empty() => holder.push_str(" (no logical port)"),
+            None => {}
+        }
+        (rows, holder)
     }
 }
 
@@ -144,14 +181,14 @@ pub fn carry_out(
 
 /// The binding's options as a provider request, and what the interface
 /// should carry besides the provider's answer.
-fn binding_inputs(ev: &Evidence) -> (Vec<(String, String)>, Option<i64>, Option<String>) {
+fn binding_inputs(ev: &Evidence) -> (Vec<(String, String)>, MtuRequest, Option<String>) {
     match &ev.binding {
         BindingView::Present(b) => (
             b.options.all.clone(),
             b.options.mtu_request,
             b.options.iface_id_ver.clone(),
         ),
-        _ => (Vec::new(), None, None),
+        _ => (Vec::new(), MtuRequest::Unset, None),
     }
 }
 
@@ -163,7 +200,7 @@ fn create(
     lport: &str,
     ev: &Evidence,
     ptype: &str,
-    old: Option<(Removal, &OurIface)>,
+    old: Option<(RemoveOp, &OurIface)>,
     why: Option<String>,
 ) -> Outcome {
     let (Some(provider), Some(bridge)) = (cx.registry.get(ptype), cx.bridge) else {
@@ -185,10 +222,10 @@ fn create(
         Err(e) => return declined(ptype, e),
     };
     let name = op.output().name.clone();
-    if let Some(holder) = cx.holder_of(&name, old.as_ref().map(|(_, o)| *o)) {
-        return Outcome::NameTaken { name, holder };
-    }
-    if !claimed.insert(name.clone()) {
+    let frees = old.as_ref().map(|(r, _)| r.frees()).unwrap_or_default();
+    let (holders, holder) = cx.holders_of(&name);
+    let holders: Vec<NameRow> = holders.into_iter().filter(|h| !frees.contains(h)).collect();
+    if holders.is_empty() && !claimed.insert(name.clone()) {
         return Outcome::NameTaken {
             name,
             holder: "another logical port in the same transaction".into(),
@@ -198,20 +235,31 @@ fn create(
     let creation = Creation {
         bridge: bridge.uuid,
         op,
-        mtu_request,
+        mtu_request: mtu_request.for_new_interface(),
         iface_id_ver,
+        bridge_name: bridge.name.clone(),
     };
     let action = match old {
         Some((removal, _)) => Action::Replace(removal, creation),
         None => Action::Create(creation),
     };
-    Outcome::Plan(Box::new(Plan {
+    let plan = Plan {
         lport: lport.to_owned(),
         lport_options,
         why,
         option_keys,
         action,
-    }))
+    };
+    if holders.is_empty() {
+        Outcome::Plan(Box::new(plan))
+    } else {
+        Outcome::Blocked(Box::new(Blocked {
+            plan,
+            name,
+            holders,
+            holder,
+        }))
+    }
 }
 
 /// CREATE with our interface: update it, leave it, or replace it when the
@@ -248,8 +296,12 @@ fn check(
             to: answer.name.clone(),
         };
         // Not applied as such: ctx_destroy without finish. The replacement
-        // asks again, for a new interface.
+        // asks again, for a new interface, if the view can justify removing
+        // this one.
         drop(op);
+        if let Some(d) = &ev.doubt {
+            return Outcome::Deferred(Removal::Replace(why), d.clone());
+        }
         return replace(cx, claimed, lport, ev, ptype, why);
     }
     let desired = Desired {
@@ -258,6 +310,7 @@ fn check(
         maintained: provider.maintained_options(),
         lport,
         provider_type: ptype,
+        bridge: &ours.at.bridge_name,
         mtu_request,
         iface_id_ver: iface_id_ver.as_deref(),
     };
@@ -279,6 +332,7 @@ fn check(
         option_keys,
         action: Action::Update {
             iface: ours.uuid,
+            iface_name: ours.name.clone(),
             op,
             update: Box::new(update),
             expected,
@@ -324,7 +378,7 @@ fn existing(ours: &OurIface) -> ExistingIface {
 }
 
 /// REMOVE of our interface through the provider that plugged it.
-fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<Removal, Outcome> {
+fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<RemoveOp, Outcome> {
     let Some(provider) = cx.registry.get(&ours.provider) else {
         return Err(Outcome::Declined {
             provider: ours.provider.clone(),
@@ -338,9 +392,11 @@ fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<Removal, Out
         bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
     };
     match provider.prepare_remove(&req) {
-        Ok(op) => Ok(Removal {
+        Ok(op) => Ok(RemoveOp {
             bridge: ours.at.bridge,
             port: ours.at.port,
+            iface: ours.uuid,
+            whole_port: ours.at.port_ifaces <= 1,
             iface_name: ours.name.clone(),
             op,
         }),
@@ -349,5 +405,119 @@ fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<Removal, Out
             reason: format!("declined to unplug interface {}", ours.name),
         }),
         Err(e) => Err(declined(&ours.provider, e)),
+    }
+}
+
+/// Decides which blocked plans can join `plans` in one transaction: those
+/// whose name holders are all removed by `plans` or by other plans so
+/// joined (a chain, or a swap of two names, commits as one transaction:
+/// ovsdb-server collects the removed rows before it checks the name
+/// indexes). The others are returned; `claimed` gains the names joined.
+pub fn unblock(
+    plans: &mut Vec<Plan>,
+    blocked: Vec<Blocked>,
+    claimed: &mut HashSet<String>,
+) -> Vec<Blocked> {
+    let mut stuck = Vec::new();
+    let mut names = HashSet::new();
+    let mut candidates = Vec::new();
+    for b in blocked {
+        if claimed.contains(&b.name) || !names.insert(b.name.clone()) {
+            stuck.push(b);
+        } else {
+            candidates.push(b);
+        }
+    }
+    let freed: HashSet<NameRow> = plans.iter().flat_map(Plan::frees).collect();
+    let shape: Vec<(Vec<NameRow>, Vec<NameRow>)> = candidates
+        .iter()
+        .map(|b| (b.holders.clone(), b.plan.frees()))
+        .collect();
+    let joinable = joinable(&freed, &shape);
+    for (b, ok) in candidates.into_iter().zip(joinable) {
+        if ok {
+            claimed.insert(b.name.clone());
+            plans.push(b.plan);
+        } else {
+            stuck.push(b);
+        }
+    }
+    stuck
+}
+
+/// For candidates given as (rows holding the name each needs, rows each
+/// frees), which can join: the largest set in which every candidate's
+/// holders are freed by `freed` or by another member.
+fn joinable(freed: &HashSet<NameRow>, candidates: &[(Vec<NameRow>, Vec<NameRow>)]) -> Vec<bool> {
+    let mut member = vec![true; candidates.len()];
+    loop {
+        let all: HashSet<NameRow> = freed
+            .iter()
+            .copied()
+            .chain(
+                candidates
+                    .iter()
+                    .zip(&member)
+                    .filter(|(_, m)| **m)
+                    .flat_map(|((_, frees), _)| frees.iter().copied()),
+            )
+            .collect();
+        let mut changed = false;
+        for (i, (holders, _)) in candidates.iter().enumerate() {
+            if member[i] && !holders.iter().all(|h| all.contains(h)) {
+                member[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            return member;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(n: u128) -> NameRow {
+        NameRow::Port(Uuid(n))
+    }
+
+    fn iface(n: u128) -> NameRow {
+        NameRow::Iface(Uuid(n))
+    }
+
+    #[test]
+    fn swaps_and_chains_join_and_foreign_holders_block() {
+        let none = HashSet::new();
+        // Two ports swapping names: each needs what the other frees.
+        let swap = [
+            (vec![port(2), iface(20)], vec![port(1), iface(10)]),
+            (vec![port(1), iface(10)], vec![port(2), iface(20)]),
+        ];
+        assert_eq!(joinable(&none, &swap), [true, true]);
+        // A chain a <- b <- c, where c's holder goes in an accepted plan.
+        let accepted: HashSet<NameRow> = [port(9), iface(90)].into();
+        let chain = [
+            (vec![port(2)], vec![port(1)]),
+            (vec![port(3)], vec![port(2)]),
+            (vec![port(9), iface(90)], vec![port(3)]),
+        ];
+        assert_eq!(joinable(&accepted, &chain), [true, true, true]);
+        assert_eq!(joinable(&none, &chain), [false, false, false]);
+        // A name held by a row nobody removes (another program's port):
+        // that plan waits, and so does the one that needed its removal.
+        let foreign = [
+            (vec![port(7)], vec![port(1)]),
+            (vec![port(1)], vec![port(2)]),
+            (vec![], vec![port(3)]),
+        ];
+        assert_eq!(joinable(&none, &foreign), [false, false, true]);
+        // A shared port keeps its name: only the interface's is freed.
+        let shared = [
+            (vec![port(5), iface(50)], vec![]),
+            (vec![], vec![iface(50)]),
+        ];
+        assert_eq!(joinable(&none, &shared), [false, true]);
     }
 }

@@ -213,6 +213,12 @@ pub const OVN_PLUGGED: &str = "ovn-plugged";
 /// `options:iface-id-ver` before claiming the port (OVN's
 /// `controller/binding.c`).
 pub const IFACE_ID_VER: &str = "iface-id-ver";
+/// `external_ids` key naming the integration bridge the agent plugged the
+/// interface on: if `ovn-bridge` changes while the agent is down, the
+/// interfaces it finds on a bridge so marked are still its own, to move.
+pub const VIF_PLUG_BRIDGE: &str = "vif-plug-bridge";
+/// The `external_ids` keys the agent owns on the interfaces it plugs.
+pub const OUR_EXTERNAL_IDS: &[&str] = &[IFACE_ID, OVN_PLUGGED, IFACE_ID_VER, VIF_PLUG_BRIDGE];
 
 impl<'a> Interface<'a> {
     /// Its name.
@@ -238,6 +244,11 @@ impl<'a> Interface<'a> {
     /// `external_ids:ovn-plugged`: the provider type that plugged it.
     pub fn plugged_by(self) -> Option<&'a str> {
         self.external_ids().map_get(OVN_PLUGGED)
+    }
+    /// `external_ids:vif-plug-bridge`: the integration bridge the agent
+    /// plugged it on.
+    pub fn plugged_on(self) -> Option<&'a str> {
+        self.external_ids().map_get(VIF_PLUG_BRIDGE)
     }
     /// `mtu_request`.
     pub fn mtu_request(self) -> Option<i64> {

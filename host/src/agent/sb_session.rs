@@ -70,6 +70,11 @@ pub struct SbSession {
     /// How long to wait before trusting a first look (see [`Settle`]).
     settle_time: Duration,
     settle: Settle,
+    /// The hostname this chassis registers with, known locally.
+    local_hostname: Option<String>,
+    /// The `SB_Global` row seen in this monitor, to notice the database
+    /// being replaced under it.
+    sb_global: Option<Uuid>,
 }
 
 impl SbSession {
@@ -91,7 +96,15 @@ impl SbSession {
             last_doubt: None,
             settle_time,
             settle: Settle::NotNeeded,
+            local_hostname: None,
+            sb_global: None,
         }
+    }
+
+    /// Sets the hostname this chassis registers with (see
+    /// [`OurChassis::local_hostname`]).
+    pub fn set_local_hostname(&mut self, hostname: Option<String>) {
+        self.local_hostname = hostname;
     }
 
     /// The client, if a remote is known.
@@ -135,10 +148,46 @@ impl SbSession {
     /// Sets our chassis name (from `external_ids:system-id` or the command
     /// line).
     pub fn set_chassis_name(&mut self, name: String) {
-        if name != self.wanted.chassis_name {
-            log::info!("chassis name: {name:?}");
-            self.wanted.chassis_name = name;
-            self.follow();
+        if name == self.wanted.chassis_name {
+            return;
+        }
+        let old = std::mem::replace(&mut self.wanted.chassis_name, name);
+        if old.is_empty() {
+            log::info!("chassis name: {:?}", self.wanted.chassis_name);
+        } else {
+            // A mistyped system-id, set back a moment later, must not
+            // unplug every port: what changes hands waits like a first look.
+            log::warn!(
+                "chassis name changed from {old:?} to {:?}: ports requested on {old:?} will be unplugged once the view for {:?} is current, after --unplug-settle",
+                self.wanted.chassis_name,
+                self.wanted.chassis_name
+            );
+            self.restart_settle();
+        }
+        self.follow();
+    }
+
+    /// Makes unplugs wait the settle time again (see [`Doubt::Settling`]).
+    fn restart_settle(&mut self) {
+        if !self.settle_time.is_zero() {
+            self.settle = Settle::Pending;
+        }
+    }
+
+    /// Notices the `SB_Global` row being replaced under a live monitor: a
+    /// database restored (`ovsdb-client restore`) or rebuilt while the
+    /// connection stayed up. ovn-northd never deletes it.
+    fn check_sb_global(&mut self, out: &mut SbUpdate) {
+        let now = self.view.sb_global();
+        if self.sb_global.is_some() && now != self.sb_global {
+            log::warn!(
+                "southbound: SB_Global was replaced: the database was restored or rebuilt under a live connection; unplugging nothing until --unplug-settle has passed"
+            );
+            self.restart_settle();
+            out.recheck_all = true;
+        }
+        if now.is_some() {
+            self.sb_global = now;
         }
     }
 
@@ -173,6 +222,7 @@ impl SbSession {
             uuid: row.map(|(u, _)| u),
             name: &self.wanted.chassis_name,
             hostname: row.map(|(_, c)| c.hostname()),
+            local_hostname: self.local_hostname.as_deref(),
         }
     }
 
@@ -306,6 +356,7 @@ impl SbSession {
                 } else {
                     Settle::NotNeeded
                 };
+                self.sb_global = self.view.sb_global();
                 log::info!(
                     "southbound: {} port binding(s) in view for chassis {:?}",
                     self.view.len(),
@@ -327,11 +378,12 @@ impl SbSession {
             ClientEvent::Reply { id, .. } if self.change.as_ref().is_some_and(|c| c.0 == id) => {
                 let (_, sel) = self.change.take().expect("checked above");
                 // Lookups now answered: their absence has become proof.
-                let before = self.selected.take().map(|s| s.lookups).unwrap_or_default();
-                out.lports.extend(sel.lookups.difference(&before).cloned());
-                if self.selected_chassis_changes(&sel) {
-                    out.recheck_all = true;
+                match self.selected.as_ref().map(|s| &s.lookups) {
+                    Some(before) => out.lports.extend(sel.lookups.difference(before).cloned()),
+                    None => out.lports.extend(sel.lookups.iter().cloned()),
                 }
+                // Only a new chassis condition changes what every port sees.
+                out.recheck_all |= self.selected_chassis_changes(&sel);
                 self.selected = Some(sel);
             }
             ClientEvent::Error { id, error } if self.change.as_ref().is_some_and(|c| c.0 == id) => {
@@ -348,6 +400,9 @@ impl SbSession {
                         let idx = self.view.index(&changes);
                         out.lports.extend(idx.lports);
                         out.recheck_all |= idx.global;
+                        if idx.global {
+                            self.check_sb_global(out);
+                        }
                     }
                     Err(e) => self.reconnect(&format!("cannot apply an update ({e})"), out),
                 }

@@ -154,6 +154,11 @@ impl SbView {
             .find(|(_, c)| c.name() == name)
     }
 
+    /// The `SB_Global` row, if any.
+    pub fn sb_global(&self) -> Option<Uuid> {
+        self.replica.rows(SbGlobal::TABLE).map(|(u, _)| *u).next()
+    }
+
     /// Whether ovn-northd has populated the database (see
     /// [`SbGlobal::northd_internal_version`]).
     pub fn populated(&self) -> bool {
