@@ -79,10 +79,14 @@ pub struct RunArgs {
     /// row, followed when it changes].
     #[arg(long = "ovnsb-remote", value_name = "REMOTES")]
     pub sb_remote: Option<String>,
-    /// This chassis's name [default: external_ids:system-id].
+    /// This chassis's name [default: external_ids:system-id of the local
+    /// Open_vSwitch row, followed when it changes; unplugs then wait
+    /// --unplug-settle].
     #[arg(long, value_name = "NAME")]
     pub chassis: Option<String>,
-    /// The integration bridge [default: external_ids:ovn-bridge, else br-int].
+    /// The integration bridge [default: external_ids:ovn-bridge, else
+    /// br-int, followed when it changes: ports the agent plugged move to the
+    /// new bridge, also after a restart of the agent].
     #[arg(long, value_name = "BRIDGE")]
     pub bridge: Option<String>,
     /// PEM private key for ssl: remotes.
@@ -97,14 +101,18 @@ pub struct RunArgs {
     /// Inactivity probe for tcp:/ssl: remotes, in milliseconds (0: off).
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub probe_interval: u64,
-    /// How often providers' run is called while idle, in milliseconds.
+    /// The longest time between two calls of the providers' run, in
+    /// milliseconds: run is called whenever the agent wakes, and at least
+    /// this often when nothing happens.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
     pub provider_run_interval: u64,
     /// After connecting to a Southbound database that is already populated
     /// (a restart of the agent or of the database, a database restored from
-    /// a copy), wait this long before unplugging anything, in milliseconds,
-    /// so that ovn-northd can bring older contents up to date first. Plugging
-    /// is never delayed. 0: trust the first look.
+    /// a copy), after the chassis name changes, and after SB_Global is
+    /// replaced under a live connection, wait this long before unplugging or
+    /// replacing anything, in milliseconds, so that ovn-northd can bring
+    /// older contents up to date first. Plugging is never delayed. 0: trust
+    /// the first look.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub unplug_settle: u64,
     /// Where providers come from.
