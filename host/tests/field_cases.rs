@@ -743,6 +743,9 @@ fn a_chassis_name_changed_for_a_moment_unplugs_nothing() {
     env.sb
         .sbctl(&["chassis-add", "hv2", "geneve", "127.0.0.2"])
         .unwrap();
+    env.wait("the start-up settle time over", || {
+        env.agent.log().contains("the view is complete and current")
+    });
     env.sb
         .vsctl(&["set", "Open_vSwitch", ".", "external_ids:system-id=hv2"])
         .unwrap();
@@ -789,6 +792,9 @@ fn a_mistyped_mtu_leaves_the_interface_mtu_as_it_is() {
 fn a_southbound_restored_under_a_live_connection_unplugs_nothing() {
     let env = Env::start_args(SETTLE);
     plug(&env, "a1", &[]);
+    env.wait("the start-up settle time over", || {
+        env.agent.log().contains("the view is complete and current")
+    });
     let backup = env.sb.dir().join("backup.db");
     let out = std::process::Command::new("ovsdb-client")
         .args(["backup", &env.sb.sb_remote(), "OVN_Southbound"])
@@ -798,8 +804,10 @@ fn a_southbound_restored_under_a_live_connection_unplugs_nothing() {
     fs::write(&backup, out.stdout).unwrap();
     plug(&env, "a2", &[]);
     let uuid = env.iface("a2", "_uuid");
-    // Restored in one transaction: a2's binding is gone until ovn-northd
-    // (running) adds it again.
+    // Restored in one transaction, with ovn-northd paused for a moment (as
+    // an operator would, or as a busy ovn-northd is): a2's binding is gone
+    // until ovn-northd adds it again.
+    env.sb.appctl(Daemon::Northd, &["pause"]).unwrap();
     let restore = std::process::Command::new("ovsdb-client")
         .args(["restore", &env.sb.sb_remote(), "OVN_Southbound"])
         .stdin(fs::File::open(&backup).unwrap())
@@ -810,11 +818,11 @@ fn a_southbound_restored_under_a_live_connection_unplugs_nothing() {
         "{}",
         String::from_utf8_lossy(&restore.stderr)
     );
-    env.wait("the agent noticed", || {
-        env.agent.log().contains("SB_Global was replaced")
-    });
+    std::thread::sleep(Duration::from_millis(300));
+    env.sb.appctl(Daemon::Northd, &["resume"]).unwrap();
     // Past the settle time, with a port deleted to prove unplugs resumed.
     env.sb.nbctl(&["lsp-del", "a1"]).unwrap();
     env.wait("a1 unplugged", || !env.iface_exists("a1"));
     assert_eq!(env.iface("a2", "_uuid"), uuid, "{}", env.agent.log());
+    assert!(env.agent.log().contains("SB_Global was replaced"));
 }
