@@ -506,11 +506,3 @@ pub fn take_updates(params: Value) -> Value {
         _ => Value::Null,
     }
 }
-
-/// Our chassis UUID in view, for tests and logs.
-impl SbSession {
-    /// Our Chassis row's UUID, if in view.
-    pub fn chassis_uuid(&self) -> Option<Uuid> {
-        self.view.chassis(&self.wanted.chassis_name).map(|(u, _)| u)
-    }
-}
