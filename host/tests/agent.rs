@@ -686,6 +686,52 @@ fn a_failed_transaction_is_recomputed_without_finish_and_blocks_no_other_port() 
 }
 
 #[test]
+fn a_port_shared_after_the_agent_decided_is_not_deleted_with_its_interfaces() {
+    let mut gate = None;
+    let env = Env::start_with(|sb, dir| {
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        let g = Gate::start(sb.dir(), &sb.ovs_remote());
+        let remote = g.remote();
+        gate = Some(g);
+        vec![
+            "--ovs-remote".into(),
+            remote,
+            "--unplug-settle".into(),
+            "0".into(),
+        ]
+    });
+    let gate = gate.unwrap();
+    plug(&env, "lsp1", &[]);
+    // Hold the agent's unplug of lsp1, decided while lsp1's Port held only
+    // our interface...
+    gate.hold(true);
+    env.sb.nbctl(&["lsp-del", "lsp1"]).unwrap();
+    env.wait("the agent's transaction", || gate.has_seen("\"transact\""));
+    // ...and meanwhile bond another program's interface into that Port.
+    env.sb
+        .vsctl(&[
+            "--",
+            "--id=@i",
+            "create",
+            "Interface",
+            "name=mate",
+            "type=internal",
+            "--",
+            "add",
+            "Port",
+            "lsp1",
+            "interfaces",
+            "@i",
+        ])
+        .unwrap();
+    gate.hold(false);
+    // The held transaction no longer matches the Port: it fails, and the
+    // agent removes only its own interface from fresh state.
+    env.wait("our interface gone", || !env.iface_exists("lsp1"));
+    assert!(env.iface_exists("mate"), "{}", env.agent.log());
+}
+
+#[test]
 fn a_stale_interface_left_while_the_agent_was_down_is_removed_at_start() {
     let env = Env::start_with(|sb, dir| {
         sb.vsctl(&[

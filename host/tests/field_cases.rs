@@ -826,3 +826,160 @@ fn a_southbound_restored_under_a_live_connection_unplugs_nothing() {
     assert_eq!(env.iface("a2", "_uuid"), uuid, "{}", env.agent.log());
     assert!(env.agent.log().contains("SB_Global was replaced"));
 }
+
+#[test]
+fn a_swap_asked_for_in_two_steps_still_commits() {
+    let env = start_with_c_test(SETTLE);
+    for (lsp, name) in [("ma", "n1"), ("mb", "n2")] {
+        env.sb.nbctl(&["lsp-add", "sw0", lsp]).unwrap();
+        let opt = format!("vif-plug:c-test:name={name}");
+        set_options(&env, lsp, &["vif-plug-type=c-test", &opt]);
+    }
+    env.wait("both plugged", || {
+        iface_id(&env, "n1").as_deref() == Some("ma")
+            && iface_id(&env, "n2").as_deref() == Some("mb")
+    });
+    env.wait("the start-up settle time over", || {
+        env.agent.log().contains("the view is complete and current")
+    });
+    // One half of the swap, then the other, each in its own transaction.
+    set_options(
+        &env,
+        "ma",
+        &["vif-plug-type=c-test", "vif-plug:c-test:name=n2"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    set_options(
+        &env,
+        "mb",
+        &["vif-plug-type=c-test", "vif-plug:c-test:name=n1"],
+    );
+    env.wait("names swapped", || {
+        iface_id(&env, "n2").as_deref() == Some("ma")
+            && iface_id(&env, "n1").as_deref() == Some("mb")
+    });
+}
+
+#[test]
+fn a_chassis_re_created_keeps_ports_requested_by_its_per_chassis_hostname() {
+    // ovn-controller registers external_ids:hostname-<chassis> before
+    // external_ids:hostname and the system's.
+    let env = Env::start_with(|sb, dir| {
+        sb.vsctl(&[
+            "set",
+            "Open_vSwitch",
+            ".",
+            "external_ids:hostname-chassis-1=hv-special",
+        ])
+        .unwrap();
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        SETTLE.iter().map(|s| s.to_string()).collect()
+    });
+    env.wait("the chassis registered as hv-special", || {
+        env.sb
+            .sbctl(&["--bare", "--columns=hostname", "list", "Chassis"])
+            .is_ok_and(|h| h.contains("hv-special"))
+    });
+    env.sb.nbctl(&["lsp-add", "sw0", "h1"]).unwrap();
+    env.sb
+        .nbctl(&[
+            "lsp-set-options",
+            "h1",
+            "requested-chassis=hv-special",
+            "vif-plug-type=dummy",
+        ])
+        .unwrap();
+    env.wait("plugged, requested by hostname", || env.iface_exists("h1"));
+    let uuid = env.iface("h1", "_uuid");
+    let pid = env.sb.pid(Daemon::OvnController).unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    env.sb
+        .sbctl(&[
+            "chassis-del",
+            "chassis-1",
+            "--",
+            "chassis-add",
+            "chassis-1",
+            "geneve",
+            "127.0.0.1",
+        ])
+        .unwrap();
+    plug(&env, "gone", &[]);
+    env.sb.nbctl(&["lsp-del", "gone"]).unwrap();
+    env.wait("the agent can unplug meanwhile", || {
+        !env.iface_exists("gone")
+    });
+    signal("-CONT");
+    assert_eq!(env.iface("h1", "_uuid"), uuid, "{}", env.agent.log());
+}
+
+#[test]
+fn a_copy_restored_into_an_empty_southbound_unplugs_nothing() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "a1", &[]);
+    let out = std::process::Command::new("ovsdb-client")
+        .args(["backup", &env.sb.sb_remote(), "OVN_Southbound"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let backup = env.sb.dir().join("backup.db");
+    fs::write(&backup, out.stdout).unwrap();
+    plug(&env, "a2", &[]);
+    let uuid = env.iface("a2", "_uuid");
+    env.wait("the start-up settle time over", || {
+        env.agent.log().contains("the view is complete and current")
+    });
+    // An empty Southbound, then the copy (which lacks a2) restored into
+    // it, with ovn-northd paused for a moment.
+    env.sb.appctl(Daemon::Northd, &["pause"]).unwrap();
+    env.sb.recreate_database(Daemon::SbDb).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let restore = std::process::Command::new("ovsdb-client")
+        .args(["restore", &env.sb.sb_remote(), "OVN_Southbound"])
+        .stdin(fs::File::open(&backup).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        restore.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    env.sb.appctl(Daemon::Northd, &["resume"]).unwrap();
+    env.sb.nbctl(&["lsp-del", "a1"]).unwrap();
+    env.wait_for(Duration::from_secs(30), "a1 unplugged", || {
+        !env.iface_exists("a1")
+    });
+    assert_eq!(env.iface("a2", "_uuid"), uuid, "{}", env.agent.log());
+}
+
+#[test]
+fn a_per_chassis_integration_bridge_is_followed() {
+    let env = Env::start_args(SETTLE);
+    plug(&env, "lsp1", &[]);
+    env.sb
+        .vsctl(&[
+            "add-br",
+            "br-x",
+            "--",
+            "set",
+            "Bridge",
+            "br-x",
+            "datapath_type=netdev",
+            "--",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "external_ids:ovn-bridge-chassis-1=br-x",
+        ])
+        .unwrap();
+    env.wait("moved to br-x", || {
+        env.sb.vsctl(&["port-to-br", "lsp1"]).ok().as_deref() == Some("br-x")
+    });
+}

@@ -99,11 +99,14 @@ pub fn gather(s: &Sources<'_>, lport: &str) -> Evidence {
         };
         let bridge = if at.bridge_name == s.bridges.current {
             OurBridge::Integration
-        } else if s.bridges.former.contains(&at.bridge_name)
-            || iface.plugged_on() == Some(at.bridge_name.as_str())
-        {
-            // The integration bridge earlier in this run, or when the agent
-            // plugged it (ovn-bridge changed while the agent was down).
+        } else if match iface.plugged_on() {
+            // Plugged by the agent when that bridge was the integration
+            // bridge (in this run or before a restart).
+            Some(on) => on == at.bridge_name,
+            // Plugged before interfaces recorded their bridge: the
+            // integration bridge earlier in this run.
+            None => s.bridges.former.contains(&at.bridge_name),
+        } {
             OurBridge::Former(at.bridge_name.clone())
         } else {
             elsewhere.push((iface.name().to_owned(), at.bridge_name.clone()));

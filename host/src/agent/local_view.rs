@@ -21,7 +21,10 @@ pub fn monitor_params(schema: &Schema, monitor_id: &Value) -> Value {
     }])
 }
 
-/// Settings read from the `Open_vSwitch` row.
+/// Settings read from the `Open_vSwitch` row. As ovn-controller reads them
+/// (`get_chassis_external_id_value` in OVN's `lib/ovn-util.c`), a key
+/// suffixed with `-<chassis name>` (`ovn-bridge-hv1`) takes precedence over
+/// the plain key, so that several chassis can share one database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OvsConfig {
     /// `external_ids:system-id`.
@@ -221,18 +224,22 @@ impl LocalView {
         self.replica.clear()
     }
 
-    /// The settings in the `Open_vSwitch` row.
-    pub fn config(&self) -> OvsConfig {
+    /// The settings in the `Open_vSwitch` row, for chassis `chassis`
+    /// (default: its `system-id`).
+    pub fn config(&self, chassis: Option<&str>) -> OvsConfig {
         let Some((_, row)) = self.replica.rows(OpenVswitch::TABLE).next() else {
             return OvsConfig::default();
         };
         let o = OpenVswitch(row);
         let get = |k: &str| o.external_id(k).map(str::to_owned);
+        let system_id = get("system-id");
+        let name = chassis.or(system_id.as_deref()).unwrap_or_default();
+        let for_chassis = |k: &str| get(&format!("{k}-{name}")).or_else(|| get(k));
         OvsConfig {
-            system_id: get("system-id"),
-            ovn_remote: get("ovn-remote"),
-            ovn_bridge: get("ovn-bridge"),
-            hostname: get("hostname"),
+            ovn_remote: for_chassis("ovn-remote"),
+            ovn_bridge: for_chassis("ovn-bridge"),
+            hostname: for_chassis("hostname"),
+            system_id,
             dpdk_initialized: o.dpdk_initialized(),
         }
     }

@@ -87,6 +87,10 @@ pub struct Agent {
     dpdk: Option<bool>,
     /// Last seen `external_ids:ovn-remote`.
     ovn_remote: Option<String>,
+    /// `external_ids:hostname` (or its per-chassis key), if set; else the
+    /// system's hostname is read afresh at each decision, as ovn-controller
+    /// does.
+    hostname_key: Option<String>,
     next_run: Instant,
     stopping: Option<Instant>,
 }
@@ -118,6 +122,7 @@ impl Agent {
             bridges: BridgeNames::default(),
             dpdk: None,
             ovn_remote: None,
+            hostname_key: None,
             next_run: Instant::now(),
             stopping: None,
         }
@@ -298,7 +303,7 @@ impl Agent {
 
     /// Settings from the Open_vSwitch row (unless overridden by flags).
     fn on_config_change(&mut self) {
-        let cfg = self.local.view().config();
+        let cfg = self.local.view().config(self.opts.chassis.as_deref());
         let sb_remote = match &self.opts.sb_remote {
             Some(r) => Some(r.clone()),
             None => match cfg.ovn_remote.as_deref().map(remote::parse_list) {
@@ -342,6 +347,7 @@ impl Agent {
             .or(cfg.system_id)
             .unwrap_or_default();
         self.sb.set_chassis_name(name);
+        self.hostname_key = cfg.hostname.clone();
         self.sb
             .set_local_hostname(cfg.hostname.clone().or_else(system_hostname));
         let bridge = self
@@ -409,6 +415,9 @@ impl Agent {
             self.ports.end_iteration();
             return;
         }
+        if self.hostname_key.is_none() {
+            self.sb.set_local_hostname(system_hostname());
+        }
         let view = self.local.view();
         let integration = view
             .bridge(&self.bridges.current)
@@ -469,19 +478,34 @@ impl Agent {
                 Some(Outcome::Declined { provider, reason }) => {
                     Phase::Declined { provider, reason }
                 }
-                Some(Outcome::NameTaken { name, holder }) => Phase::WaitingForName { name, holder },
+                Some(Outcome::NameTaken { name, holder }) => Phase::WaitingForName {
+                    name,
+                    holder,
+                    replacing: ev.ours.is_some(),
+                },
                 Some(Outcome::Deferred(what, doubt)) => Phase::Deferred(what, doubt),
             };
             self.ports.set_phase(lport, phase);
         }
+        let decided: HashSet<&String> = due.iter().collect();
+        let mut together = Vec::new();
         for b in prepare::unblock(&mut plans, blocked, &mut claimed) {
+            // A port whose name is held by a port not decided with it (one
+            // half of a swap the CMS asked for in two steps) is decided
+            // again with that port; deciding them together once is enough.
+            if b.holder_lports.iter().any(|l| !decided.contains(l)) {
+                together.extend(b.holder_lports.iter().cloned());
+                together.push(b.plan.lport.clone());
+            }
             // Dropping the plan drops its operations unfinished.
             let phase = Phase::WaitingForName {
                 name: b.name,
                 holder: b.holder,
+                replacing: b.plan.kind() == port_state::OpKind::Replace,
             };
             self.ports.set_phase(&b.plan.lport, phase);
         }
+        self.ports.mark_many(together);
         log::debug!(
             "decided {} logical port(s): {} operation(s) to commit",
             due.len(),

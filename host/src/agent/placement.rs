@@ -54,12 +54,18 @@ pub struct OurChassis<'a> {
     /// locally (`external_ids:hostname`, else the system's): a re-created
     /// row may not carry it yet.
     pub local_hostname: Option<&'a str>,
+    /// The last hostname our row carried (the system's may have changed
+    /// since, and the row been re-created without one).
+    pub remembered_hostname: Option<&'a str>,
 }
 
 impl OurChassis<'_> {
     fn is_named(&self, name: &str) -> bool {
         let is = |h: Option<&str>| h.is_some_and(|h| !h.is_empty() && h == name);
-        name == self.name || is(self.hostname) || is(self.local_hostname)
+        name == self.name
+            || is(self.hostname)
+            || is(self.local_hostname)
+            || is(self.remembered_hostname)
     }
 }
 
@@ -113,6 +119,7 @@ mod tests {
             name: "hv1",
             hostname: Some("host1.example"),
             local_hostname: None,
+            remembered_hostname: None,
         };
         // Re-created by hand (`ovn-sbctl chassis-add`): no hostname yet,
         // but this host knows its own.
@@ -120,6 +127,14 @@ mod tests {
             uuid: Some(Uuid(8)),
             hostname: Some(""),
             local_hostname: Some("host1.example"),
+            ..us
+        };
+        // The system's hostname changed since the row last carried one.
+        let renamed_host = OurChassis {
+            uuid: Some(Uuid(8)),
+            hostname: Some(""),
+            local_hostname: Some("host2.example"),
+            remembered_hostname: Some("host1.example"),
             ..us
         };
         let recreated = OurChassis {
@@ -153,6 +168,13 @@ mod tests {
             (None, &[], &["host1.example"], recreated, Placement::Listed),
             (None, &[], &["host1.example"], bare, Placement::Listed),
             (None, &[], &["other.example"], bare, Placement::NotHere),
+            (
+                None,
+                &[],
+                &["host1.example"],
+                renamed_host,
+                Placement::Listed,
+            ),
             // Our row is gone: a reference cannot name it.
             (None, &[], &["hv1"], gone, Placement::Listed),
             (Some(OLD_US), &[], &["hv1"], gone, Placement::Listed),
@@ -193,6 +215,7 @@ mod tests {
             name: "hv1",
             hostname: Some(""),
             local_hostname: Some(""),
+            remembered_hostname: None,
         };
         let n = names(&["hv2"]);
         let req = Request {

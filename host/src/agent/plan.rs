@@ -226,6 +226,15 @@ fn insert_creation(txn: &mut Txn, ports: &mut Membership, i: usize, lport: &str,
 /// referenced.
 fn remove(txn: &mut Txn, ports: &mut Membership, r: &Removal) {
     if r.whole_port {
+        // Only if the Port still holds our interface alone: another
+        // program may have bonded one of its own into it since the view
+        // was read. The transaction then fails, and the port is decided
+        // again from fresh state.
+        txn.wait_equal(
+            Port::TABLE,
+            r.port,
+            &[(Port::INTERFACES, Datum::set([Atom::Uuid(r.iface)]))],
+        );
         ports
             .entry(r.bridge)
             .or_default()

@@ -237,6 +237,10 @@ pub enum Refusal {
     Foreign(String),
     /// The integration bridge does not exist.
     NoBridge,
+    /// An interface we plugged for the port (its name) stands on another
+    /// bridge (named): never touched, and plugging a second one would give
+    /// the port two.
+    Elsewhere(String, String),
     /// Our interface must be replaced through another provider, but the
     /// one that plugged it is not loaded.
     OldProviderNotLoaded(String),
@@ -255,6 +259,10 @@ impl fmt::Display for Refusal {
             ),
             Refusal::NoBridge => f.write_str(
                 "the integration bridge does not exist: nothing plugged, and an interface plugged earlier is left as it is",
+            ),
+            Refusal::Elsewhere(name, bridge) => write!(
+                f,
+                "interface {name:?}, plugged for it, stands on bridge {bridge}, outside the integration bridge: left alone, and no second one plugged"
             ),
             Refusal::OldProviderNotLoaded(t) => write!(
                 f,
@@ -391,6 +399,8 @@ pub enum Phase {
         name: String,
         /// What holds it.
         holder: String,
+        /// The port has an interface, which stays until it can be replaced.
+        replacing: bool,
     },
     /// A transaction failed because of this port: held back until then.
     Quarantined {
@@ -516,6 +526,10 @@ fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions) -> Decision {
     let Some(ours) = &ev.ours else {
         if let Some(f) = &ev.foreign {
             return Decision::rest(Phase::Refused(Refusal::Foreign(f.clone())));
+        }
+        if let Some((name, bridge)) = ev.elsewhere.first() {
+            let why = Refusal::Elsewhere(name.clone(), bridge.clone());
+            return Decision::rest(Phase::Refused(why));
         }
         if !ev.bridge_exists {
             return Decision::rest(Phase::Refused(Refusal::NoBridge));

@@ -68,9 +68,20 @@ fn describe(old: &Phase, new: &Phase) -> Option<(log::Level, String)> {
         Phase::Deferred(what, doubt) => (Info, format!("{what}, but {doubt}: not yet")),
         Phase::Refused(r) => (Warn, r.to_string()),
         Phase::Declined { provider, reason } => (Info, format!("provider {provider}: {reason}")),
-        Phase::WaitingForName { name, holder } => (
+        Phase::WaitingForName {
+            name,
+            holder,
+            replacing,
+        } => (
             Warn,
-            format!("the name {name:?} is taken by {holder}: not plugged until it is free"),
+            format!(
+                "the name {name:?} is taken by {holder}: {} until it is free",
+                if *replacing {
+                    "its interface is not replaced"
+                } else {
+                    "not plugged"
+                }
+            ),
         ),
         // Coming back from a held state is news; the rest is logged when
         // transactions commit.

@@ -85,6 +85,8 @@ pub struct Blocked {
     pub holders: Vec<NameRow>,
     /// What holds it, for the log.
     pub holder: String,
+    /// The logical ports whose interfaces hold it.
+    pub holder_lports: Vec<String>,
 }
 
 /// The option keys the agent manages on an interface: the provider's
@@ -118,7 +120,7 @@ impl Context<'_> {
 
     /// The rows holding port or interface name `name`, and a description
     /// of them for the log.
-    fn holders_of(&self, name: &str) -> (Vec<NameRow>, String) {
+    fn holders_of(&self, name: &str) -> (Vec<NameRow>, String, Vec<String>) {
         let mut rows = Vec::new();
         let mut what = Vec::new();
         if let Some(p) = self.local.port_named(name) {
@@ -129,12 +131,13 @@ impl Context<'_> {
             rows.push(NameRow::Iface(i));
             what.push(format!("interface {name:?}"));
         }
-        let lports: Vec<&str> = rows
+        let lports: Vec<String> = rows
             .iter()
             .filter_map(|r| match r {
                 NameRow::Iface(i) => self.local.iface(*i).and_then(|i| i.iface_id()),
                 NameRow::Port(_) => None,
             })
+            .map(str::to_owned)
             .collect();
         let mut holder = what.join(" and ");
         match lports.first() {
@@ -142,7 +145,7 @@ impl Context<'_> {
             None if !rows.is_empty() => holder.push_str(" (no logical port)"),
             None => {}
         }
-        (rows, holder)
+        (rows, holder, lports)
     }
 }
 
@@ -223,7 +226,7 @@ fn create(
     };
     let name = op.output().name.clone();
     let frees = old.as_ref().map(|(r, _)| r.frees()).unwrap_or_default();
-    let (holders, holder) = cx.holders_of(&name);
+    let (holders, holder, holder_lports) = cx.holders_of(&name);
     let holders: Vec<NameRow> = holders.into_iter().filter(|h| !frees.contains(h)).collect();
     if holders.is_empty() && !claimed.insert(name.clone()) {
         return Outcome::NameTaken {
@@ -258,6 +261,7 @@ fn create(
             name,
             holders,
             holder,
+            holder_lports,
         }))
     }
 }
@@ -412,29 +416,28 @@ fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<RemoveOp, Ou
 /// whose name holders are all removed by `plans` or by other plans so
 /// joined (a chain, or a swap of two names, commits as one transaction:
 /// ovsdb-server collects the removed rows before it checks the name
-/// indexes). The others are returned; `claimed` gains the names joined.
+/// indexes), each name created once. The others are returned; `claimed`
+/// gains the names joined.
 pub fn unblock(
     plans: &mut Vec<Plan>,
     blocked: Vec<Blocked>,
     claimed: &mut HashSet<String>,
 ) -> Vec<Blocked> {
-    let mut stuck = Vec::new();
-    let mut names = HashSet::new();
-    let mut candidates = Vec::new();
-    for b in blocked {
-        if claimed.contains(&b.name) || !names.insert(b.name.clone()) {
-            stuck.push(b);
-        } else {
-            candidates.push(b);
-        }
-    }
+    let (mut candidates, mut stuck): (Vec<Blocked>, Vec<Blocked>) = blocked
+        .into_iter()
+        .partition(|b| !claimed.contains(&b.name));
     let freed: HashSet<NameRow> = plans.iter().flat_map(Plan::frees).collect();
-    let shape: Vec<(Vec<NameRow>, Vec<NameRow>)> = candidates
+    let shape: Vec<Candidate> = candidates
         .iter()
-        .map(|b| (b.holders.clone(), b.plan.frees()))
+        .map(|b| Candidate {
+            name: b.name.clone(),
+            lport: b.plan.lport.clone(),
+            holders: b.holders.clone(),
+            frees: b.plan.frees(),
+        })
         .collect();
-    let joinable = joinable(&freed, &shape);
-    for (b, ok) in candidates.into_iter().zip(joinable) {
+    let chosen = choose(&freed, &shape);
+    for (b, ok) in candidates.drain(..).zip(chosen) {
         if ok {
             claimed.insert(b.name.clone());
             plans.push(b.plan);
@@ -445,11 +448,52 @@ pub fn unblock(
     stuck
 }
 
-/// For candidates given as (rows holding the name each needs, rows each
-/// frees), which can join: the largest set in which every candidate's
+/// A blocked plan, as [`choose`] sees it.
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// The interface name it creates.
+    name: String,
+    /// Its logical port (ties are broken by it, so the choice is stable).
+    lport: String,
+    /// The rows holding that name.
+    holders: Vec<NameRow>,
+    /// The rows whose names it frees.
+    frees: Vec<NameRow>,
+}
+
+/// Which candidates join: the largest set in which every member's holders
+/// are freed by `freed` or by another member, and no two members create
+/// the same name. Of two that want one name, the one whose removal no
+/// other member needs gives way (a plain plug yields to a swap).
+fn choose(freed: &HashSet<NameRow>, candidates: &[Candidate]) -> Vec<bool> {
+    let mut allowed = vec![true; candidates.len()];
+    loop {
+        let member = joinable(freed, candidates, &allowed);
+        let needed = |i: usize| {
+            candidates.iter().enumerate().any(|(j, c)| {
+                j != i && member[j] && c.holders.iter().any(|h| candidates[i].frees.contains(h))
+            })
+        };
+        let mut by_name: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (i, c) in candidates.iter().enumerate().filter(|(i, _)| member[*i]) {
+            by_name.entry(&c.name).or_default().push(i);
+        }
+        let Some(rivals) = by_name.into_values().find(|v| v.len() > 1) else {
+            return member;
+        };
+        let loser = rivals
+            .iter()
+            .copied()
+            .max_by_key(|&i| (!needed(i), &candidates[i].lport))
+            .expect("two rivals at least");
+        allowed[loser] = false;
+    }
+}
+
+/// The largest subset of the `allowed` candidates in which every member's
 /// holders are freed by `freed` or by another member.
-fn joinable(freed: &HashSet<NameRow>, candidates: &[(Vec<NameRow>, Vec<NameRow>)]) -> Vec<bool> {
-    let mut member = vec![true; candidates.len()];
+fn joinable(freed: &HashSet<NameRow>, candidates: &[Candidate], allowed: &[bool]) -> Vec<bool> {
+    let mut member = allowed.to_vec();
     loop {
         let all: HashSet<NameRow> = freed
             .iter()
@@ -459,12 +503,12 @@ fn joinable(freed: &HashSet<NameRow>, candidates: &[(Vec<NameRow>, Vec<NameRow>)
                     .iter()
                     .zip(&member)
                     .filter(|(_, m)| **m)
-                    .flat_map(|((_, frees), _)| frees.iter().copied()),
+                    .flat_map(|(c, _)| c.frees.iter().copied()),
             )
             .collect();
         let mut changed = false;
-        for (i, (holders, _)) in candidates.iter().enumerate() {
-            if member[i] && !holders.iter().all(|h| all.contains(h)) {
+        for (i, c) in candidates.iter().enumerate() {
+            if member[i] && !c.holders.iter().all(|h| all.contains(h)) {
                 member[i] = false;
                 changed = true;
             }
@@ -487,37 +531,98 @@ mod tests {
         NameRow::Iface(Uuid(n))
     }
 
+    fn cand(lport: &str, name: &str, holders: Vec<NameRow>, frees: Vec<NameRow>) -> Candidate {
+        Candidate {
+            name: name.into(),
+            lport: lport.into(),
+            holders,
+            frees,
+        }
+    }
+
     #[test]
     fn swaps_and_chains_join_and_foreign_holders_block() {
         let none = HashSet::new();
         // Two ports swapping names: each needs what the other frees.
         let swap = [
-            (vec![port(2), iface(20)], vec![port(1), iface(10)]),
-            (vec![port(1), iface(10)], vec![port(2), iface(20)]),
+            cand(
+                "a",
+                "n2",
+                vec![port(2), iface(20)],
+                vec![port(1), iface(10)],
+            ),
+            cand(
+                "b",
+                "n1",
+                vec![port(1), iface(10)],
+                vec![port(2), iface(20)],
+            ),
         ];
-        assert_eq!(joinable(&none, &swap), [true, true]);
+        assert_eq!(choose(&none, &swap), [true, true]);
         // A chain a <- b <- c, where c's holder goes in an accepted plan.
         let accepted: HashSet<NameRow> = [port(9), iface(90)].into();
         let chain = [
-            (vec![port(2)], vec![port(1)]),
-            (vec![port(3)], vec![port(2)]),
-            (vec![port(9), iface(90)], vec![port(3)]),
+            cand("a", "x", vec![port(2)], vec![port(1)]),
+            cand("b", "y", vec![port(3)], vec![port(2)]),
+            cand("c", "z", vec![port(9), iface(90)], vec![port(3)]),
         ];
-        assert_eq!(joinable(&accepted, &chain), [true, true, true]);
-        assert_eq!(joinable(&none, &chain), [false, false, false]);
+        assert_eq!(choose(&accepted, &chain), [true, true, true]);
+        assert_eq!(choose(&none, &chain), [false, false, false]);
         // A name held by a row nobody removes (another program's port):
         // that plan waits, and so does the one that needed its removal.
         let foreign = [
-            (vec![port(7)], vec![port(1)]),
-            (vec![port(1)], vec![port(2)]),
-            (vec![], vec![port(3)]),
+            cand("a", "x", vec![port(7)], vec![port(1)]),
+            cand("b", "y", vec![port(1)], vec![port(2)]),
+            cand("c", "z", vec![], vec![port(3)]),
         ];
-        assert_eq!(joinable(&none, &foreign), [false, false, true]);
+        assert_eq!(choose(&none, &foreign), [false, false, true]);
         // A shared port keeps its name: only the interface's is freed.
         let shared = [
-            (vec![port(5), iface(50)], vec![]),
-            (vec![], vec![iface(50)]),
+            cand("a", "s", vec![port(5), iface(50)], vec![]),
+            cand("b", "t", vec![], vec![iface(50)]),
         ];
-        assert_eq!(joinable(&none, &shared), [false, true]);
+        assert_eq!(choose(&none, &shared), [false, true]);
+    }
+
+    #[test]
+    fn a_plain_plug_wanting_a_swapped_name_gives_way_to_the_swap() {
+        let none = HashSet::new();
+        // x and y swap n1 and n2; z, a new port, also wants n1. Whatever
+        // the order, the swap goes through and z waits.
+        let x = cand(
+            "x",
+            "n2",
+            vec![port(2), iface(20)],
+            vec![port(1), iface(10)],
+        );
+        let y = cand(
+            "y",
+            "n1",
+            vec![port(1), iface(10)],
+            vec![port(2), iface(20)],
+        );
+        let z = cand("z", "n1", vec![port(1), iface(10)], vec![]);
+        for order in [
+            vec![x.clone(), y.clone(), z.clone()],
+            vec![z.clone(), y.clone(), x.clone()],
+            vec![y.clone(), z.clone(), x.clone()],
+        ] {
+            let chosen = choose(&none, &order);
+            let joined: Vec<&str> = order
+                .iter()
+                .zip(&chosen)
+                .filter(|(_, ok)| **ok)
+                .map(|(c, _)| c.lport.as_str())
+                .collect();
+            let mut joined = joined;
+            joined.sort();
+            assert_eq!(joined, ["x", "y"], "{order:?}");
+        }
+        // Two new ports wanting one free name: one of them, the same one
+        // every time.
+        let p = cand("p", "n9", vec![], vec![]);
+        let q = cand("q", "n9", vec![], vec![]);
+        assert_eq!(choose(&none, &[p.clone(), q.clone()]), [true, false]);
+        assert_eq!(choose(&none, &[q, p]), [false, true]);
     }
 }

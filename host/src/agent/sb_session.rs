@@ -72,9 +72,14 @@ pub struct SbSession {
     settle: Settle,
     /// The hostname this chassis registers with, known locally.
     local_hostname: Option<String>,
+    /// The last hostname our Chassis row carried: a row re-created under
+    /// the same name may lack it for a while.
+    row_hostname: Option<String>,
     /// The `SB_Global` row seen in this monitor, to notice the database
     /// being replaced under it.
     sb_global: Option<Uuid>,
+    /// Whether the database was populated at the last look.
+    populated: bool,
 }
 
 impl SbSession {
@@ -97,7 +102,9 @@ impl SbSession {
             settle_time,
             settle: Settle::NotNeeded,
             local_hostname: None,
+            row_hostname: None,
             sb_global: None,
+            populated: false,
         }
     }
 
@@ -152,6 +159,7 @@ impl SbSession {
             return;
         }
         let old = std::mem::replace(&mut self.wanted.chassis_name, name);
+        self.row_hostname = None;
         if old.is_empty() {
             log::info!("chassis name: {:?}", self.wanted.chassis_name);
         } else {
@@ -174,14 +182,23 @@ impl SbSession {
         }
     }
 
-    /// Notices the `SB_Global` row being replaced under a live monitor: a
-    /// database restored (`ovsdb-client restore`) or rebuilt while the
-    /// connection stayed up. ovn-northd never deletes it.
-    fn check_sb_global(&mut self, out: &mut SbUpdate) {
+    /// Notices the database changing identity under a live monitor: the
+    /// `SB_Global` row replaced (a database restored with `ovsdb-client
+    /// restore`; ovn-northd never deletes it), or a database that was not
+    /// populated becoming so (ovn-northd rebuilding it, or a copy restored
+    /// into it, which look the same). Either starts the settle time again.
+    fn check_database(&mut self, out: &mut SbUpdate) {
         let now = self.view.sb_global();
+        let populated = self.view.populated();
         if self.sb_global.is_some() && now != self.sb_global {
             log::warn!(
                 "southbound: SB_Global was replaced: the database was restored or rebuilt under a live connection; unplugging nothing until --unplug-settle has passed"
+            );
+            self.restart_settle();
+            out.recheck_all = true;
+        } else if populated && !self.populated {
+            log::info!(
+                "southbound: the database was populated under a live connection (ovn-northd rebuilding it, or a copy restored into it): unplugging nothing until --unplug-settle has passed"
             );
             self.restart_settle();
             out.recheck_all = true;
@@ -189,6 +206,7 @@ impl SbSession {
         if now.is_some() {
             self.sb_global = now;
         }
+        self.populated = populated;
     }
 
     /// Our chassis name.
@@ -223,6 +241,7 @@ impl SbSession {
             name: &self.wanted.chassis_name,
             hostname: row.map(|(_, c)| c.hostname()),
             local_hostname: self.local_hostname.as_deref(),
+            remembered_hostname: self.row_hostname.as_deref(),
         }
     }
 
@@ -320,6 +339,11 @@ impl SbSession {
         for e in events {
             self.on_event(e, &mut out);
         }
+        if let Some((_, c)) = self.view.chassis(&self.wanted.chassis_name) {
+            if !c.hostname().is_empty() && self.row_hostname.as_deref() != Some(c.hostname()) {
+                self.row_hostname = Some(c.hostname().to_owned());
+            }
+        }
         self.follow();
         out
     }
@@ -357,6 +381,7 @@ impl SbSession {
                     Settle::NotNeeded
                 };
                 self.sb_global = self.view.sb_global();
+                self.populated = self.view.populated();
                 log::info!(
                     "southbound: {} port binding(s) in view for chassis {:?}",
                     self.view.len(),
@@ -401,7 +426,7 @@ impl SbSession {
                         out.lports.extend(idx.lports);
                         out.recheck_all |= idx.global;
                         if idx.global {
-                            self.check_sb_global(out);
+                            self.check_database(out);
                         }
                     }
                     Err(e) => self.reconnect(&format!("cannot apply an update ({e})"), out),

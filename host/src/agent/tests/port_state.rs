@@ -101,6 +101,15 @@ fn the_rules_table() {
             I::None,
         ),
         (
+            "main, an interface we plugged stands on another bridge: refused",
+            Evidence {
+                elsewhere: vec![("vif1".into(), "br-ex".into())],
+                ..evidence(binding(Placement::Main, DUMMY), None)
+            },
+            P::Refused(Refusal::Elsewhere("vif1".into(), "br-ex".into())),
+            I::None,
+        ),
+        (
             "main, no integration bridge: refused",
             Evidence {
                 bridge_exists: false,
