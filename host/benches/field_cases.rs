@@ -7,8 +7,9 @@
 //! - **re-registration**: `ovn-sbctl chassis-del` of our chassis (what
 //!   `ovn-appctl -t ovn-controller exit` also does); ovn-controller
 //!   registers it again at once;
-//! - **rebuild**: the Southbound replaced by an empty database, repopulated
-//!   by ovn-northd;
+//! - **rebuild**: the Southbound stopped, a port deleted meanwhile, and the
+//!   Southbound started again from an empty database, repopulated by
+//!   ovn-northd;
 //! - **migration**: every port requested on `hv2,chassis-1` (an existing
 //!   hv2, so that chassis-1 is additional), then on `hv2` alone.
 //!
@@ -166,6 +167,9 @@ fn run(case: Case, who: Who, n: usize, provider_dir: &Path) -> Outcome {
             sb.nbctl(&["lsp-del", "gone"]).unwrap();
         }
         Case::Rebuild => {
+            // Deleted while the Southbound is down, so that only the
+            // rebuilt database can tell.
+            sb.stop(Daemon::SbDb).unwrap();
             sb.nbctl(&["lsp-del", "gone"]).unwrap();
             sb.recreate_database(Daemon::SbDb).unwrap();
         }

@@ -80,6 +80,9 @@ fn a_southbound_rebuilt_from_scratch_unplugs_nothing_and_a_deleted_port_still_go
     let env = Env::start_args(SETTLE);
     let before = plug_many(&env, "p", 100);
 
+    // Deleted while the Southbound is down: only the rebuilt database can
+    // tell.
+    env.sb.stop(Daemon::SbDb).unwrap();
     env.sb.nbctl(&["lsp-del", "gone"]).unwrap();
     env.sb.recreate_database(Daemon::SbDb).unwrap();
     env.wait_for(
