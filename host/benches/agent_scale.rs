@@ -59,6 +59,7 @@ impl Db {
                 tls: None,
                 probe_interval: None,
                 connect_timeout: Duration::from_secs(5),
+                required: &[],
             },
             Arc::new(move |e| {
                 let _ = tx.lock().unwrap().send(e);

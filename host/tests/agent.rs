@@ -5,6 +5,7 @@
 mod common;
 
 use common::{plug, AgentProc, Env, Veth};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use testkit::pki::make_pki;
@@ -885,4 +886,84 @@ fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
             .is_some_and(|p| p.parse::<i64>().is_ok_and(|n| n > 0))
     });
     env.wait("vm1 bound by ovn-controller", || env.up("vm1"));
+}
+
+#[test]
+fn a_southbound_too_old_for_the_agent_is_said_once_and_retried_with_back_off() {
+    let env = Env::start();
+    // An OVN_Southbound from before requested_chassis (OVN 21.12).
+    let schema: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string("/usr/share/ovn/ovn-sb.ovsschema").expect("Debian's ovn-sb.ovsschema"),
+    )
+    .unwrap();
+    let mut old = schema.clone();
+    let columns = old["tables"]["Port_Binding"]["columns"]
+        .as_object_mut()
+        .unwrap();
+    columns.remove("requested_chassis");
+    columns.remove("requested_additional_chassis");
+    old["version"] = serde_json::json!("20.20.0");
+    let dir = env.sb.dir();
+    let schema_file = dir.join("old-sb.ovsschema");
+    fs::write(&schema_file, old.to_string()).unwrap();
+    let db = dir.join("old-sb.db");
+    let ok = std::process::Command::new("ovsdb-tool")
+        .arg("create")
+        .arg(&db)
+        .arg(&schema_file)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ovsdb-tool create");
+    let sock = dir.join("old-sb.sock");
+    let pidfile = dir.join("old-sb.pid");
+    let ok = env
+        .sb
+        .command("ovsdb-server")
+        .arg("--detach")
+        .arg(format!("--pidfile={}", pidfile.display()))
+        .arg(format!("--remote=punix:{}", sock.display()))
+        .arg(format!("--unixctl={}", dir.join("old-sb.ctl").display()))
+        .arg(format!("--log-file={}", dir.join("old-sb.log").display()))
+        .arg(&db)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ovsdb-server on the old schema");
+    struct Stop(std::path::PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Ok(pid) = fs::read_to_string(&self.0) {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+    let _stop = Stop(pidfile);
+    let remote = format!("unix:{}", sock.display());
+    let agent = AgentProc::start(&env.sb, &env.provider_dir, &["--ovnsb-remote", &remote]);
+    let said = |a: &AgentProc| {
+        a.log()
+            .lines()
+            .filter(|l| l.contains("this release is too old"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    common::wait_for_log(&agent, Duration::from_secs(20), "the refusal", |log| {
+        log.contains("this release is too old")
+    });
+    // Nine seconds: a loop would have tried hundreds of times.
+    std::thread::sleep(Duration::from_secs(9));
+    let lines = said(&agent);
+    let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
+    assert_eq!(errors.len(), 1, "{}", agent.log());
+    assert!(
+        errors[0].contains("without Port_Binding.requested_chassis (OVN 21.12 or later)")
+            && errors[0].contains("schema 20.20.0"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        (2..=3).contains(&lines.len()),
+        "one attempt per back-off, not a loop: {lines:#?}"
+    );
 }

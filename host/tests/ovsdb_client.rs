@@ -148,6 +148,7 @@ impl Harness {
                 tls: tls.map(|t| t.load().unwrap()),
                 probe_interval: probe,
                 connect_timeout: Duration::from_secs(2),
+                required: &[],
             },
             Arc::new(move |ev| {
                 let _ = tx.lock().unwrap().send(ev);

@@ -107,6 +107,7 @@ impl Agent {
                 tls: opts.tls.clone(),
                 probe_interval: probe_for(&opts.ovs_remote, opts.probe_interval),
                 connect_timeout: Duration::from_secs(5),
+                required: rows::LOCAL_REQUIRED,
             },
             poster(&tx, Event::Local),
         );
@@ -325,6 +326,7 @@ impl Agent {
                     remotes,
                     tls,
                     connect_timeout: Duration::from_secs(5),
+                    required: rows::SB_REQUIRED,
                 };
                 let update = self
                     .sb

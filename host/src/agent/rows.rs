@@ -9,6 +9,7 @@
 //! `ovs-vswitchd.conf.db(5)`.
 
 use crate::ovsdb::replica::{col, Row};
+use crate::ovsdb::schema::Required;
 use crate::ovsdb::{Datum, Schema, Uuid};
 
 /// A table the agent monitors: its name and the columns it reads.
@@ -54,6 +55,71 @@ macro_rules! view {
 fn string(d: &Datum) -> &str {
     d.as_str().unwrap_or("")
 }
+
+/// The Southbound columns the agent cannot work without (every monitored
+/// one but `requested_additional_chassis`, which only live migration
+/// needs), with the OVN release that brought each.
+pub const SB_REQUIRED: &[Required] = &[
+    Required {
+        table: "Port_Binding",
+        column: "logical_port",
+        since: "OVN 2.5",
+    },
+    Required {
+        table: "Port_Binding",
+        column: "type",
+        since: "OVN 2.5",
+    },
+    Required {
+        table: "Port_Binding",
+        column: "options",
+        since: "OVN 2.5",
+    },
+    Required {
+        table: "Port_Binding",
+        column: "requested_chassis",
+        since: "OVN 21.12",
+    },
+    Required {
+        table: "Chassis",
+        column: "name",
+        since: "OVN 2.5",
+    },
+    Required {
+        table: "Chassis",
+        column: "hostname",
+        since: "OVN 2.7",
+    },
+    Required {
+        table: "SB_Global",
+        column: "options",
+        since: "OVN 2.7",
+    },
+];
+
+/// The local database columns the agent cannot work without.
+pub const LOCAL_REQUIRED: &[Required] = &[
+    Required {
+        table: "Interface",
+        column: "mtu_request",
+        since: "Open vSwitch 2.6",
+    },
+    Required {
+        table: "Open_vSwitch",
+        column: "dpdk_initialized",
+        since: "Open vSwitch 2.10",
+    },
+    Required {
+        table: "Interface",
+        column: "external_ids",
+        since: "Open vSwitch 1.0",
+    },
+    Required {
+        table: "Bridge",
+        column: "datapath_type",
+        since: "Open vSwitch 1.0",
+    },
+];
 
 // ---- OVN Southbound -------------------------------------------------------
 
@@ -291,6 +357,24 @@ mod tests {
         check::<Port>(&ovs, &mut missing);
         check::<Interface>(&ovs, &mut missing);
         assert!(missing.is_empty(), "not in the schemas: {missing:?}");
+        assert!(sb.missing(SB_REQUIRED).is_empty());
+        assert!(ovs.missing(LOCAL_REQUIRED).is_empty());
+        // Every required column is monitored (so it is read, not only
+        // demanded).
+        for r in SB_REQUIRED.iter().chain(LOCAL_REQUIRED) {
+            let monitored = [
+                (PortBinding::TABLE, PortBinding::COLUMNS),
+                (Chassis::TABLE, Chassis::COLUMNS),
+                (SbGlobal::TABLE, SbGlobal::COLUMNS),
+                (OpenVswitch::TABLE, OpenVswitch::COLUMNS),
+                (Bridge::TABLE, Bridge::COLUMNS),
+                (Port::TABLE, Port::COLUMNS),
+                (Interface::TABLE, Interface::COLUMNS),
+            ]
+            .iter()
+            .any(|(t, cols)| *t == r.table && cols.contains(&r.column));
+            assert!(monitored, "{r:?} is not monitored");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::connection::{self, ConnEvent, Post};
 use super::jsonrpc::Message;
 use super::member::{self, Newest, ServerRow, Verdict};
 use super::remote::Remote;
-use super::schema::Schema;
+use super::schema::{Required, Schema};
 use super::stream::{Closer, SharedWriter};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -44,6 +44,11 @@ pub struct ClientConfig {
     pub probe_interval: Option<Duration>,
     /// Limit for one connection attempt.
     pub connect_timeout: Duration,
+    /// Columns the owner cannot work without. A server whose schema lacks
+    /// one (a release older than the owner supports) is refused with one
+    /// error line naming the column and the release that has it, and tried
+    /// again after the longest back-off.
+    pub required: &'static [Required],
 }
 
 /// What the session reports to its owner.
@@ -127,6 +132,8 @@ pub struct Client {
     rx_seen: u64,
     /// The newest copy of a clustered database seen, across members.
     newest: Newest,
+    /// Schema complaints already logged, per remote.
+    complained: HashSet<String>,
 }
 
 impl Client {
@@ -152,6 +159,7 @@ impl Client {
             rx_bytes: Arc::new(AtomicU64::new(0)),
             rx_seen: 0,
             newest: Newest::default(),
+            complained: HashSet::new(),
         }
     }
 
@@ -528,6 +536,36 @@ impl Client {
                 .map_err(|e| e.to_string())
                 .and_then(|r| Schema::from_json(&r))
             {
+                Ok(schema) if !schema.missing(self.cfg.required).is_empty() => {
+                    let missing: Vec<String> = schema
+                        .missing(self.cfg.required)
+                        .iter()
+                        .map(|r| format!("{}.{} ({} or later)", r.table, r.column, r.since))
+                        .collect();
+                    let reason = format!(
+                        "{} serves {} schema {} without {}: this release is too old; trying again in {} s",
+                        self.remote(),
+                        self.cfg.database,
+                        schema.version.as_deref().unwrap_or("(no version)"),
+                        missing.join(", "),
+                        MAX_BACKOFF.as_secs()
+                    );
+                    // Said once per server: it will not change by itself.
+                    if self.complained.insert(self.remote().to_string()) {
+                        log::error!("{}: {reason}", self.cfg.label);
+                    } else {
+                        log::debug!("{}: {reason}", self.cfg.label);
+                    }
+                    self.next_remote += 1;
+                    self.failures_in_cycle += 1;
+                    let wait = if self.failures_in_cycle < self.cfg.remotes.len() {
+                        Duration::ZERO
+                    } else {
+                        self.failures_in_cycle = 0;
+                        MAX_BACKOFF
+                    };
+                    self.drop_connection(&reason, wait)
+                }
                 Ok(schema) => {
                     self.schema = Some(schema);
                     let State::Negotiating { writer, closer, .. } = std::mem::replace(

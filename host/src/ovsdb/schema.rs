@@ -10,6 +10,8 @@ use std::collections::HashMap;
 pub struct Schema {
     /// The database name.
     pub name: String,
+    /// The schema version (`"20.27.0"`), if the server gave one.
+    pub version: Option<String>,
     tables: HashMap<String, HashMap<String, ColumnKind>>,
 }
 
@@ -37,12 +39,25 @@ impl Schema {
                 .collect();
             out.insert(table.clone(), kinds);
         }
-        Ok(Schema { name, tables: out })
+        let version = v.get("version").and_then(Value::as_str).map(str::to_owned);
+        Ok(Schema {
+            name,
+            version,
+            tables: out,
+        })
     }
 
     /// The kind of `table.column`, if the schema has it.
     pub fn kind(&self, table: &str, column: &str) -> Option<ColumnKind> {
         self.tables.get(table)?.get(column).copied()
+    }
+
+    /// Which of `required` the schema lacks.
+    pub fn missing<'a>(&self, required: &'a [Required]) -> Vec<&'a Required> {
+        required
+            .iter()
+            .filter(|r| self.kind(r.table, r.column).is_none())
+            .collect()
     }
 
     /// Whether the schema has `table` with every one of `columns`.
@@ -51,6 +66,18 @@ impl Schema {
             .get(table)
             .is_some_and(|t| columns.iter().all(|c| t.contains_key(*c)))
     }
+}
+
+/// A column a client cannot work without, and the release that brought it,
+/// for the message when a server lacks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Required {
+    /// The table.
+    pub table: &'static str,
+    /// The column.
+    pub column: &'static str,
+    /// The release that has it, e.g. "OVN 21.12".
+    pub since: &'static str,
 }
 
 fn kind_of(t: &Value) -> ColumnKind {

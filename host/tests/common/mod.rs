@@ -347,3 +347,15 @@ pub fn devlink_pf0() -> String {
         ],
     )
 }
+
+/// Waits until the agent's log satisfies `cond`, or panics with the log.
+pub fn wait_for_log(
+    agent: &AgentProc,
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut(&str) -> bool,
+) {
+    if let Err(e) = wait_until(limit, what, || cond(&agent.log())) {
+        panic!("{e}\n--- agent log ---\n{}", agent.log());
+    }
+}
