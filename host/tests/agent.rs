@@ -951,8 +951,9 @@ fn a_southbound_too_old_for_the_agent_is_said_once_and_retried_with_back_off() {
     common::wait_for_log(&agent, Duration::from_secs(20), "the refusal", |log| {
         log.contains("this release is too old")
     });
-    // Nine seconds: a loop would have tried hundreds of times.
-    std::thread::sleep(Duration::from_secs(9));
+    // Eleven seconds: the back-off is 8 s ±25 %, so one more attempt; a
+    // loop would have made hundreds.
+    std::thread::sleep(Duration::from_secs(11));
     let lines = said(&agent);
     let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
     assert_eq!(errors.len(), 1, "{}", agent.log());
@@ -962,8 +963,115 @@ fn a_southbound_too_old_for_the_agent_is_said_once_and_retried_with_back_off() {
         "{}",
         errors[0]
     );
-    assert!(
-        (2..=3).contains(&lines.len()),
+    assert_eq!(
+        lines.len(),
+        2,
         "one attempt per back-off, not a loop: {lines:#?}"
+    );
+}
+
+/// A fault injector in front of the real Southbound server: forwards
+/// everything, but answers each `monitor_cond` with an error, as a
+/// misbehaving member would. Counts the connections it accepts.
+struct RefusesMonitors {
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RefusesMonitors {
+    fn start(path: PathBuf, upstream: &str) -> RefusesMonitors {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::Ordering;
+        use std::sync::{Arc, Mutex};
+        let listener = UnixListener::bind(&path).unwrap();
+        let upstream = PathBuf::from(upstream.strip_prefix("unix:").unwrap());
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                count.fetch_add(1, Ordering::Relaxed);
+                let Ok(server) = UnixStream::connect(&upstream) else {
+                    break;
+                };
+                // Both directions write to the client: one message at a time.
+                let to_client = Arc::new(Mutex::new(client.try_clone().unwrap()));
+                let mut to_server = server.try_clone().unwrap();
+                let replies = to_client.clone();
+                std::thread::spawn(move || {
+                    // Our client writes one message per line.
+                    for line in BufReader::new(client).lines() {
+                        let Ok(line) = line else { break };
+                        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+                            break;
+                        };
+                        let sent = if msg["method"] == "monitor_cond" {
+                            let reply = serde_json::json!({
+                                "result": null,
+                                "error": {"error": "permission error", "details": "refused by the test"},
+                                "id": msg["id"],
+                            });
+                            replies
+                                .lock()
+                                .unwrap()
+                                .write_all(format!("{reply}\n").as_bytes())
+                        } else {
+                            to_server.write_all(format!("{line}\n").as_bytes())
+                        };
+                        if sent.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let mut server = server;
+                    let mut buf = [0u8; 65536];
+                    while let Ok(n) = server.read(&mut buf) {
+                        if n == 0 || to_client.lock().unwrap().write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_client.lock().unwrap().shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        RefusesMonitors { connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn three_members_that_refuse_the_monitor_are_retried_with_growing_back_off() {
+    let env = Env::start();
+    let members: Vec<(RefusesMonitors, PathBuf)> = (0..3)
+        .map(|i| {
+            let path = env.sb.dir().join(format!("member{i}.sock"));
+            (
+                RefusesMonitors::start(path.clone(), &env.sb.sb_remote()),
+                path,
+            )
+        })
+        .collect();
+    let remotes = members
+        .iter()
+        .map(|(_, p)| format!("unix:{}", p.display()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let agent = AgentProc::start(&env.sb, &env.provider_dir, &["--ovnsb-remote", &remotes]);
+    common::wait_for_log(&agent, Duration::from_secs(10), "a refusal", |log| {
+        log.contains("monitor refused")
+    });
+    std::thread::sleep(Duration::from_secs(10));
+    let attempts: usize = members.iter().map(|(m, _)| m.connections()).sum();
+    // Back-off 0.25, 0.5, 1, 2, 4 s (±25 %) between rounds of three: about
+    // 18 connections in 10 s, where resetting at each "ready" made hundreds.
+    assert!(
+        (6..=30).contains(&attempts),
+        "{attempts} connections in about 10 s\n{}",
+        agent.log()
     );
 }

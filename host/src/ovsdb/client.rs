@@ -12,6 +12,7 @@
 //! monitors. Lost connections are retried with exponential back-off, and
 //! echo requests serve as the inactivity probe in both directions.
 
+use super::backoff::{Backoff, Jitter, MAX_BACKOFF};
 use super::connection::{self, ConnEvent, Post};
 use super::jsonrpc::Message;
 use super::member::{self, Newest, ServerRow, Verdict};
@@ -23,9 +24,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const MIN_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// How to reach one database.
 #[derive(Clone)]
@@ -120,8 +118,8 @@ pub struct Client {
     state: State,
     generation: u64,
     next_remote: usize,
-    failures_in_cycle: usize,
-    backoff: Duration,
+    backoff: Backoff,
+    jitter: Jitter,
     schema: Option<Schema>,
     next_id: u64,
     user_requests: HashSet<u64>,
@@ -148,8 +146,8 @@ impl Client {
             },
             generation: 0,
             next_remote: 0,
-            failures_in_cycle: 0,
-            backoff: MIN_BACKOFF,
+            backoff: Backoff::default(),
+            jitter: Jitter::default(),
             schema: None,
             next_id: 1,
             user_requests: HashSet::new(),
@@ -210,7 +208,7 @@ impl Client {
         );
         self.cfg.remotes = remotes;
         self.next_remote = 0;
-        self.backoff = MIN_BACKOFF;
+        self.backoff.reset();
         self.drop_connection("remote changed", Duration::ZERO)
     }
 
@@ -385,14 +383,9 @@ impl Client {
                 self.on_message(message)
             }
             ConnEvent::Closed { generation, reason } if generation == self.generation => {
-                let was_ready = self.is_ready();
-                let wait = if was_ready {
-                    // A working connection broke: retry right away once.
-                    self.backoff = MIN_BACKOFF;
-                    Duration::ZERO
-                } else {
-                    self.failure_wait()
-                };
+                // A connection that broke soon after it became ready is a
+                // failure like any other (see `backoff`).
+                let wait = self.failure_wait();
                 log::warn!("{}: {reason}", self.cfg.label);
                 self.next_remote += 1;
                 self.drop_connection(&reason, wait)
@@ -401,17 +394,12 @@ impl Client {
         }
     }
 
-    /// How long to wait after a failed attempt: nothing while other remotes
-    /// of the list are untried, then exponential back-off.
+    /// How long to wait after a failed attempt or a lost connection
+    /// (see [`Backoff::failed`]).
     fn failure_wait(&mut self) -> Duration {
-        self.failures_in_cycle += 1;
-        if self.failures_in_cycle < self.cfg.remotes.len() {
-            return Duration::ZERO;
-        }
-        self.failures_in_cycle = 0;
-        let wait = self.backoff;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        wait
+        let jitter = self.jitter.draw();
+        self.backoff
+            .failed(Instant::now(), self.cfg.remotes.len(), jitter)
     }
 
     fn drop_connection(&mut self, reason: &str, wait: Duration) -> Vec<ClientEvent> {
@@ -543,7 +531,7 @@ impl Client {
                         .map(|r| format!("{}.{} ({} or later)", r.table, r.column, r.since))
                         .collect();
                     let reason = format!(
-                        "{} serves {} schema {} without {}: this release is too old; trying again in {} s",
+                        "{} serves {} schema {} without {}: this release is too old; trying again in about {} s",
                         self.remote(),
                         self.cfg.database,
                         schema.version.as_deref().unwrap_or("(no version)"),
@@ -557,13 +545,8 @@ impl Client {
                         log::debug!("{}: {reason}", self.cfg.label);
                     }
                     self.next_remote += 1;
-                    self.failures_in_cycle += 1;
-                    let wait = if self.failures_in_cycle < self.cfg.remotes.len() {
-                        Duration::ZERO
-                    } else {
-                        self.failures_in_cycle = 0;
-                        MAX_BACKOFF
-                    };
+                    let jitter = self.jitter.draw();
+                    let wait = self.backoff.failed_for_long(self.cfg.remotes.len(), jitter);
                     self.drop_connection(&reason, wait)
                 }
                 Ok(schema) => {
@@ -577,8 +560,7 @@ impl Client {
                         return Vec::new();
                     };
                     self.state = State::Ready { writer, closer };
-                    self.backoff = MIN_BACKOFF;
-                    self.failures_in_cycle = 0;
+                    self.backoff.ready(Instant::now());
                     log::info!(
                         "{}: connected to {} ({})",
                         self.cfg.label,

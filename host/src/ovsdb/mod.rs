@@ -1,6 +1,7 @@
 //! Our OVSDB client (RFC 7047): remotes, streams, JSON-RPC, typed values,
 //! schemas, monitored-table replicas and transactions.
 
+pub mod backoff;
 pub mod client;
 pub mod connection;
 pub mod datum;
