@@ -63,7 +63,7 @@ pub enum Event {
 }
 
 /// On shutdown, how long to wait for a transaction in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 fn poster(tx: &Sender<Event>, wrap: fn(ConnEvent) -> Event) -> Post {
     let tx = Mutex::new(tx.clone());

@@ -13,12 +13,12 @@
 //! echo requests serve as the inactivity probe in both directions.
 
 use super::backoff::{Backoff, Jitter, MAX_BACKOFF};
-use super::connection::{self, ConnEvent, Post};
+use super::connection::{self, ConnEvent, Outbox, Post};
 use super::jsonrpc::Message;
 use super::member::{self, Newest, ServerRow, Verdict};
 use super::remote::Remote;
 use super::schema::{Required, Schema};
-use super::stream::{Closer, SharedWriter};
+use super::stream::Closer;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,12 +101,12 @@ enum State {
     /// Connected; checking `_Server` and reading the schema, until a
     /// deadline after which the remote counts as failed.
     Negotiating {
-        writer: SharedWriter,
+        writer: Outbox,
         closer: Closer,
         until: Instant,
     },
     Ready {
-        writer: SharedWriter,
+        writer: Outbox,
         closer: Closer,
     },
 }
@@ -236,12 +236,12 @@ impl Client {
         bytes.extend_from_slice(b",\"params\":");
         bytes.extend_from_slice(params);
         bytes.extend_from_slice(format!(",\"id\":{}}}\n", self.next_id).as_bytes());
-        let id = self.send_numbered(method, &bytes)?;
+        let id = self.send_numbered(method, bytes)?;
         self.user_requests.insert(id);
         Some(id)
     }
 
-    fn writer(&self) -> Option<&SharedWriter> {
+    fn writer(&self) -> Option<&Outbox> {
         match &self.state {
             State::Ready { writer, .. } | State::Negotiating { writer, .. } => Some(writer),
             _ => None,
@@ -256,12 +256,12 @@ impl Client {
         };
         let mut bytes = serde_json::to_vec(&message).ok()?;
         bytes.push(b'\n');
-        self.send_numbered(method, &bytes)
+        self.send_numbered(method, bytes)
     }
 
     /// Writes a request that carries the next id, and returns that id.
-    fn send_numbered(&mut self, method: &str, bytes: &[u8]) -> Option<u64> {
-        match connection::send_bytes(self.writer()?, bytes) {
+    fn send_numbered(&mut self, method: &str, bytes: Vec<u8>) -> Option<u64> {
+        match self.writer()?.send_bytes(bytes) {
             Ok(()) => {
                 self.next_id += 1;
                 Some(self.next_id - 1)
@@ -462,13 +462,10 @@ impl Client {
                 // The server asks nothing of clients but echo (answered by
                 // the connection thread); refuse anything else politely.
                 if let Some(w) = self.writer() {
-                    let _ = connection::send(
-                        w,
-                        &Message::Error {
-                            error: json!(format!("unknown method {method}")),
-                            id,
-                        },
-                    );
+                    let _ = w.send(&Message::Error {
+                        error: json!(format!("unknown method {method}")),
+                        id,
+                    });
                 }
                 Vec::new()
             }

@@ -1,16 +1,23 @@
 //! One connection attempt: a thread that connects, then reads and parses
-//! messages and posts them to the owner's event queue. Echo requests from the
-//! server are answered right there, so the server's inactivity probe is
-//! satisfied even while the main loop is busy.
+//! messages and posts them to the owner's event queue, and a second thread
+//! that writes what the owner queues in its [`Outbox`]. Echo requests from
+//! the server are answered by the reader right there, so the server's
+//! inactivity probe is satisfied even while the main loop is busy.
+//!
+//! Writing from a thread of its own is what keeps the owner's event loop
+//! from ever blocking on a socket: a server that stops reading (SIGSTOP, a
+//! full buffer under a large transaction) only makes the queue grow, while
+//! the loop goes on answering signals, timers and the other database.
 
 use super::jsonrpc::Message;
 use super::remote::Remote;
-use super::stream::{self, Closer, SharedWriter};
+use super::stream::{self, Closer, Writer};
 use rustls::ClientConfig;
 use serde_json::Value;
 use std::io::{BufReader, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a connection thread reports. `generation` tells the owner which
@@ -21,7 +28,7 @@ pub enum ConnEvent {
         /// The attempt.
         generation: u64,
         /// Where to write.
-        writer: SharedWriter,
+        writer: Outbox,
         /// How to close it.
         closer: Closer,
     },
@@ -73,18 +80,67 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Serialises `message` and writes it.
-pub fn send(writer: &SharedWriter, message: &Message) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec(message)?;
-    bytes.push(b'\n');
-    send_bytes(writer, &bytes)
+/// The queue of a connection's writer thread. Cloned freely; sending never
+/// blocks. The bytes queued and not yet written are counted, so a stalled
+/// server shows in the logs rather than only in memory.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: Sender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
 }
 
-/// Writes one serialised message.
-pub fn send_bytes(writer: &SharedWriter, bytes: &[u8]) -> std::io::Result<()> {
-    let mut w = writer.lock().unwrap_or_else(PoisonError::into_inner);
-    w.write_all(bytes)?;
-    w.flush()
+impl Outbox {
+    /// Queues one serialised message (ending in a newline). Fails only when
+    /// the writer thread has ended, i.e. the connection is gone; the reader
+    /// then reports why.
+    pub fn send_bytes(&self, bytes: Vec<u8>) -> std::io::Result<()> {
+        let n = bytes.len();
+        self.queued.fetch_add(n, Ordering::Relaxed);
+        self.tx.send(bytes).map_err(|_| {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection closed")
+        })
+    }
+
+    /// Serialises `message` and queues it.
+    pub fn send(&self, message: &Message) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec(message)?;
+        bytes.push(b'\n');
+        self.send_bytes(bytes)
+    }
+
+    /// Bytes queued and not yet handed to the socket.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts the writer thread for `writer`. When a write fails, the socket is
+/// shut down through `closer`, which ends the reader too, and the reader
+/// reports the connection closed.
+fn spawn_writer(mut writer: Writer, closer: Closer, label: String) -> std::io::Result<Outbox> {
+    let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let outbox = Outbox {
+        tx,
+        queued: queued.clone(),
+    };
+    std::thread::Builder::new()
+        .name(format!("{label} writer"))
+        .spawn(move || {
+            for bytes in rx {
+                let n = bytes.len();
+                let done = writer.write_all(&bytes).and_then(|()| writer.flush());
+                queued.fetch_sub(n, Ordering::Relaxed);
+                if let Err(e) = done {
+                    log::debug!("{label}: write failed: {e}");
+                    closer.close();
+                    return;
+                }
+            }
+            // Every sender is gone: the owner dropped the connection.
+        })?;
+    Ok(outbox)
 }
 
 /// Starts a thread that connects to `remote` and reads from it until the
@@ -128,14 +184,19 @@ fn run(
             return;
         }
     };
-    let writer = transport.writer.clone();
-    let closer = match &transport.closer {
+    let clone_closer = |c: &Closer| match c {
         Closer::Unix(s) => s.try_clone().map(Closer::Unix),
         Closer::Tcp(s) => s.try_clone().map(Closer::Tcp),
     };
-    let closer = match closer {
+    let started = clone_closer(&transport.closer).and_then(|for_owner| {
+        let for_writer = clone_closer(&transport.closer)?;
+        let outbox = spawn_writer(transport.writer, for_writer, format!("ovsdb {remote}"))?;
+        Ok((for_owner, outbox))
+    });
+    let (closer, writer) = match started {
         Ok(c) => c,
         Err(e) => {
+            transport.closer.close();
             post(ConnEvent::Closed {
                 generation,
                 reason: format!("{remote}: {e}"),
@@ -176,7 +237,7 @@ fn run(
         match message {
             Message::Request { method, params, id } if method == "echo" => {
                 let reply = Message::Reply { result: params, id };
-                if let Err(e) = send(&writer, &reply) {
+                if let Err(e) = writer.send(&reply) {
                     reason = format!("{remote}: {e}");
                     break;
                 }

@@ -125,16 +125,15 @@ impl ServerCertVerifier for ChainOnlyVerifier {
     }
 }
 
-/// The writing half: serialised by a mutex, shared between the main loop and
-/// the reader thread (which answers echo requests itself).
-pub type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+/// The writing half, owned by the connection's writer thread.
+pub type Writer = Box<dyn Write + Send>;
 
 /// A connected stream, split.
 pub struct Transport {
     /// Read by the connection thread only.
     pub reader: Box<dyn Read + Send>,
-    /// Shared writer.
-    pub writer: SharedWriter,
+    /// Written by the connection's writer thread only.
+    pub writer: Writer,
     /// Shuts the socket down, which also wakes a blocked reader.
     pub closer: Closer,
 }
@@ -184,7 +183,7 @@ pub fn connect(
             let s = UnixStream::connect(path)?;
             Ok(Transport {
                 reader: Box::new(s.try_clone()?),
-                writer: Arc::new(Mutex::new(Box::new(s.try_clone()?))),
+                writer: Box::new(s.try_clone()?),
                 closer: Closer::Unix(s),
             })
         }
@@ -192,7 +191,7 @@ pub fn connect(
             let s = tcp_connect(host, *port, timeout)?;
             Ok(Transport {
                 reader: Box::new(s.try_clone()?),
-                writer: Arc::new(Mutex::new(Box::new(s.try_clone()?))),
+                writer: Box::new(s.try_clone()?),
                 closer: Closer::Tcp(s),
             })
         }
@@ -223,7 +222,7 @@ pub fn connect(
                     sock: sock.try_clone()?,
                     pending: Vec::new(),
                 }),
-                writer: Arc::new(Mutex::new(Box::new(TlsWriter { shared }))),
+                writer: Box::new(TlsWriter { shared }),
                 closer: Closer::Tcp(sock),
             })
         }
