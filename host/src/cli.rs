@@ -98,9 +98,13 @@ pub struct RunArgs {
     /// PEM CA certificate that ssl: servers must be signed by.
     #[arg(long, value_name = "FILE", requires_all = ["private_key", "certificate"])]
     pub ca_cert: Option<std::path::PathBuf>,
-    /// Inactivity probe for tcp:/ssl: remotes, in milliseconds (0: off).
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
-    pub probe_interval: u64,
+    /// Inactivity probe in milliseconds (0: off; at least 1000) for both
+    /// databases [default: for the Southbound,
+    /// external_ids:ovn-remote-probe-interval(-<chassis>) of the local
+    /// Open_vSwitch row, followed when it changes, as ovn-controller does;
+    /// else 5000 on tcp:/ssl: remotes and off on unix: sockets].
+    #[arg(long, value_name = "MS")]
+    pub probe_interval: Option<u64>,
     /// The longest time between two calls of the providers' run, in
     /// milliseconds: run is called whenever the agent wakes, and at least
     /// this often when nothing happens.

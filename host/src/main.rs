@@ -11,7 +11,7 @@ use vif_plug_host::check::{self, CheckOptions};
 use vif_plug_host::config::Setting;
 use vif_plug_host::loader::{self, Sources};
 use vif_plug_host::ovsdb::remote;
-use vif_plug_host::ovsdb::stream::TlsFiles;
+use vif_plug_host::ovsdb::stream::{TlsFiles, TlsSource};
 use vif_plug_host::{ProviderConfig, Registry};
 
 fn config_from(settings: Vec<Setting>) -> ProviderConfig {
@@ -61,14 +61,12 @@ fn run(args: RunArgs) -> ExitCode {
         Some(Err(e)) => return fail("--ovnsb-remote", e),
     };
     let tls = match (args.private_key, args.certificate, args.ca_cert) {
-        (Some(private_key), Some(certificate), Some(ca_cert)) => match (TlsFiles {
+        (Some(private_key), Some(certificate), Some(ca_cert)) => match TlsSource::new(TlsFiles {
             private_key,
             certificate,
             ca_cert,
-        })
-        .load()
-        {
-            Ok(c) => Some(c),
+        }) {
+            Ok(c) => Some(std::sync::Arc::new(c)),
             Err(e) => return fail("TLS", e),
         },
         _ => None,
@@ -91,8 +89,7 @@ fn run(args: RunArgs) -> ExitCode {
         chassis: args.chassis,
         bridge: args.bridge,
         tls,
-        probe_interval: (args.probe_interval > 0)
-            .then(|| Duration::from_millis(args.probe_interval)),
+        probe_interval: args.probe_interval,
         provider_run_interval: Duration::from_millis(args.provider_run_interval),
         unplug_settle: Duration::from_millis(args.unplug_settle),
     };

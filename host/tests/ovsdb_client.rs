@@ -13,7 +13,7 @@ use testkit::{free_port, private_dir};
 use vif_plug_host::ovsdb::client::{Client, ClientConfig, ClientEvent};
 use vif_plug_host::ovsdb::connection::ConnEvent;
 use vif_plug_host::ovsdb::replica::{col, Replica};
-use vif_plug_host::ovsdb::stream::TlsFiles;
+use vif_plug_host::ovsdb::stream::{TlsFiles, TlsSource};
 use vif_plug_host::ovsdb::txn::{check_result, Txn};
 use vif_plug_host::ovsdb::{remote, Atom, Datum};
 
@@ -145,7 +145,7 @@ impl Harness {
                 label: "test".into(),
                 database: "Open_vSwitch".into(),
                 remotes: remote::parse_list(remotes).unwrap(),
-                tls: tls.map(|t| t.load().unwrap()),
+                tls: tls.map(|t| std::sync::Arc::new(TlsSource::new(t).unwrap())),
                 probe_interval: probe,
                 connect_timeout: Duration::from_secs(2),
                 required: &[],
@@ -406,6 +406,47 @@ fn tls_files_that_do_not_exist_are_a_clear_error() {
     .load()
     .unwrap_err();
     assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+}
+
+#[test]
+fn tls_files_caught_half_rotated_keep_the_last_good_ones_until_whole_again() {
+    let (old, new) = (private_dir(), private_dir());
+    make_pki(old.path());
+    make_pki(new.path());
+    let live = private_dir();
+    let files = TlsFiles {
+        private_key: live.path().join("key.pem"),
+        certificate: live.path().join("cert.pem"),
+        ca_cert: live.path().join("ca.pem"),
+    };
+    let put = |pki: &std::path::Path, which: &[&str]| {
+        for (from, to) in [
+            ("client-key.pem", &files.private_key),
+            ("client.pem", &files.certificate),
+            ("ca.pem", &files.ca_cert),
+        ] {
+            if which.contains(&from) {
+                std::fs::copy(pki.join(from), to).unwrap();
+            }
+        }
+    };
+    put(old.path(), &["client-key.pem", "client.pem", "ca.pem"]);
+    let source = TlsSource::new(files.clone()).unwrap();
+    let first = source.current();
+    assert!(
+        Arc::ptr_eq(&first, &source.current()),
+        "unchanged: not reloaded"
+    );
+    // The new certificate is in place, its key not yet: it does not load,
+    // and the old pair goes on being used.
+    put(new.path(), &["client.pem"]);
+    assert!(Arc::ptr_eq(&first, &source.current()));
+    assert!(Arc::ptr_eq(&first, &source.current()));
+    // Whole again: the new files are used.
+    put(new.path(), &["client-key.pem", "ca.pem"]);
+    let second = source.current();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert!(Arc::ptr_eq(&second, &source.current()));
 }
 
 #[test]

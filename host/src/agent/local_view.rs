@@ -36,6 +36,9 @@ pub struct OvsConfig {
     /// `external_ids:hostname`, which ovn-controller registers as the
     /// chassis hostname instead of the system's.
     pub hostname: Option<String>,
+    /// `external_ids:ovn-remote-probe-interval`: the key that was set
+    /// (plain or per-chassis) and its value.
+    pub remote_probe_interval: Option<(String, String)>,
     /// `dpdk_initialized`.
     pub dpdk_initialized: bool,
 }
@@ -234,8 +237,16 @@ impl LocalView {
         let get = |k: &str| o.external_id(k).map(str::to_owned);
         let system_id = get("system-id");
         let name = chassis.or(system_id.as_deref()).unwrap_or_default();
-        let for_chassis = |k: &str| get(&format!("{k}-{name}")).or_else(|| get(k));
+        let keyed = |k: &str| {
+            let specific = format!("{k}-{name}");
+            match get(&specific) {
+                Some(v) => Some((specific, v)),
+                None => get(k).map(|v| (k.to_owned(), v)),
+            }
+        };
+        let for_chassis = |k: &str| keyed(k).map(|(_, v)| v);
         OvsConfig {
+            remote_probe_interval: keyed(super::probe::KEY),
             ovn_remote: for_chassis("ovn-remote"),
             ovn_bridge: for_chassis("ovn-bridge"),
             hostname: for_chassis("hostname"),

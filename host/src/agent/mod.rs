@@ -31,6 +31,7 @@ pub mod plan;
 pub mod port_state;
 pub mod port_table;
 pub mod prepare;
+pub mod probe;
 pub mod rows;
 pub mod sb_session;
 pub mod sb_view;
@@ -87,6 +88,10 @@ pub struct Agent {
     dpdk: Option<bool>,
     /// Last seen `external_ids:ovn-remote`.
     ovn_remote: Option<String>,
+    /// The Southbound probe in force, and the last complaint about its
+    /// setting (said once per value).
+    sb_probe: Option<probe::Setting>,
+    probe_complaint: Option<String>,
     /// `external_ids:hostname` (or its per-chassis key), if set; else the
     /// system's hostname is read afresh at each decision, as ovn-controller
     /// does.
@@ -105,7 +110,12 @@ impl Agent {
                 database: "Open_vSwitch".into(),
                 remotes: opts.ovs_remote.clone(),
                 tls: opts.tls.clone(),
-                probe_interval: probe_for(&opts.ovs_remote, opts.probe_interval),
+                probe_interval: probe_for(
+                    &opts.ovs_remote,
+                    opts.probe_interval.map_or(Some(probe::DEFAULT), |ms| {
+                        (ms > 0).then(|| Duration::from_millis(ms).max(probe::MINIMUM))
+                    }),
+                ),
                 connect_timeout: Duration::from_secs(5),
                 required: rows::LOCAL_REQUIRED,
             },
@@ -123,6 +133,8 @@ impl Agent {
             bridges: BridgeNames::default(),
             dpdk: None,
             ovn_remote: None,
+            sb_probe: None,
+            probe_complaint: None,
             hostname_key: None,
             next_run: Instant::now(),
             stopping: None,
@@ -318,11 +330,12 @@ impl Agent {
         };
         match sb_remote {
             Some(remotes) => {
-                let (tls, probe) = (self.opts.tls.clone(), self.opts.probe_interval);
+                let tls = self.opts.tls.clone();
                 let make = move |remotes: Vec<Remote>| ClientConfig {
                     label: "southbound".into(),
                     database: "OVN_Southbound".into(),
-                    probe_interval: probe_for(&remotes, probe),
+                    // Set right below, once the remotes are in place.
+                    probe_interval: None,
                     remotes,
                     tls,
                     connect_timeout: Duration::from_secs(5),
@@ -342,6 +355,7 @@ impl Agent {
             None => {}
         }
         self.ovn_remote = cfg.ovn_remote.clone();
+        self.follow_probe_setting(&cfg);
         let name = self
             .opts
             .chassis
@@ -383,6 +397,32 @@ impl Agent {
             self.mark_everything();
         }
         self.dpdk = Some(cfg.dpdk_initialized);
+    }
+
+    /// Applies the Southbound probe interval the flags and the
+    /// `Open_vSwitch` row ask for (see [`probe`]), saying so when it
+    /// changes.
+    fn follow_probe_setting(&mut self, cfg: &local_view::OvsConfig) {
+        let flag = self.opts.probe_interval;
+        let Some(sb) = self.sb.client() else {
+            return;
+        };
+        let ext = cfg
+            .remote_probe_interval
+            .as_ref()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let (setting, complaint) = probe::southbound(flag, ext, sb.remotes());
+        if complaint != self.probe_complaint {
+            if let Some(c) = &complaint {
+                log::warn!("{c}");
+            }
+            self.probe_complaint = complaint;
+        }
+        if self.sb_probe.as_ref() != Some(&setting) {
+            log::info!("southbound: inactivity probe {setting}");
+            sb.set_probe_interval(setting.interval);
+            self.sb_probe = Some(setting);
+        }
     }
 
     fn on_bridges_changed(&mut self, bridges: &HashSet<Uuid>) {

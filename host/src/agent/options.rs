@@ -22,9 +22,12 @@ pub struct AgentOptions {
     /// Integration bridge; default `external_ids:ovn-bridge`, else br-int.
     pub bridge: Option<String>,
     /// TLS for `ssl:` remotes.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// Inactivity probe for TCP/TLS remotes (`None`: disabled).
-    pub probe_interval: Option<Duration>,
+    pub tls: Option<Arc<crate::ovsdb::stream::TlsSource>>,
+    /// `--probe-interval` in milliseconds, if given (0: off). It sets the
+    /// probe of both databases; without it the Southbound's follows
+    /// `external_ids:ovn-remote-probe-interval` (see [`super::probe`]) and
+    /// the local database's is 5000 ms on TCP/TLS.
+    pub probe_interval: Option<u64>,
     /// How often providers' `run` is called while idle.
     pub provider_run_interval: Duration,
     /// After connecting to a Southbound that is already populated, how

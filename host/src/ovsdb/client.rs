@@ -35,7 +35,7 @@ pub struct ClientConfig {
     /// Remotes; more than one for a cluster, tried in turn.
     pub remotes: Vec<Remote>,
     /// TLS settings, needed for `ssl:` remotes.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls: Option<Arc<super::stream::TlsSource>>,
     /// Send an echo after this long without traffic, and drop the
     /// connection after as long again without an answer. `None` disables
     /// the probe (the default for Unix sockets).
@@ -212,6 +212,17 @@ impl Client {
         self.drop_connection("remote changed", Duration::ZERO)
     }
 
+    /// Changes the inactivity probe (`None`: off) from now on, e.g. when
+    /// `external_ids:ovn-remote-probe-interval` changes. A connection up
+    /// counts its silence from this call.
+    pub fn set_probe_interval(&mut self, interval: Option<Duration>) {
+        if self.cfg.probe_interval != interval {
+            self.cfg.probe_interval = interval;
+            self.last_rx = Instant::now();
+            self.probe_sent = false;
+        }
+    }
+
     /// Sends a request; `None` if not ready (the caller retries after the
     /// next `Ready`).
     pub fn request(&mut self, method: &str, params: Value) -> Option<u64> {
@@ -326,6 +337,7 @@ impl Client {
                                 self.remote(),
                                 2 * interval.as_millis()
                             );
+                            log::warn!("{}: {reason}; reconnecting", self.cfg.label);
                             events.extend(self.drop_connection(&reason, Duration::ZERO));
                         } else {
                             self.send_internal(Internal::Probe, "echo", json!([]));

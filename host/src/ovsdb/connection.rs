@@ -11,8 +11,7 @@
 
 use super::jsonrpc::Message;
 use super::remote::Remote;
-use super::stream::{self, Closer, Writer};
-use rustls::ClientConfig;
+use super::stream::{self, Closer, TlsSource, Writer};
 use serde_json::Value;
 use std::io::{BufReader, Read, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -147,7 +146,7 @@ fn spawn_writer(mut writer: Writer, closer: Closer, label: String) -> std::io::R
 /// connection ends, adding the bytes it receives to `rx_bytes`.
 pub fn spawn(
     remote: Remote,
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<Arc<TlsSource>>,
     connect_timeout: Duration,
     generation: u64,
     post: Post,
@@ -168,13 +167,13 @@ pub fn spawn(
 
 fn run(
     remote: Remote,
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<Arc<TlsSource>>,
     connect_timeout: Duration,
     generation: u64,
     post: Post,
     rx_bytes: Arc<AtomicU64>,
 ) {
-    let transport = match stream::connect(&remote, tls.as_ref(), connect_timeout) {
+    let transport = match stream::connect(&remote, tls.as_deref(), connect_timeout) {
         Ok(t) => t,
         Err(e) => {
             post(ConnEvent::Closed {

@@ -73,6 +73,100 @@ impl TlsFiles {
     }
 }
 
+/// The TLS files and the configuration last loaded from them, re-read when
+/// a file changes, as OVS's `lib/stream-ssl.c` does: certificates rotated
+/// under a running agent take effect at its next connection, with no
+/// restart. Connections already up keep the session they have.
+///
+/// The files are compared by content, not by modification time, so a
+/// rotation within the same second (or one that preserves times, like
+/// `cp -p`) is not missed; they are small, and read only when connecting.
+#[derive(Debug)]
+pub struct TlsSource {
+    files: TlsFiles,
+    loaded: Mutex<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    /// The bytes of the key, certificate and CA files the config came from.
+    contents: [Vec<u8>; 3],
+    config: Arc<ClientConfig>,
+    /// The contents whose loading failed and was already reported.
+    reported: Option<[Vec<u8>; 3]>,
+}
+
+impl TlsSource {
+    /// Loads the files; fails as [`TlsFiles::load`] does, so a mistake is
+    /// reported at start rather than at the first connection.
+    pub fn new(files: TlsFiles) -> Result<TlsSource, String> {
+        let contents = files.contents();
+        let config = files.load()?;
+        Ok(TlsSource {
+            files,
+            loaded: Mutex::new(Loaded {
+                contents,
+                config,
+                reported: None,
+            }),
+        })
+    }
+
+    /// The file names.
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+
+    /// The configuration for a new connection: reloaded first if a file
+    /// changed. When the new files do not load (a rotation caught half
+    /// way, a key that does not match its certificate), the last good
+    /// configuration is kept and the error is logged once per content.
+    pub fn current(&self) -> Arc<ClientConfig> {
+        let contents = self.files.contents();
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if contents == loaded.contents || loaded.reported.as_ref() == Some(&contents) {
+            return loaded.config.clone();
+        }
+        match self.files.load() {
+            Ok(config) => {
+                log::info!(
+                    "TLS: {} changed: using the new files from this connection on",
+                    self.files.changed(&loaded.contents, &contents).join(", ")
+                );
+                loaded.config = config;
+                loaded.contents = contents;
+                loaded.reported = None;
+            }
+            Err(e) => {
+                log::error!(
+                    "TLS: the changed files do not load ({e}): still using the ones loaded before"
+                );
+                loaded.reported = Some(contents);
+            }
+        }
+        loaded.config.clone()
+    }
+}
+
+impl TlsFiles {
+    /// The files' bytes (empty for a file that cannot be read: the load
+    /// then says why).
+    fn contents(&self) -> [Vec<u8>; 3] {
+        [&self.private_key, &self.certificate, &self.ca_cert]
+            .map(|p| std::fs::read(p).unwrap_or_default())
+    }
+
+    /// The names of the files whose contents differ.
+    fn changed(&self, before: &[Vec<u8>; 3], after: &[Vec<u8>; 3]) -> Vec<String> {
+        [&self.private_key, &self.certificate, &self.ca_cert]
+            .iter()
+            .zip(before.iter().zip(after))
+            .filter(|(_, (b, a))| b != a)
+            .map(|(p, _)| p.display().to_string())
+            .collect()
+    }
+}
+
 /// Verifies the server's certificate chain against the CA, but not its name:
 /// OVS's PKI (ovs-pki) issues certificates without subject alternative
 /// names, and OVS itself authenticates peers by CA alone. Signatures and
@@ -172,10 +266,10 @@ fn tcp_connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream
 }
 
 /// Connects to `remote` (blocking, up to `timeout` per address). `tls` is
-/// required for `ssl:` remotes.
+/// required for `ssl:` remotes; its files are re-read here if they changed.
 pub fn connect(
     remote: &Remote,
-    tls: Option<&Arc<ClientConfig>>,
+    tls: Option<&TlsSource>,
     timeout: Duration,
 ) -> io::Result<Transport> {
     match remote {
@@ -205,7 +299,8 @@ pub fn connect(
             let mut sock = tcp_connect(host, *port, timeout)?;
             let name = ServerName::try_from(host.clone())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let mut conn = ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
+            let mut conn =
+                ClientConnection::new(config.current(), name).map_err(io::Error::other)?;
             sock.set_read_timeout(Some(timeout))?;
             while conn.is_handshaking() {
                 conn.complete_io(&mut sock).map_err(handshake_error)?;
