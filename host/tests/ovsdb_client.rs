@@ -559,6 +559,106 @@ fn a_cluster_member_not_connected_to_its_cluster_is_skipped() {
     );
 }
 
+/// Runs `ovsdb-tool` with `args`.
+fn ovsdb_tool(args: &[String]) {
+    let out = Command::new("ovsdb-tool").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ovsdb-tool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A three-member Raft cluster of the Open_vSwitch database in `d`, each
+/// member listening on `d/<name>/db.sock`; returned once all three are
+/// cluster members.
+fn three_member_cluster(d: &Path) -> Vec<(Server, PathBuf)> {
+    need("ovsdb-tool");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut members = Vec::new();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let dir = d.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let db = dir.join("conf.db").display().to_string();
+        let local = format!("tcp:127.0.0.1:{}", ports[i]);
+        if i == 0 {
+            ovsdb_tool(&["create-cluster".into(), db, SCHEMA.into(), local]);
+        } else {
+            let first = format!("tcp:127.0.0.1:{}", ports[0]);
+            ovsdb_tool(&[
+                "join-cluster".into(),
+                db,
+                "Open_vSwitch".into(),
+                local,
+                first,
+            ]);
+        }
+        let sock = dir.join("db.sock");
+        let server = Server::start(&dir, &[format!("punix:{}", sock.display())], &[]);
+        members.push((server, sock));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for name in ["a", "b", "c"] {
+        let ctl = d.join(name).join("ctl");
+        loop {
+            let out = Command::new("ovs-appctl")
+                .arg("-t")
+                .arg(&ctl)
+                .args(["cluster/status", "Open_vSwitch"])
+                .output()
+                .unwrap();
+            let status = String::from_utf8_lossy(&out.stdout);
+            if status.contains("Status: cluster member")
+                && status.contains("Leader: ")
+                && !status.contains("Leader: unknown")
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {name} never joined: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    members
+}
+
+#[test]
+fn a_member_that_loses_its_cluster_while_in_use_is_left_for_another() {
+    let dir = private_dir();
+    let members = three_member_cluster(dir.path());
+    let remotes: Vec<String> = members
+        .iter()
+        .map(|(_, sock)| format!("unix:{}", sock.display()))
+        .collect();
+    let mut h = Harness::new(&remotes.join(","), None, None);
+    h.ready();
+    let used = h.client.remote().to_string();
+    // The member in use loses its two peers: it no longer knows the
+    // cluster's state, though it still answers, and says so in _Server.
+    let others: Vec<&Server> = members
+        .iter()
+        .filter(|(_, sock)| format!("unix:{}", sock.display()) != used)
+        .map(|(s, _)| s)
+        .collect();
+    for s in &others {
+        s.signal("STOP");
+    }
+    let e = h.until("leaving the isolated member", |e| {
+        matches!(e, ClientEvent::Disconnected { reason, .. } if reason.contains("lost contact with its cluster"))
+    });
+    let ClientEvent::Disconnected { reason, .. } = e else {
+        unreachable!()
+    };
+    assert!(reason.starts_with(&used), "{reason}");
+    for s in &others {
+        s.signal("CONT");
+    }
+    // The cluster heals; the client is back on a connected member.
+    h.ready();
+}
+
 /// The fallback for servers without monitor_cond: a plain monitor, whose
 /// "update" notifications carry whole rows.
 #[test]

@@ -89,6 +89,7 @@ pub enum ClientEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Internal {
     ServerCheck,
+    ServerMonitor,
     GetSchema,
     Probe,
 }
@@ -469,6 +470,12 @@ impl Client {
                 }
             }
             Message::Notify { method, .. } if method == "echo" => Vec::new(),
+            Message::Notify { method, params }
+                if method == "update"
+                    && params.get(0).and_then(Value::as_str) == Some(member::MONITOR_ID) =>
+            {
+                self.on_server_update(params.get(1).unwrap_or(&Value::Null))
+            }
             Message::Notify { method, params } => vec![ClientEvent::Notify { method, params }],
             Message::Request { method, id, .. } => {
                 // The server asks nothing of clients but echo (answered by
@@ -491,10 +498,18 @@ impl Client {
     ) -> Vec<ClientEvent> {
         match what {
             Internal::Probe => Vec::new(),
+            Internal::ServerMonitor => match result {
+                Ok(initial) => self.on_server_update(&initial),
+                Err(e) => {
+                    // Not fatal: the member was judged when connecting.
+                    log::debug!("{}: cannot follow _Server: {e}", self.cfg.label);
+                    Vec::new()
+                }
+            },
             Internal::ServerCheck => {
                 // A server without _Server (or an error) is not clustered.
                 let row = result.ok().as_ref().and_then(ServerRow::from_select);
-                let verdict = row.map_or(Verdict::Use, |r| self.newest.judge(&r));
+                let verdict = row.as_ref().map_or(Verdict::Use, |r| self.newest.judge(r));
                 let skip = match verdict {
                     Verdict::Use => None,
                     Verdict::NewDatabase => {
@@ -521,6 +536,14 @@ impl Client {
                     self.next_remote += 1;
                     let wait = self.failure_wait();
                     return self.drop_connection(&reason, wait);
+                }
+                if row.is_some() {
+                    // Follow the row for as long as the connection lasts.
+                    self.send_internal(
+                        Internal::ServerMonitor,
+                        "monitor",
+                        member::monitor_params(),
+                    );
                 }
                 self.send_internal(
                     Internal::GetSchema,
@@ -590,6 +613,59 @@ impl Client {
                 }
             },
         }
+    }
+
+    /// A change to this member's `_Server.Database` row, while connected:
+    /// the member is left, as the OVS IDL leaves it, when it loses its
+    /// cluster, falls behind a copy seen elsewhere, or stops serving the
+    /// database; a database re-created under a new cluster id is read
+    /// afresh from the same member.
+    fn on_server_update(&mut self, updates: &Value) -> Vec<ClientEvent> {
+        let row = match member::watched_change(updates, &self.cfg.database) {
+            member::Watched::Nothing => return Vec::new(),
+            member::Watched::Removed => None,
+            member::Watched::Row(row) => Some(row),
+        };
+        let (reason, next) = match row.map(|r| self.newest.judge(&r)) {
+            Some(Verdict::Use) => return Vec::new(),
+            None => (
+                format!(
+                    "{} no longer serves {} (it left its cluster, or the database was removed); moving to the next remote",
+                    self.remote(),
+                    self.cfg.database
+                ),
+                true,
+            ),
+            Some(Verdict::NotConnected) => (
+                format!(
+                    "{} lost contact with its cluster (_Server says it is not connected); moving to the next remote",
+                    self.remote()
+                ),
+                true,
+            ),
+            Some(Verdict::Behind { index, seen }) => (
+                format!(
+                    "{} fell behind a copy of {} already seen (log index {index} < {seen}); moving to the next remote",
+                    self.remote(),
+                    self.cfg.database
+                ),
+                true,
+            ),
+            Some(Verdict::NewDatabase) => (
+                format!(
+                    "{} now serves a new copy of {} (its cluster id changed): reading it afresh",
+                    self.remote(),
+                    self.cfg.database
+                ),
+                false,
+            ),
+        };
+        log::warn!("{}: {reason}", self.cfg.label);
+        if next {
+            self.next_remote += 1;
+        }
+        let wait = self.failure_wait();
+        self.drop_connection(&reason, wait)
     }
 
     /// Drops the connection and reconnects after the usual back-off, e.g.

@@ -6,12 +6,63 @@
 //!
 //! Ages are compared by the Raft log `index`, within one database
 //! (`cid`): a database re-created under a new cluster id starts over.
+//!
+//! The row is read once when connecting, then followed through a monitor on
+//! `_Server` for as long as the connection lasts ([`watched_change`]), so a
+//! member that loses its cluster, or whose database is re-created or
+//! removed, is left as the OVS IDL leaves it.
 
 use super::datum::Uuid;
 use serde_json::Value;
 
 /// The `_Server.Database` columns read.
 pub const COLUMNS: &[&str] = &["model", "connected", "leader", "index", "cid"];
+
+/// The id of the client's own monitor on `_Server`, told apart from the
+/// owner's monitors by it.
+pub const MONITOR_ID: &str = "vif-plug-host _Server";
+
+/// The parameters of the `monitor` request that follows `_Server.Database`.
+pub fn monitor_params() -> Value {
+    let mut columns: Vec<&str> = vec!["name"];
+    columns.extend_from_slice(COLUMNS);
+    serde_json::json!(["_Server", MONITOR_ID, {"Database": {"columns": columns}}])
+}
+
+/// What a `_Server` monitor update (RFC 7047 §4.1.6 `<table-updates>`)
+/// says about `database`'s row on this member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// Nothing about it.
+    Nothing,
+    /// Its new contents.
+    Row(ServerRow),
+    /// It was removed: the member no longer serves the database (it left
+    /// its cluster, or the database was removed at run time).
+    Removed,
+}
+
+/// Reads `updates` for `database`'s row.
+pub fn watched_change(updates: &Value, database: &str) -> Watched {
+    let Some(rows) = updates.get("Database").and_then(Value::as_object) else {
+        return Watched::Nothing;
+    };
+    let named =
+        |v: Option<&Value>| v.and_then(|r| r.get("name")).and_then(Value::as_str) == Some(database);
+    for change in rows.values() {
+        match change.get("new") {
+            // A plain monitor sends every column of a new or modified row.
+            Some(new) if named(Some(new)) => {
+                if let Some(row) = ServerRow::from_row(new) {
+                    return Watched::Row(row);
+                }
+            }
+            None if named(change.get("old")) => return Watched::Removed,
+            _ => {}
+        }
+    }
+    Watched::Nothing
+}
 
 /// A member's `_Server.Database` row for our database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,7 +81,11 @@ impl ServerRow {
     /// Reads the row out of a `select` reply; `None` when the server has no
     /// `_Server` database (an old server) or the reply names no row.
     pub fn from_select(result: &Value) -> Option<ServerRow> {
-        let row = result.get(0)?.get("rows")?.get(0)?;
+        ServerRow::from_row(result.get(0)?.get("rows")?.get(0)?)
+    }
+
+    /// Reads one row (as `select` or a monitor gives it).
+    pub fn from_row(row: &Value) -> Option<ServerRow> {
         let int = |v: &Value| -> Option<i64> {
             // An optional column is a set: ["set", []] when empty.
             v.as_i64()
@@ -172,5 +227,36 @@ mod tests {
         let row = ServerRow::from_select(&standalone).unwrap();
         assert_eq!((row.index, row.cid), (None, None));
         assert_eq!(ServerRow::from_select(&json!([{"rows": []}])), None);
+    }
+
+    #[test]
+    fn monitor_updates_are_read_for_our_database_only() {
+        let row = |name: &str, connected: bool| {
+            json!({"name": name, "model": "clustered", "connected": connected,
+                   "leader": false, "index": 7, "cid": ["uuid", "36c3d7a4-49a7-4c2c-a7e8-8e1fbbc3b5e0"]})
+        };
+        let table = [
+            (json!({}), Watched::Nothing),
+            (
+                json!({"Database": {"u1": {"new": row("_Server", false)}}}),
+                Watched::Nothing,
+            ),
+            (
+                json!({"Database": {"u2": {"old": {"connected": true}, "new": row("OVN_Southbound", false)}}}),
+                Watched::Row(ServerRow::from_row(&row("x", false)).unwrap()),
+            ),
+            (
+                json!({"Database": {"u2": {"old": row("OVN_Southbound", true)}}}),
+                Watched::Removed,
+            ),
+            (
+                json!({"Database": {"u3": {"old": row("Other", true)}}}),
+                Watched::Nothing,
+            ),
+        ];
+        for (i, (updates, want)) in table.into_iter().enumerate() {
+            assert_eq!(watched_change(&updates, "OVN_Southbound"), want, "case {i}");
+        }
+        assert_eq!(monitor_params()[1], MONITOR_ID);
     }
 }
