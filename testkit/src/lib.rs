@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+pub mod contract;
 pub mod netns;
 pub mod pki;
 pub mod sandbox;

@@ -197,12 +197,17 @@ impl Env {
     /// Creates `names` in one Northbound transaction, each requested on
     /// chassis-1 with `vif-plug-type=dummy` and `extra` options.
     pub fn add_plugged_lsps(&self, names: &[String], extra: &[&str]) {
+        self.add_typed_lsps(names, "dummy", extra)
+    }
+
+    /// As [`Env::add_plugged_lsps`], with `vif-plug-type=TYPE`.
+    pub fn add_typed_lsps(&self, names: &[String], plug_type: &str, extra: &[&str]) {
         let mut args: Vec<String> = Vec::new();
         for n in names {
             args.extend(["--", "lsp-add", "sw0", n].map(String::from));
             args.extend(["--", "lsp-set-options", n].map(String::from));
             args.push("requested-chassis=chassis-1".into());
-            args.push("vif-plug-type=dummy".into());
+            args.push(format!("vif-plug-type={plug_type}"));
             args.extend(extra.iter().map(|e| e.to_string()));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -284,6 +284,33 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Kills `daemon` with `SIGKILL`, as a crash or the OOM killer would,
+    /// and waits until it is gone. Its files stay as the crash left them
+    /// (pidfile, socket, database), so [`Sandbox::start_daemon`] brings it
+    /// back the way a supervisor would. Killing a daemon that is not
+    /// running succeeds.
+    pub fn kill(&self, daemon: Daemon) -> Result<(), String> {
+        if let Some(pid) = self.running_pid(daemon) {
+            process::signal(pid, "KILL");
+            wait_until(
+                process::KILL_GRACE,
+                &format!("{daemon:?} (pid {pid}) to die"),
+                || !process_alive(pid),
+            )?;
+        }
+        self.forget(daemon);
+        Ok(())
+    }
+
+    /// Sends `sig` (`STOP`, `CONT`, ...) to `daemon`, by PID.
+    pub fn signal(&self, daemon: Daemon, sig: &str) -> Result<(), String> {
+        let pid = self
+            .running_pid(daemon)
+            .ok_or_else(|| format!("{daemon:?} is not running"))?;
+        process::signal(pid, sig);
+        Ok(())
+    }
+
     /// Starts a stopped `daemon` and waits until it is ready: a database
     /// server accepts connections, `ovn-northd` is active,
     /// `ovs-vswitchd` answers on its control socket, `ovn-controller` is
