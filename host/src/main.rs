@@ -114,6 +114,7 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    vif_plug_host::memory::limit_arenas();
     let cli = Cli::parse();
     let logger =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))

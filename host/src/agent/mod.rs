@@ -63,6 +63,10 @@ pub enum Event {
     Stop(i32),
 }
 
+/// Port events (marks and decisions) after which the agent returns free
+/// memory to the system before it sleeps (see [`crate::memory`]).
+const TRIM_AFTER: usize = 500;
+
 /// On shutdown, how long to wait for a transaction in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
@@ -98,6 +102,8 @@ pub struct Agent {
     hostname_key: Option<String>,
     next_run: Instant,
     stopping: Option<Instant>,
+    /// Port events since memory was last trimmed.
+    burst: usize,
 }
 
 impl Agent {
@@ -138,6 +144,7 @@ impl Agent {
             hostname_key: None,
             next_run: Instant::now(),
             stopping: None,
+            burst: 0,
         }
     }
 
@@ -186,6 +193,11 @@ impl Agent {
                     break;
                 }
                 deadline = deadline.min(t + SHUTDOWN_GRACE);
+            }
+            if self.burst >= TRIM_AFTER {
+                // About to sleep after a burst: give its memory back.
+                crate::memory::trim();
+                self.burst = 0;
             }
             let wait = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
@@ -285,6 +297,7 @@ impl Agent {
                 &mut self.ports,
             );
         }
+        self.burst += affected.lports.len();
         self.ports.mark_many(affected.lports);
         if affected.plugged_changed || loaded {
             let lookups = self.local.view().plugged_lports().clone();
@@ -308,6 +321,7 @@ impl Agent {
             return;
         }
         let update = self.sb.on_events(events);
+        self.burst += update.lports.len();
         self.ports.mark_many(update.lports);
         if update.recheck_all {
             self.mark_everything();
@@ -453,6 +467,7 @@ impl Agent {
             return;
         }
         let due = self.ports.take_due(now);
+        self.burst += due.len();
         if due.is_empty() {
             self.ports.end_iteration();
             return;
