@@ -3,7 +3,6 @@
 
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -161,8 +160,10 @@ impl Atom {
 pub enum Datum {
     /// A set (sorted, no duplicates).
     Set(Vec<Atom>),
-    /// A map (sorted by key, unique keys).
-    Map(BTreeMap<Atom, Atom>),
+    /// A map: pairs sorted by key, keys unique. A sorted vector rather
+    /// than a `BTreeMap`, whose every node reserves room for eleven pairs:
+    /// the maps here hold a handful, and thousands of rows hold a few each.
+    Map(Vec<(Atom, Atom)>),
 }
 
 impl Default for Datum {
@@ -192,12 +193,28 @@ impl Datum {
 
     /// A string-to-string map.
     pub fn str_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Datum {
-        Datum::Map(
+        Datum::map(
             pairs
                 .into_iter()
-                .map(|(k, v)| (Atom::String(k.to_owned()), Atom::String(v.to_owned())))
-                .collect(),
+                .map(|(k, v)| (Atom::String(k.to_owned()), Atom::String(v.to_owned()))),
         )
+    }
+
+    /// A map of `pairs`; of pairs with equal keys, the last counts.
+    pub fn map(pairs: impl IntoIterator<Item = (Atom, Atom)>) -> Datum {
+        let mut v: Vec<(Atom, Atom)> = pairs.into_iter().collect();
+        // Stable: equal keys stay in input order, and the last one's value
+        // is kept.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                std::mem::swap(&mut next.1, &mut kept.1);
+            }
+            same
+        });
+        v.shrink_to_fit();
+        Datum::Map(v)
     }
 
     /// Parses the JSON form: an atom, `["set", [...]]` or `["map", [[k, v], ...]]`.
@@ -213,16 +230,16 @@ impl Datum {
                             .map(Datum::set);
                     }
                     (Some("map"), Value::Array(pairs)) => {
-                        let mut m = BTreeMap::new();
+                        let mut m = Vec::with_capacity(pairs.len());
                         for p in pairs {
                             match p {
                                 Value::Array(kv) if kv.len() == 2 => {
-                                    m.insert(Atom::from_json(&kv[0])?, Atom::from_json(&kv[1])?);
+                                    m.push((Atom::from_json(&kv[0])?, Atom::from_json(&kv[1])?));
                                 }
                                 _ => return Err(format!("{p} is not a map pair")),
                             }
                         }
-                        return Ok(Datum::Map(m));
+                        return Ok(Datum::map(m));
                     }
                     _ => {}
                 }
@@ -323,19 +340,18 @@ impl Datum {
                     if !v.is_empty() {
                         return Err("map diff on a set".into());
                     }
-                    *self = Datum::Map(BTreeMap::new());
+                    *self = Datum::Map(Vec::new());
                 }
                 let (Datum::Map(cur), Datum::Map(d)) = (self, diff) else {
                     return Err("map diff is not a map".into());
                 };
                 for (k, v) in d {
-                    match cur.get(&k) {
-                        Some(old) if *old == v => {
-                            cur.remove(&k);
+                    match cur.binary_search_by(|(ck, _)| ck.cmp(&k)) {
+                        Ok(i) if cur[i].1 == v => {
+                            cur.remove(i);
                         }
-                        _ => {
-                            cur.insert(k, v);
-                        }
+                        Ok(i) => cur[i].1 = v,
+                        Err(i) => cur.insert(i, (k, v)),
                     }
                 }
                 Ok(())
@@ -362,13 +378,13 @@ impl Serialize for Atom {
 }
 
 /// The `[k, v]` pairs of a map's wire form.
-struct Pairs<'a>(&'a BTreeMap<Atom, Atom>);
+struct Pairs<'a>(&'a [(Atom, Atom)]);
 
 impl Serialize for Pairs<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for pair in self.0 {
-            seq.serialize_element(&pair)?;
+        for (k, v) in self.0 {
+            seq.serialize_element(&(k, v))?;
         }
         seq.end()
     }
@@ -402,6 +418,30 @@ pub enum ColumnKind {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn maps_are_sorted_with_the_last_of_equal_keys() {
+        let m = Datum::str_map([("b", "1"), ("a", "2"), ("b", "3")]);
+        assert_eq!(
+            m.str_pairs(),
+            vec![("a".into(), "2".into()), ("b".into(), "3".into())]
+        );
+        let mut m = m;
+        m.apply_diff(
+            ColumnKind::Map,
+            Datum::str_map([("a", "2"), ("b", "4"), ("c", "5")]),
+        )
+        .unwrap();
+        // Same pair: removed; new value: replaced; new key: added, in order.
+        assert_eq!(
+            m.str_pairs(),
+            vec![("b".into(), "4".into()), ("c".into(), "5".into())]
+        );
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!(["map", [["b", "4"], ["c", "5"]]])
+        );
+    }
 
     #[test]
     fn uuids_round_trip() {
