@@ -4,11 +4,63 @@
 use super::datum::{ColumnKind, Datum, Uuid};
 use super::schema::Schema;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-/// A row: the monitored columns that differ from their default. A missing
-/// column reads as its default (empty set or map).
-pub type Row = HashMap<String, Datum>;
+/// A row: the monitored columns that differ from their default, sorted by
+/// column name. A missing column reads as its default (empty set or map).
+///
+/// Column names are shared by every row of a replica (see [`Names`]), and
+/// the columns sit in one small vector: an agent holding 5,000 ports holds
+/// some 15,000 rows, where a hash map and a name string per column cost
+/// more than the values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    cols: Vec<(Arc<str>, Datum)>,
+}
+
+impl Row {
+    /// Column `column`, if set.
+    pub fn get(&self, column: &str) -> Option<&Datum> {
+        self.find(column).ok().map(|i| &self.cols[i].1)
+    }
+
+    /// The columns set, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Datum)> {
+        self.cols.iter().map(|(c, d)| (&**c, d))
+    }
+
+    /// Column `column`, added with its default if not set.
+    fn entry(&mut self, column: Arc<str>) -> &mut Datum {
+        let i = match self.find(&column) {
+            Ok(i) => i,
+            Err(i) => {
+                self.cols.insert(i, (column, Datum::default()));
+                i
+            }
+        };
+        &mut self.cols[i].1
+    }
+
+    fn find(&self, column: &str) -> Result<usize, usize> {
+        self.cols.binary_search_by(|(c, _)| (**c).cmp(column))
+    }
+}
+
+/// The column names of a replica, each stored once.
+#[derive(Debug, Default)]
+struct Names(HashSet<Arc<str>>);
+
+impl Names {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = name.into();
+        self.0.insert(n.clone());
+        n
+    }
+}
 
 static EMPTY: Datum = Datum::Set(Vec::new());
 
@@ -46,13 +98,24 @@ pub struct RowChange {
 #[derive(Debug, Default)]
 pub struct Replica {
     tables: HashMap<String, HashMap<Uuid, Row>>,
+    names: Names,
 }
 
-fn parse_row(v: &Value) -> Result<Row, String> {
+/// The columns of a row's JSON form, parsed, sorted by name.
+fn parse_columns(names: &mut Names, v: &Value) -> Result<Vec<(Arc<str>, Datum)>, String> {
     let obj = v.as_object().ok_or_else(|| format!("{v} is not a row"))?;
-    obj.iter()
-        .map(|(c, d)| Ok((c.clone(), Datum::from_json(d)?)))
-        .collect()
+    let mut cols = obj
+        .iter()
+        .map(|(c, d)| Ok((names.get(c), Datum::from_json(d)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    cols.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(cols)
+}
+
+fn parse_row(names: &mut Names, v: &Value) -> Result<Row, String> {
+    Ok(Row {
+        cols: parse_columns(names, v)?,
+    })
 }
 
 /// Stores a whole row; an insert, or a modify if it was there.
@@ -151,15 +214,17 @@ impl Replica {
                     .next()
                     .ok_or_else(|| format!("empty update of {table} {uuid}"))?;
                 match op.as_str() {
-                    "initial" | "insert" => changes.push(put(t, table, uuid, parse_row(body)?)),
+                    "initial" | "insert" => {
+                        changes.push(put(t, table, uuid, parse_row(&mut self.names, body)?))
+                    }
                     "modify" => {
                         let row = t
                             .get_mut(&uuid)
                             .ok_or_else(|| format!("modify of unknown {table} row {uuid}"))?;
                         let old = row.clone();
-                        for (column, diff) in parse_row(body)? {
+                        for (column, diff) in parse_columns(&mut self.names, body)? {
                             let kind = schema.kind(table, &column).unwrap_or(ColumnKind::Scalar);
-                            let cur = row.entry(column.clone()).or_default();
+                            let cur = row.entry(column.clone());
                             cur.apply_diff(kind, diff)
                                 .map_err(|e| format!("{table}.{column}: {e}"))?;
                         }
@@ -187,7 +252,9 @@ impl Replica {
             for (uuid, update) in rows {
                 let uuid: Uuid = uuid.parse()?;
                 match update.get("new") {
-                    Some(new) => changes.push(put(t, table, uuid, parse_row(new)?)),
+                    Some(new) => {
+                        changes.push(put(t, table, uuid, parse_row(&mut self.names, new)?))
+                    }
                     None => changes.extend(remove(t, table, uuid)),
                 }
             }
