@@ -102,7 +102,7 @@ impl Db {
     fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.client.request(method, params).unwrap();
         match self.next(|e| matches!(e, ClientEvent::Reply { id: i, .. } | ClientEvent::Error { id: i, .. } if *i == id)) {
-            ClientEvent::Reply { result, .. } => result,
+            ClientEvent::Reply { result, .. } => result.value(),
             other => panic!("{method} failed: {other:?}"),
         }
     }
@@ -257,7 +257,9 @@ fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRu
         "monitor_cond",
         json!(["Open_vSwitch", "bench", {"Interface": [{"columns": ["name", "external_ids"]}]}]),
     );
-    replica.apply_update2(&schema, &initial).unwrap();
+    replica
+        .apply_update2(&schema, &initial.to_string())
+        .unwrap();
     let plugged = |r: &Replica| {
         r.rows("Interface")
             .filter(|(_, row)| col(row, "external_ids").map_get("ovn-plugged").is_some())
@@ -281,7 +283,9 @@ fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRu
         if let ClientEvent::Notify { params, .. } =
             local.next(|e| matches!(e, ClientEvent::Notify { .. }))
         {
-            let changes = replica.apply_update2(&schema, &params[1]).unwrap();
+            let changes = replica
+                .apply_update2(&schema, &params.value()[1].to_string())
+                .unwrap();
             // Count incrementally: inserts of plugged interfaces.
             if !changes.is_empty() {
                 count = plugged(&replica);

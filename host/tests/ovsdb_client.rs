@@ -206,8 +206,8 @@ impl Harness {
         match self.until(method, |e| {
             matches!(e, ClientEvent::Reply { id: i, .. } | ClientEvent::Error { id: i, .. } if *i == id)
         }) {
-            ClientEvent::Reply { result, .. } => Ok(result),
-            ClientEvent::Error { error, .. } => Err(error),
+            ClientEvent::Reply { result, .. } => Ok(result.value()),
+            ClientEvent::Error { error, .. } => Err(error.value()),
             _ => unreachable!(),
         }
     }
@@ -235,7 +235,9 @@ fn unix_monitor_cond_transact_and_condition_change() {
             json!(["Open_vSwitch", "m1", {"Bridge": [{"columns": ["name", "external_ids"], "where": [["name", "==", "br0"]]}]}]),
         )
         .unwrap();
-    replica.apply_update2(&schema, &initial).unwrap();
+    replica
+        .apply_update2(&schema, &initial.to_string())
+        .unwrap();
     assert_eq!(replica.len("Bridge"), 0);
 
     let mut txn = Txn::new("Open_vSwitch");
@@ -258,8 +260,11 @@ fn unix_monitor_cond_transact_and_condition_change() {
             unreachable!()
         };
         assert_eq!(method, "update2");
+        let params = params.value();
         assert_eq!(params[0], "m1");
-        replica.apply_update2(&schema, &params[1]).unwrap()
+        replica
+            .apply_update2(&schema, &params[1].to_string())
+            .unwrap()
     };
     let changes = update(&mut h, &mut replica);
     assert_eq!(changes.len(), 1, "only br0 matches the condition");
@@ -372,7 +377,9 @@ fn ssl_with_a_private_ca() {
             json!(["Open_vSwitch", null, {"Open_vSwitch": [{"columns": ["bridges"]}]}]),
         )
         .unwrap();
-    replica.apply_update2(&schema, &initial).unwrap();
+    replica
+        .apply_update2(&schema, &initial.to_string())
+        .unwrap();
 
     // A client whose CA does not match is refused, with the reason logged.
     let other = private_dir();
@@ -675,7 +682,7 @@ fn plain_monitor_updates_apply() {
             json!(["Open_vSwitch", "plain", {"Bridge": {"columns": ["name", "external_ids"]}}]),
         )
         .unwrap();
-    replica.apply_update(&initial).unwrap();
+    replica.apply_update(&initial.to_string()).unwrap();
     assert_eq!(replica.len("Bridge"), 0);
     let mut txn = Txn::new("Open_vSwitch");
     txn.insert(
@@ -691,7 +698,9 @@ fn plain_monitor_updates_apply() {
         unreachable!()
     };
     assert_eq!(method, "update");
-    replica.apply_update(&params[1]).unwrap();
+    replica
+        .apply_update(&params.value()[1].to_string())
+        .unwrap();
     let (uuid, row) = replica.rows("Bridge").next().unwrap();
     assert_eq!(col(row, "name").as_str(), Some("br0"));
     let uuid = *uuid;
@@ -707,7 +716,9 @@ fn plain_monitor_updates_apply() {
     else {
         unreachable!()
     };
-    replica.apply_update(&params[1]).unwrap();
+    replica
+        .apply_update(&params.value()[1].to_string())
+        .unwrap();
     assert_eq!(
         col(replica.get("Bridge", &uuid).unwrap(), "external_ids").map_get("k"),
         Some("v")

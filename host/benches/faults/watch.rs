@@ -93,13 +93,13 @@ impl Watch {
                             );
                         }
                         ClientEvent::Reply { id, result } if Some(id) == monitor => {
-                            apply(kind, &result[table], &mut counted, &s, now);
+                            apply(kind, &result.value()[table], &mut counted, &s, now);
                             if let Some(t) = ready_tx.take() {
                                 let _ = t.send(());
                             }
                         }
                         ClientEvent::Notify { method, params } if method == "update" => {
-                            apply(kind, &params[1][table], &mut counted, &s, now);
+                            apply(kind, &params.value()[1][table], &mut counted, &s, now);
                         }
                         _ => {}
                     }

@@ -12,6 +12,7 @@ use super::rows::{Interface, Table};
 use super::sb_session::{take_updates, MONITOR_ID};
 use crate::ovsdb::client::{Client, ClientEvent};
 use crate::ovsdb::replica::RowChange;
+use crate::ovsdb::Json;
 use serde_json::{json, Value};
 
 /// The lock held on the local database while writing.
@@ -140,7 +141,7 @@ impl LocalSession {
                 }
             }
             ClientEvent::Reply { id, result } if self.lock == Lock::Requested(id) => {
-                if result.get("locked").and_then(Value::as_bool) == Some(true) {
+                if result.value().get("locked").and_then(Value::as_bool) == Some(true) {
                     self.lock = Lock::Held;
                     log::debug!("local: lock {LOCK_NAME:?} acquired");
                 } else {
@@ -177,7 +178,7 @@ impl LocalSession {
                     }
                 }
             }
-            ClientEvent::Reply { id, result } => out.replies.push((id, Ok(result))),
+            ClientEvent::Reply { id, result } => out.replies.push((id, Ok(result.value()))),
             ClientEvent::Error { id, error } => out.replies.push((id, Err(error.to_string()))),
             ClientEvent::Disconnected { in_flight, .. } => {
                 self.complete = false;
@@ -198,12 +199,12 @@ impl LocalSession {
         }
     }
 
-    fn apply(&mut self, updates: &Value) -> Result<Vec<RowChange>, String> {
+    fn apply(&mut self, updates: &Json) -> Result<Vec<RowChange>, String> {
         if self.plain {
-            self.view.replica.apply_update(updates)
+            self.view.replica.apply_update(updates.text())
         } else {
             let schema = self.client.schema().ok_or("no schema")?;
-            self.view.replica.apply_update2(schema, updates)
+            self.view.replica.apply_update2(schema, updates.text())
         }
     }
 
@@ -227,8 +228,11 @@ impl LocalSession {
     }
 }
 
-fn is_ours(params: &Value) -> bool {
-    params.get(0).and_then(Value::as_str) == Some(LOCK_NAME)
+/// Whether a `locked`/`stolen` notification names our lock.
+fn is_ours(params: &Json) -> bool {
+    params
+        .parse::<(Value,)>()
+        .is_ok_and(|(name,)| name == LOCK_NAME)
 }
 
 fn merge(into: &mut Affected, from: Affected) {

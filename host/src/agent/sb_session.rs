@@ -14,8 +14,9 @@ use super::rows::PortBinding;
 use super::sb_view::{self, SbView, Selection};
 use crate::ovsdb::client::{Client, ClientConfig, ClientEvent};
 use crate::ovsdb::replica::RowChange;
+use crate::ovsdb::Json;
 use crate::ovsdb::{Remote, Uuid};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -464,16 +465,16 @@ impl SbSession {
         }
     }
 
-    fn apply(&mut self, updates: &Value) -> Result<Vec<RowChange>, String> {
+    fn apply(&mut self, updates: &Json) -> Result<Vec<RowChange>, String> {
         if self.plain {
-            return self.view.replica.apply_update(updates);
+            return self.view.replica.apply_update(updates.text());
         }
         let schema = self
             .client
             .as_ref()
             .and_then(Client::schema)
             .ok_or("no schema")?;
-        self.view.replica.apply_update2(schema, updates)
+        self.view.replica.apply_update2(schema, updates.text())
     }
 
     fn request_monitor(&mut self) {
@@ -523,11 +524,11 @@ impl SbSession {
     }
 }
 
-/// The `<table-updates>` of an `update`/`update2` notification, moved out
-/// of its parameters rather than copied (it can hold thousands of rows).
-pub fn take_updates(params: Value) -> Value {
-    match params {
-        Value::Array(mut p) if p.len() > 1 => p.swap_remove(1),
-        _ => Value::Null,
-    }
+/// The `<table-updates>` of an `update`/`update2` notification (its
+/// second parameter), as text; `null` if the parameters are malformed,
+/// which applying then reports.
+pub fn take_updates(params: Json) -> Json {
+    params
+        .parse::<(serde::de::IgnoredAny, Json)>()
+        .map_or_else(|_| Json::null(), |(_, updates)| updates)
 }

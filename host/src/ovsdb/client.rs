@@ -14,6 +14,7 @@
 
 use super::backoff::{Backoff, Jitter, MAX_BACKOFF};
 use super::connection::{self, ConnEvent, Outbox, Post};
+use super::json::Json;
 use super::jsonrpc::Message;
 use super::member::{self, Newest, ServerRow, Verdict};
 use super::remote::Remote;
@@ -59,22 +60,22 @@ pub enum ClientEvent {
     Reply {
         /// Request id.
         id: u64,
-        /// Result.
-        result: Value,
+        /// Result, as received.
+        result: Json,
     },
     /// An error reply to request `id`.
     Error {
         /// Request id.
         id: u64,
-        /// Error.
-        error: Value,
+        /// Error, as received.
+        error: Json,
     },
     /// A notification (`update2`, `update3`, ...).
     Notify {
         /// Method.
         method: String,
-        /// Parameters.
-        params: Value,
+        /// Parameters, as received.
+        params: Json,
     },
     /// The connection was lost. Requests in flight (listed) got no reply and
     /// never will; monitors are gone until the next `Ready`.
@@ -110,6 +111,15 @@ enum State {
         writer: Outbox,
         closer: Closer,
     },
+}
+
+/// Whether `params` of an "update" are for the client's own `_Server`
+/// monitor (its first parameter is [`member::MONITOR_ID`]); only that
+/// parameter is read.
+fn is_server_monitor(params: &Json) -> bool {
+    params
+        .parse::<(Value, serde::de::IgnoredAny)>()
+        .is_ok_and(|(id, _)| id == member::MONITOR_ID)
 }
 
 /// One database session.
@@ -263,7 +273,7 @@ impl Client {
     fn send_request(&mut self, method: &str, params: Value) -> Option<u64> {
         let message = Message::Request {
             method: method.to_owned(),
-            params,
+            params: Json::from_value(&params),
             id: json!(self.next_id),
         };
         let mut bytes = serde_json::to_vec(&message).ok()?;
@@ -471,9 +481,9 @@ impl Client {
             }
             Message::Notify { method, .. } if method == "echo" => Vec::new(),
             Message::Notify { method, params }
-                if method == "update"
-                    && params.get(0).and_then(Value::as_str) == Some(member::MONITOR_ID) =>
+                if method == "update" && is_server_monitor(&params) =>
             {
+                let params = params.value();
                 self.on_server_update(params.get(1).unwrap_or(&Value::Null))
             }
             Message::Notify { method, params } => vec![ClientEvent::Notify { method, params }],
@@ -482,7 +492,7 @@ impl Client {
                 // the connection thread); refuse anything else politely.
                 if let Some(w) = self.writer() {
                     let _ = w.send(&Message::Error {
-                        error: json!(format!("unknown method {method}")),
+                        error: json!(format!("unknown method {method}")).into(),
                         id,
                     });
                 }
@@ -494,8 +504,10 @@ impl Client {
     fn on_internal_reply(
         &mut self,
         what: Internal,
-        result: Result<Value, Value>,
+        result: Result<Json, Json>,
     ) -> Vec<ClientEvent> {
+        // Small answers all: read as values.
+        let result = result.map(|r| r.value()).map_err(|e| e.value());
         match what {
             Internal::Probe => Vec::new(),
             Internal::ServerMonitor => match result {

@@ -9,10 +9,10 @@
 //! full buffer under a large transaction) only makes the queue grow, while
 //! the loop goes on answering signals, timers and the other database.
 
+use super::json::Json;
 use super::jsonrpc::Message;
 use super::remote::Remote;
 use super::stream::{self, Closer, TlsSource, Writer};
-use serde_json::Value;
 use std::io::{BufReader, Read, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -216,13 +216,9 @@ fn run(
             count: rx_bytes,
         },
     );
-    let values = serde_json::Deserializer::from_reader(reader).into_iter::<Value>();
     let mut reason = format!("{remote}: connection closed by the server");
-    for value in values {
-        let message = match value
-            .map_err(|e| e.to_string())
-            .and_then(Message::from_json)
-        {
+    for message in Message::stream(reader) {
+        let message = match message {
             Ok(m) => m,
             Err(e) => {
                 reason = if e.contains("EOF") {
@@ -246,7 +242,7 @@ fn run(
                     generation,
                     message: Message::Notify {
                         method: "echo".into(),
-                        params: Value::Array(vec![]),
+                        params: Json::null(),
                     },
                 });
             }

@@ -1,6 +1,10 @@
-//! JSON-RPC 1.0 messages as OVSDB uses them (RFC 7047 §4).
+//! JSON-RPC 1.0 messages as OVSDB uses them (RFC 7047 §4). Parameters,
+//! results and errors stay JSON text ([`Json`]) until their reader parses
+//! them.
 
+use super::json::Json;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// One message on an OVSDB connection.
@@ -11,7 +15,7 @@ pub enum Message {
         /// Method name.
         method: String,
         /// Parameters (an array).
-        params: Value,
+        params: Json,
         /// Request id.
         id: Value,
     },
@@ -20,46 +24,71 @@ pub enum Message {
         /// Method name.
         method: String,
         /// Parameters (an array).
-        params: Value,
+        params: Json,
     },
     /// A successful reply.
     Reply {
         /// The result.
-        result: Value,
+        result: Json,
         /// The id of the request it answers.
         id: Value,
     },
     /// An error reply.
     Error {
         /// The error.
-        error: Value,
+        error: Json,
         /// The id of the request it answers.
         id: Value,
     },
 }
 
+/// A message as it comes, before it is classified.
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    params: Option<Json>,
+    #[serde(default)]
+    result: Option<Json>,
+    #[serde(default)]
+    error: Option<Json>,
+    #[serde(default)]
+    id: Value,
+}
+
 impl Message {
-    /// Classifies a received JSON object.
-    pub fn from_json(v: Value) -> Result<Message, String> {
-        let Value::Object(mut o) = v else {
-            return Err("JSON-RPC message is not an object".into());
-        };
-        let id = o.remove("id").unwrap_or(Value::Null);
-        if let Some(method) = o.remove("method") {
-            let method = method
-                .as_str()
-                .ok_or("JSON-RPC method is not a string")?
-                .to_owned();
-            let params = o.remove("params").unwrap_or(Value::Array(vec![]));
-            return Ok(if id.is_null() {
+    /// Reads and classifies one message from `text`.
+    pub fn parse(text: &str) -> Result<Message, String> {
+        let w: Wire = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Message::classify(w)
+    }
+
+    /// Reads the messages of a stream, one after the other, until it ends
+    /// (`None`) or breaks (an error: a protocol error, or EOF in the middle
+    /// of a message).
+    pub fn stream<R: std::io::Read>(reader: R) -> impl Iterator<Item = Result<Message, String>> {
+        serde_json::Deserializer::from_reader(reader)
+            .into_iter::<Wire>()
+            .map(|w| w.map_err(|e| e.to_string()).and_then(Message::classify))
+    }
+
+    fn classify(w: Wire) -> Result<Message, String> {
+        if let Some(method) = w.method {
+            let params = w.params.unwrap_or_else(|| Json::from(Value::Array(vec![])));
+            return Ok(if w.id.is_null() {
                 Message::Notify { method, params }
             } else {
-                Message::Request { method, params, id }
+                Message::Request {
+                    method,
+                    params,
+                    id: w.id,
+                }
             });
         }
-        match (o.remove("result"), o.remove("error")) {
-            (_, Some(error)) if !error.is_null() => Ok(Message::Error { error, id }),
-            (Some(result), _) => Ok(Message::Reply { result, id }),
+        match (w.result, w.error) {
+            (_, Some(error)) if !error.is_null() => Ok(Message::Error { error, id: w.id }),
+            (Some(result), _) => Ok(Message::Reply { result, id: w.id }),
             _ => Err("JSON-RPC message has neither method, result nor error".into()),
         }
     }
@@ -103,31 +132,30 @@ mod tests {
 
     #[test]
     fn classifies_every_kind() {
-        let r = Message::from_json(json!({"method": "echo", "params": [], "id": "echo"})).unwrap();
+        let p = |v: Value| Message::parse(&v.to_string());
+        let r = p(json!({"method": "echo", "params": [], "id": "echo"})).unwrap();
         assert!(matches!(r, Message::Request { ref method, .. } if method == "echo"));
-        let n =
-            Message::from_json(json!({"method": "update2", "params": [1, 2], "id": null})).unwrap();
+        let n = p(json!({"method": "update2", "params": [1, 2], "id": null})).unwrap();
         assert!(matches!(n, Message::Notify { .. }));
-        let ok = Message::from_json(json!({"result": [1], "error": null, "id": 7})).unwrap();
+        let ok = p(json!({"result": [1], "error": null, "id": 7})).unwrap();
         assert_eq!(
             ok,
             Message::Reply {
-                result: json!([1]),
+                result: json!([1]).into(),
                 id: json!(7)
             }
         );
-        let e = Message::from_json(json!({"result": null, "error": "unknown method", "id": 8}))
-            .unwrap();
+        let e = p(json!({"result": null, "error": "unknown method", "id": 8})).unwrap();
         assert!(matches!(e, Message::Error { .. }));
-        assert!(Message::from_json(json!([1])).is_err());
-        assert!(Message::from_json(json!({"id": 1})).is_err());
+        assert!(p(json!([1])).is_err());
+        assert!(p(json!({"id": 1})).is_err());
     }
 
     #[test]
     fn round_trips() {
         let m = Message::Request {
             method: "transact".into(),
-            params: json!(["Open_vSwitch"]),
+            params: json!(["Open_vSwitch"]).into(),
             id: json!(3),
         };
         let wire = serde_json::to_value(&m).unwrap();
@@ -135,13 +163,26 @@ mod tests {
             wire,
             json!({"method": "transact", "params": ["Open_vSwitch"], "id": 3})
         );
-        assert_eq!(Message::from_json(wire).unwrap(), m);
+        assert_eq!(Message::parse(&wire.to_string()).unwrap(), m);
         let reply = Message::Reply {
-            result: json!([{}]),
+            result: json!([{}]).into(),
             id: json!(3),
         };
         let wire = serde_json::to_value(&reply).unwrap();
         assert_eq!(wire, json!({"result": [{}], "error": null, "id": 3}));
-        assert_eq!(Message::from_json(wire).unwrap(), reply);
+        assert_eq!(Message::parse(&wire.to_string()).unwrap(), reply);
+    }
+
+    #[test]
+    fn a_stream_of_messages_is_read_in_order() {
+        let text = r#"{"method":"echo","params":[],"id":"e"}{"result":{"a":1},"error":null,"id":2}
+            {"method":"update2","params":["m",{"T":{}}],"id":null}"#;
+        let msgs: Vec<Message> = Message::stream(text.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(msgs.len(), 3);
+        assert!(
+            matches!(&msgs[2], Message::Notify { params, .. } if params.text() == r#"["m",{"T":{}}]"#)
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod client;
 pub mod connection;
 pub mod datum;
+pub mod json;
 pub mod jsonrpc;
 pub mod member;
 pub mod remote;
@@ -12,8 +13,10 @@ pub mod replica;
 pub mod schema;
 pub mod stream;
 pub mod txn;
+pub mod wire;
 
 pub use datum::{Atom, ColumnKind, Datum, Uuid};
+pub use json::Json;
 pub use jsonrpc::Message;
 pub use remote::Remote;
 pub use schema::Schema;

@@ -3,7 +3,7 @@
 
 use super::datum::{ColumnKind, Datum, Uuid};
 use super::schema::Schema;
-use serde_json::Value;
+use super::wire::{read_updates, read_updates2, UpdateSink};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -101,21 +101,69 @@ pub struct Replica {
     names: Names,
 }
 
-/// The columns of a row's JSON form, parsed, sorted by name.
-fn parse_columns(names: &mut Names, v: &Value) -> Result<Vec<(Arc<str>, Datum)>, String> {
-    let obj = v.as_object().ok_or_else(|| format!("{v} is not a row"))?;
-    let mut cols = obj
-        .iter()
-        .map(|(c, d)| Ok((names.get(c), Datum::from_json(d)?)))
-        .collect::<Result<Vec<_>, String>>()?;
-    cols.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(cols)
+/// The replica as [`wire`](super::wire) delivers an update into it, with
+/// the changes it made.
+struct Sink<'r> {
+    tables: &'r mut HashMap<String, HashMap<Uuid, Row>>,
+    names: &'r mut Names,
+    schema: Option<&'r Schema>,
+    changes: &'r mut Vec<RowChange>,
 }
 
-fn parse_row(names: &mut Names, v: &Value) -> Result<Row, String> {
-    Ok(Row {
-        cols: parse_columns(names, v)?,
-    })
+impl Sink<'_> {
+    fn table(&mut self, table: &str) -> &mut HashMap<Uuid, Row> {
+        if !self.tables.contains_key(table) {
+            self.tables.insert(table.to_owned(), HashMap::new());
+        }
+        self.tables.get_mut(table).expect("inserted above")
+    }
+}
+
+impl UpdateSink for Sink<'_> {
+    fn column_name(&mut self, name: &str) -> Arc<str> {
+        self.names.get(name)
+    }
+
+    fn put(&mut self, table: &str, uuid: Uuid, cols: Vec<(Arc<str>, Datum)>) -> Result<(), String> {
+        let change = put(self.table(table), table, uuid, Row { cols });
+        self.changes.push(change);
+        Ok(())
+    }
+
+    fn modify(
+        &mut self,
+        table: &str,
+        uuid: Uuid,
+        diffs: Vec<(Arc<str>, Datum)>,
+    ) -> Result<(), String> {
+        let schema = self.schema;
+        let row = self
+            .table(table)
+            .get_mut(&uuid)
+            .ok_or_else(|| format!("modify of unknown {table} row {uuid}"))?;
+        let old = row.clone();
+        for (column, diff) in diffs {
+            let kind = schema
+                .and_then(|s| s.kind(table, &column))
+                .unwrap_or(ColumnKind::Scalar);
+            row.entry(column.clone())
+                .apply_diff(kind, diff)
+                .map_err(|e| format!("{table}.{column}: {e}"))?;
+        }
+        self.changes.push(RowChange {
+            table: table.to_owned(),
+            uuid,
+            kind: ChangeKind::Modify,
+            old: Some(old),
+        });
+        Ok(())
+    }
+
+    fn delete(&mut self, table: &str, uuid: Uuid) -> Result<(), String> {
+        let change = remove(self.table(table), table, uuid);
+        self.changes.extend(change);
+        Ok(())
+    }
 }
 
 /// Stores a whole row; an insert, or a modify if it was there.
@@ -141,23 +189,6 @@ fn remove(t: &mut HashMap<Uuid, Row>, table: &str, uuid: Uuid) -> Option<RowChan
         kind: ChangeKind::Delete,
         old: Some(old),
     })
-}
-
-fn table_updates(
-    updates: &Value,
-) -> Result<impl Iterator<Item = (&String, &serde_json::Map<String, Value>)>, String> {
-    let tables = updates
-        .as_object()
-        .ok_or_else(|| format!("table updates {updates} is not an object"))?;
-    tables
-        .iter()
-        .map(|(t, rows)| {
-            rows.as_object()
-                .map(|r| (t, r))
-                .ok_or_else(|| format!("updates of table {t} are not an object"))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Vec::into_iter)
 }
 
 impl Replica {
@@ -194,72 +225,39 @@ impl Replica {
     }
 
     /// Applies `<table-updates2>` (RFC 7047 extension used by
-    /// `monitor_cond`): "initial"/"insert" rows, "modify" diffs and
-    /// "delete"s.
+    /// `monitor_cond`), given as JSON text: "initial"/"insert" rows,
+    /// "modify" diffs and "delete"s, read straight into rows (see
+    /// [`super::wire`]). On an error the replica may hold part of the
+    /// update: the caller starts afresh.
     pub fn apply_update2(
         &mut self,
         schema: &Schema,
-        updates: &Value,
+        updates: &str,
     ) -> Result<Vec<RowChange>, String> {
         let mut changes = Vec::new();
-        for (table, rows) in table_updates(updates)? {
-            let t = self.tables.entry(table.clone()).or_default();
-            for (uuid, update) in rows {
-                let uuid: Uuid = uuid.parse()?;
-                let update = update
-                    .as_object()
-                    .ok_or_else(|| format!("update of {table} {uuid} is not an object"))?;
-                let (op, body) = update
-                    .iter()
-                    .next()
-                    .ok_or_else(|| format!("empty update of {table} {uuid}"))?;
-                match op.as_str() {
-                    "initial" | "insert" => {
-                        changes.push(put(t, table, uuid, parse_row(&mut self.names, body)?))
-                    }
-                    "modify" => {
-                        let row = t
-                            .get_mut(&uuid)
-                            .ok_or_else(|| format!("modify of unknown {table} row {uuid}"))?;
-                        let old = row.clone();
-                        for (column, diff) in parse_columns(&mut self.names, body)? {
-                            let kind = schema.kind(table, &column).unwrap_or(ColumnKind::Scalar);
-                            let cur = row.entry(column.clone());
-                            cur.apply_diff(kind, diff)
-                                .map_err(|e| format!("{table}.{column}: {e}"))?;
-                        }
-                        changes.push(RowChange {
-                            table: table.clone(),
-                            uuid,
-                            kind: ChangeKind::Modify,
-                            old: Some(old),
-                        });
-                    }
-                    "delete" => changes.extend(remove(t, table, uuid)),
-                    other => return Err(format!("unknown update2 operation {other:?}")),
-                }
-            }
-        }
+        read_updates2(updates, &mut self.sink(Some(schema), &mut changes))?;
         Ok(changes)
     }
 
-    /// Applies `<table-updates>` (plain `monitor`): "new" is the whole row,
-    /// its absence a deletion.
-    pub fn apply_update(&mut self, updates: &Value) -> Result<Vec<RowChange>, String> {
+    /// Applies `<table-updates>` (plain `monitor`), given as JSON text:
+    /// "new" is the whole row, its absence a deletion.
+    pub fn apply_update(&mut self, updates: &str) -> Result<Vec<RowChange>, String> {
         let mut changes = Vec::new();
-        for (table, rows) in table_updates(updates)? {
-            let t = self.tables.entry(table.clone()).or_default();
-            for (uuid, update) in rows {
-                let uuid: Uuid = uuid.parse()?;
-                match update.get("new") {
-                    Some(new) => {
-                        changes.push(put(t, table, uuid, parse_row(&mut self.names, new)?))
-                    }
-                    None => changes.extend(remove(t, table, uuid)),
-                }
-            }
-        }
+        read_updates(updates, &mut self.sink(None, &mut changes))?;
         Ok(changes)
+    }
+
+    fn sink<'r>(
+        &'r mut self,
+        schema: Option<&'r Schema>,
+        changes: &'r mut Vec<RowChange>,
+    ) -> Sink<'r> {
+        Sink {
+            tables: &mut self.tables,
+            names: &mut self.names,
+            schema,
+            changes,
+        }
     }
 }
 
@@ -288,7 +286,8 @@ mod tests {
                 &s,
                 &json!({"Interface": {U: {"initial": {
                     "name": "vif1", "options": ["map", [["a", "1"]]]
-                }}}}),
+                }}}})
+                .to_string(),
             )
             .unwrap();
         assert_eq!(c[0].kind, ChangeKind::Insert);
@@ -298,7 +297,8 @@ mod tests {
                 &s,
                 &json!({"Interface": {U: {"modify": {
                     "options": ["map", [["a", "1"], ["b", "2"]]], "mtu_request": 1400
-                }}}}),
+                }}}})
+                .to_string(),
             )
             .unwrap();
         assert_eq!(c[0].kind, ChangeKind::Modify);
@@ -313,7 +313,7 @@ mod tests {
         // Optional column changed, then cleared: the diff is the new value.
         r.apply_update2(
             &s,
-            &json!({"Interface": {U: {"modify": {"mtu_request": 1300}}}}),
+            &json!({"Interface": {U: {"modify": {"mtu_request": 1300}}}}).to_string(),
         )
         .unwrap();
         assert_eq!(
@@ -322,7 +322,7 @@ mod tests {
         );
         r.apply_update2(
             &s,
-            &json!({"Interface": {U: {"modify": {"mtu_request": ["set", []]}}}}),
+            &json!({"Interface": {U: {"modify": {"mtu_request": ["set", []]}}}}).to_string(),
         )
         .unwrap();
         assert_eq!(
@@ -330,7 +330,7 @@ mod tests {
             None
         );
         let c = r
-            .apply_update2(&s, &json!({"Interface": {U: {"delete": null}}}))
+            .apply_update2(&s, &json!({"Interface": {U: {"delete": null}}}).to_string())
             .unwrap();
         assert_eq!(c[0].kind, ChangeKind::Delete);
         assert_eq!(r.len("Interface"), 0);
@@ -340,29 +340,30 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         let s = schema();
         let mut r = Replica::default();
-        assert!(r.apply_update2(&s, &json!([1])).is_err());
-        assert!(r
-            .apply_update2(&s, &json!({"Interface": {"x": {"insert": {}}}}))
-            .is_err());
-        assert!(r
-            .apply_update2(&s, &json!({"Interface": {U: {"modify": {"name": "x"}}}}))
-            .is_err());
-        assert!(r
-            .apply_update2(&s, &json!({"Interface": {U: {"bogus": {}}}}))
-            .is_err());
+        for bad in [
+            json!([1]),
+            json!({"Interface": {"x": {"insert": {}}}}),
+            json!({"Interface": {U: {"modify": {"name": "x"}}}}),
+            json!({"Interface": {U: {"bogus": {}}}}),
+        ] {
+            assert!(r.apply_update2(&s, &bad.to_string()).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn plain_update_replaces_rows() {
         let mut r = Replica::default();
-        r.apply_update(&json!({"Interface": {U: {"new": {"name": "a"}}}}))
+        r.apply_update(&json!({"Interface": {U: {"new": {"name": "a"}}}}).to_string())
             .unwrap();
         let c = r
-            .apply_update(&json!({"Interface": {U: {"old": {"name": "a"}, "new": {"name": "b"}}}}))
+            .apply_update(
+                &json!({"Interface": {U: {"old": {"name": "a"}, "new": {"name": "b"}}}})
+                    .to_string(),
+            )
             .unwrap();
         assert_eq!(c[0].kind, ChangeKind::Modify);
         let c = r
-            .apply_update(&json!({"Interface": {U: {"old": {"name": "b"}}}}))
+            .apply_update(&json!({"Interface": {U: {"old": {"name": "b"}}}}).to_string())
             .unwrap();
         assert_eq!(c[0].kind, ChangeKind::Delete);
     }
