@@ -28,8 +28,14 @@ pub(super) const SCHEMA_DIRS: &[&str] = &["/usr/share", "/usr/local/share"];
 pub enum Daemon {
     /// `ovsdb-server` for the OVN Northbound database (`nb.sock`).
     NbDb,
-    /// `ovsdb-server` for the OVN Southbound database (`sb.sock`).
+    /// `ovsdb-server` for the OVN Southbound database (`sb.sock`); with
+    /// [`super::SandboxOptions::sb_cluster`], the first member of its Raft
+    /// cluster.
     SbDb,
+    /// The second member of a clustered Southbound (`sb2.sock`).
+    SbDb2,
+    /// The third member of a clustered Southbound (`sb3.sock`).
+    SbDb3,
     /// `ovn-northd`, translating Northbound into Southbound.
     Northd,
     /// `ovsdb-server` for the local Open_vSwitch database (`db.sock`).
@@ -42,9 +48,11 @@ pub enum Daemon {
 
 impl Daemon {
     /// Every daemon, in start order.
-    pub const ALL: [Daemon; 6] = [
+    pub const ALL: [Daemon; 8] = [
         Daemon::NbDb,
         Daemon::SbDb,
+        Daemon::SbDb2,
+        Daemon::SbDb3,
         Daemon::Northd,
         Daemon::OvsDb,
         Daemon::Vswitchd,
@@ -54,7 +62,9 @@ impl Daemon {
     /// The program this daemon runs.
     pub fn program(self) -> &'static str {
         match self {
-            Daemon::NbDb | Daemon::SbDb | Daemon::OvsDb => "ovsdb-server",
+            Daemon::NbDb | Daemon::SbDb | Daemon::SbDb2 | Daemon::SbDb3 | Daemon::OvsDb => {
+                "ovsdb-server"
+            }
             Daemon::Northd => "ovn-northd",
             Daemon::Vswitchd => "ovs-vswitchd",
             Daemon::OvnController => "ovn-controller",
@@ -70,6 +80,8 @@ impl Daemon {
         match self {
             Daemon::NbDb => "nb",
             Daemon::SbDb => "sb",
+            Daemon::SbDb2 => "sb2",
+            Daemon::SbDb3 => "sb3",
             Daemon::OvsDb => "db",
             Daemon::Northd => "ovn-northd",
             Daemon::Vswitchd => "ovs-vswitchd",
@@ -82,6 +94,8 @@ impl Daemon {
         match self {
             Daemon::NbDb => Some(("nb.db", Schema::Nb)),
             Daemon::SbDb => Some(("sb.db", Schema::Sb)),
+            Daemon::SbDb2 => Some(("sb2.db", Schema::Sb)),
+            Daemon::SbDb3 => Some(("sb3.db", Schema::Sb)),
             Daemon::OvsDb => Some(("conf.db", Schema::Vswitch)),
             _ => None,
         }

@@ -17,7 +17,7 @@ impl Sandbox {
             .arg(format!("--pidfile={}", self.pidfile(daemon).display()))
             .arg(format!("--log-file={}", self.log_path(daemon).display()));
         match daemon {
-            Daemon::NbDb | Daemon::SbDb | Daemon::OvsDb => {
+            Daemon::NbDb | Daemon::SbDb | Daemon::SbDb2 | Daemon::SbDb3 | Daemon::OvsDb => {
                 let (file, _) = daemon.database().expect("a database server");
                 let socket = self.db_socket(daemon).expect("a database server");
                 cmd.arg(format!("--remote=punix:{}", socket.display()))
@@ -114,7 +114,7 @@ impl Sandbox {
             || UnixStream::connect(&ctl).is_ok(),
         )?;
         match daemon {
-            Daemon::NbDb | Daemon::SbDb | Daemon::OvsDb => {
+            Daemon::NbDb | Daemon::SbDb | Daemon::SbDb2 | Daemon::SbDb3 | Daemon::OvsDb => {
                 let socket = self.db_socket(daemon).expect("a database server");
                 wait_until(
                     timeout,

@@ -118,6 +118,12 @@ pub struct SandboxOptions {
     /// Extra arguments for `ovn-controller`, such as
     /// `--enable-dummy-vif-plug`. Also used when it is restarted.
     pub ovn_controller_args: Vec<String>,
+    /// Run the Southbound as a three-member Raft cluster
+    /// ([`Daemon::SbDb`], [`Daemon::SbDb2`], [`Daemon::SbDb3`], created with
+    /// `ovsdb-tool create-cluster` and `join-cluster`, talking Raft over
+    /// TCP on 127.0.0.1). Every client is given all three members.
+    /// Default `false`: one standalone server.
+    pub sb_cluster: bool,
     /// Extra arguments for the Southbound `ovsdb-server`, such as
     /// `--remote=pssl:PORT:127.0.0.1` and its TLS files. Its Unix socket,
     /// which the other daemons use, is always there.
@@ -140,6 +146,7 @@ impl Default for SandboxOptions {
             chassis_name: "chassis-1".to_owned(),
             start_ovn_controller: true,
             ovn_controller_args: Vec::new(),
+            sb_cluster: false,
             sb_db_args: Vec::new(),
             dummy_netdevs: true,
             timeout: Duration::from_secs(30),
@@ -160,6 +167,8 @@ pub struct Sandbox {
     /// Kept because a daemon that dies uncleanly may leave no pidfile, and
     /// a `Mutex` so that a shared sandbox can restart daemons.
     pids: Mutex<HashMap<Daemon, u32>>,
+    /// Raft ports of the Southbound members, when clustered.
+    raft_ports: Vec<u16>,
 }
 
 impl Sandbox {
@@ -172,12 +181,18 @@ impl Sandbox {
     /// quotes the log of the daemon that failed.
     pub fn start(opts: SandboxOptions) -> Result<Sandbox, String> {
         let install = Installation::locate()?;
+        let opts_cluster = opts.sb_cluster;
         let dir = sandbox_dir()?;
         let path = dir.path().to_owned();
         let sandbox = Sandbox {
             dir: Some(dir),
             path,
             opts,
+            raft_ports: if opts_cluster {
+                vec![crate::free_port(), crate::free_port(), crate::free_port()]
+            } else {
+                Vec::new()
+            },
             install,
             pids: Mutex::new(HashMap::new()),
         };
@@ -199,9 +214,60 @@ impl Sandbox {
         self.remote("nb.sock")
     }
 
-    /// The Southbound database remote, `unix:<dir>/sb.sock`.
+    /// The Southbound database remote, `unix:<dir>/sb.sock`; for a
+    /// clustered Southbound, its three members, comma-separated.
     pub fn sb_remote(&self) -> String {
-        self.remote("sb.sock")
+        self.sb_members()
+            .iter()
+            .map(|d| self.remote(&format!("{}.sock", d.stem())))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The Southbound servers: one, or the three members of its cluster.
+    pub fn sb_members(&self) -> Vec<Daemon> {
+        if self.opts.sb_cluster {
+            vec![Daemon::SbDb, Daemon::SbDb2, Daemon::SbDb3]
+        } else {
+            vec![Daemon::SbDb]
+        }
+    }
+
+    /// The remote of one Southbound server, `unix:<dir>/<stem>.sock`.
+    pub fn member_remote(&self, member: Daemon) -> String {
+        self.remote(&format!("{}.sock", member.stem()))
+    }
+
+    /// The Southbound member that is the Raft leader now, if one is
+    /// (`cluster/status`); the standalone server otherwise.
+    pub fn sb_leader(&self) -> Option<Daemon> {
+        if !self.opts.sb_cluster {
+            return Some(Daemon::SbDb);
+        }
+        self.sb_members().into_iter().find(|&m| {
+            self.appctl(m, &["cluster/status", "OVN_Southbound"])
+                .is_ok_and(|s| s.lines().any(|l| l.trim() == "Role: leader"))
+        })
+    }
+
+    /// Waits until every running Southbound member is a cluster member
+    /// that knows a leader.
+    pub fn wait_sb_cluster(&self) -> Result<(), String> {
+        for m in self.sb_members() {
+            if !self.opts.sb_cluster || self.running_pid(m).is_none() {
+                continue;
+            }
+            wait_until(self.opts.timeout, &format!("{m:?} in its cluster"), || {
+                self.appctl(m, &["cluster/status", "OVN_Southbound"])
+                    .is_ok_and(|s| {
+                        s.contains("Status: cluster member")
+                            && s.lines()
+                                .any(|l| l.starts_with("Leader: ") && !l.contains("unknown"))
+                    })
+            })
+            .map_err(|e| self.daemon_error(m, &e))?;
+        }
+        Ok(())
     }
 
     /// The local Open_vSwitch database remote, `unix:<dir>/db.sock`.
@@ -354,6 +420,9 @@ impl Sandbox {
         let (file, _) = daemon
             .database()
             .ok_or_else(|| format!("{daemon:?} is not a database server"))?;
+        if self.opts.sb_cluster && self.sb_members().contains(&daemon) {
+            return Err("recreating a clustered Southbound is not supported".into());
+        }
         self.stop(daemon)?;
         let path = self.file(file);
         fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
@@ -362,11 +431,17 @@ impl Sandbox {
     }
 
     fn bring_up(&self) -> Result<(), String> {
-        for daemon in [Daemon::NbDb, Daemon::SbDb, Daemon::OvsDb] {
+        for daemon in [Daemon::NbDb, Daemon::OvsDb]
+            .into_iter()
+            .chain(self.sb_members())
+        {
             self.create_database(daemon)?;
         }
         self.start_daemon(Daemon::NbDb)?;
-        self.start_daemon(Daemon::SbDb)?;
+        for m in self.sb_members() {
+            self.start_daemon(m)?;
+        }
+        self.wait_sb_cluster()?;
         self.start_daemon(Daemon::Northd)?;
         self.start_daemon(Daemon::OvsDb)?;
         self.vsctl(&["--no-wait", "init"])
@@ -450,9 +525,26 @@ impl Sandbox {
     fn create_database(&self, daemon: Daemon) -> Result<(), String> {
         let (file, schema) = daemon.database().expect("a database server");
         let mut cmd = self.command(self.install.binary("ovsdb-tool"));
-        cmd.arg("create")
-            .arg(self.file(file))
-            .arg(self.install.schema(schema));
+        let raft = |i: usize| format!("tcp:127.0.0.1:{}", self.raft_ports[i]);
+        match (self.opts.sb_cluster, daemon) {
+            (true, Daemon::SbDb) => cmd
+                .arg("create-cluster")
+                .arg(self.file(file))
+                .arg(self.install.schema(schema))
+                .arg(raft(0)),
+            (true, Daemon::SbDb2 | Daemon::SbDb3) => {
+                let i = if daemon == Daemon::SbDb2 { 1 } else { 2 };
+                cmd.arg("join-cluster")
+                    .arg(self.file(file))
+                    .arg("OVN_Southbound")
+                    .arg(raft(i))
+                    .arg(raft(0))
+            }
+            _ => cmd
+                .arg("create")
+                .arg(self.file(file))
+                .arg(self.install.schema(schema)),
+        };
         run_output(&mut cmd).map(drop)
     }
 
