@@ -10,8 +10,8 @@
 //! checked after each of its runs (`testkit::contract`): the last column.
 //!
 //! Environment: `VIF_PLUG_FAULTS` (comma-separated scenario names, default
-//! all: local-kills, plugger-kill, southbound, local-stop, latency, churn,
-//! memory), `VIF_PLUG_FAULTS_QUICK=1` (small sizes, for trying the suite).
+//! all: local-kills, plugger-kill, southbound, raft, local-stop, latency,
+//! churn, memory), `VIF_PLUG_FAULTS_QUICK=1` (small sizes, for trying the suite).
 
 mod contestant;
 mod kills;
@@ -126,6 +126,13 @@ fn main() {
         table(
             &format!("Chassis deleted and re-registered, then the Southbound replaced by an empty database, {n} ports plugged"),
             &both(|w| southbound::chassis_and_database(w, d, n, Duration::from_secs(15))),
+        );
+    }
+    if want("raft") {
+        let (n, k) = (scale(200, 50), scale(3, 1));
+        table(
+            &format!("Three-member Raft Southbound: leader killed {k} times with {n} ports plugged, then a follower left behind"),
+            &both(|w| southbound::raft(w, d, n, k)),
         );
     }
     if want("local-stop") {

@@ -40,6 +40,8 @@ pub enum Kind {
     /// Southbound `Port_Binding` rows with `up` true, keyed by
     /// `logical_port`.
     UpBindings,
+    /// Every Southbound `Port_Binding` row, keyed by `logical_port`.
+    Bindings,
 }
 
 impl Watch {
@@ -52,6 +54,7 @@ impl Watch {
                 "Port_Binding",
                 json!(["logical_port", "up"]),
             ),
+            Kind::Bindings => ("OVN_Southbound", "Port_Binding", json!(["logical_port"])),
         };
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -146,6 +149,7 @@ fn key_of(kind: Kind, row: &Value) -> Option<String> {
             up.then(|| row["logical_port"].as_str().map(str::to_owned))
                 .flatten()
         }
+        Kind::Bindings => row["logical_port"].as_str().map(str::to_owned),
     }
 }
 
