@@ -2,7 +2,9 @@
 //! `_Server.Database` row, as the OVS IDL decides it (`lib/ovsdb-cs.c`): a
 //! member that is not connected to its cluster is skipped, and so is one
 //! whose copy of the database is older than a copy already seen (a follower
-//! still catching up), since a view read from it would be stale.
+//! still catching up), since a view read from it would be stale. A relay
+//! (`relay:` database of ovsdb-server) not connected to its source is
+//! skipped as well.
 //!
 //! Ages are compared by the Raft log `index`, within one database
 //! (`cid`): a database re-created under a new cluster id starts over.
@@ -138,6 +140,11 @@ pub struct Newest {
 impl Newest {
     /// Judges a member by its row and, if it is used, remembers its copy.
     pub fn judge(&mut self, row: &ServerRow) -> Verdict {
+        // A relay not connected to its source serves a view that no longer
+        // advances, as a cluster member cut off from its cluster does.
+        if row.model == "relay" && !row.connected {
+            return Verdict::NotConnected;
+        }
         if row.model != "clustered" {
             return Verdict::Use;
         }
@@ -186,9 +193,16 @@ mod tests {
             connected: true,
             ..ServerRow::default()
         };
+        let relay = |connected| ServerRow {
+            model: "relay".into(),
+            connected,
+            ..ServerRow::default()
+        };
         // (member, verdict) in the order they are met.
         let table = [
             (standalone, Verdict::Use),
+            (relay(true), Verdict::Use),
+            (relay(false), Verdict::NotConnected),
             (clustered(false, 50, 1), Verdict::NotConnected),
             (clustered(true, 40, 1), Verdict::Use),
             (clustered(true, 45, 1), Verdict::Use),
