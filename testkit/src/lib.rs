@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock};
 
 pub mod contract;
 pub mod netns;
+pub mod openflow_stub;
 pub mod pki;
 pub mod sandbox;
 

@@ -11,9 +11,11 @@
 //!
 //! Environment: `VIF_PLUG_FAULTS` (comma-separated scenario names, default
 //! all: local-kills, plugger-kill, southbound, raft, local-stop, latency,
-//! churn, memory), `VIF_PLUG_FAULTS_QUICK=1` (small sizes, for trying the suite).
+//! churn, memory, fleet), `VIF_PLUG_FAULTS_FLEET` (chassis counts, default
+//! "20,40,80"), `VIF_PLUG_FAULTS_QUICK=1` (small sizes, for trying the suite).
 
 mod contestant;
+mod fleet;
 mod kills;
 mod southbound;
 mod timing;
@@ -164,6 +166,23 @@ fn main() {
         table(
             &format!("Memory: {n} local ports"),
             &both(|w| timing::memory(w, d, n)),
+        );
+    }
+    if want("fleet") {
+        let ks: Vec<usize> = std::env::var("VIF_PLUG_FAULTS_FLEET")
+            .ok()
+            .map(|v| v.split(',').filter_map(|k| k.trim().parse().ok()).collect())
+            .unwrap_or_else(|| if quick { vec![3] } else { vec![20, 40, 80] });
+        let mut rows = Vec::new();
+        for k in ks {
+            rows.extend(both(|w| fleet::fleet(w, d, k)));
+        }
+        table(
+            &format!(
+                "Fleet: K chassis × {} ports against one Southbound (deployed shape: our agent beside a non-plugging ovn-controller on each chassis)",
+                fleet::PORTS
+            ),
+            &rows,
         );
     }
     println!("Suite ran in {:.0} s.", started.elapsed().as_secs_f64());
