@@ -81,6 +81,9 @@ pub struct SbSession {
     sb_global: Option<Uuid>,
     /// Whether the database was populated at the last look.
     populated: bool,
+    /// Logical ports with an interface we plugged; those whose binding is
+    /// not selected by our chassis are looked up by name.
+    plugged: BTreeSet<String>,
 }
 
 impl SbSession {
@@ -106,6 +109,7 @@ impl SbSession {
             row_hostname: None,
             sb_global: None,
             populated: false,
+            plugged: BTreeSet::new(),
         }
     }
 
@@ -215,13 +219,39 @@ impl SbSession {
         &self.wanted.chassis_name
     }
 
-    /// Sets the logical ports to look up by name (those with an interface
-    /// we plugged).
-    pub fn set_lookups(&mut self, lookups: BTreeSet<String>) {
-        if *self.wanted.lookups != lookups {
-            self.wanted.lookups = Arc::new(lookups);
+    /// Sets the logical ports with an interface we plugged. Those whose
+    /// binding is not in view as requested for our chassis are looked up
+    /// by name (see [`SbSession::needed_lookups`]).
+    pub fn set_lookups(&mut self, plugged: BTreeSet<String>) {
+        if self.plugged != plugged {
+            self.plugged = plugged;
             self.follow();
         }
+    }
+
+    /// The plugged logical ports to look up by name: those whose binding
+    /// the chassis clauses do not already bring into view. A port requested
+    /// here needs no lookup while it stays so; when its binding leaves the
+    /// view (moved away, deleted), it is looked up from then on, and until
+    /// the server has answered that lookup its absence proves nothing
+    /// ([`SbSession::lookup_confirmed`]). So the condition stays at a few
+    /// clauses in steady state, instead of one per plugged port, which every
+    /// change to the table is checked against on the server, for every
+    /// chassis.
+    fn needed_lookups(&self) -> BTreeSet<String> {
+        let Some(chassis) = self.wanted.chassis else {
+            return self.plugged.clone();
+        };
+        self.plugged
+            .iter()
+            .filter(|lport| {
+                !self.view.binding(lport).is_some_and(|b| {
+                    b.requested_chassis() == Some(chassis)
+                        || b.requested_additional_chassis().any(|c| c == chassis)
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     /// The binding of `lport`, if in view.
@@ -506,6 +536,10 @@ impl SbSession {
                 None => {}
             }
             self.wanted.chassis = chassis;
+        }
+        let lookups = self.needed_lookups();
+        if *self.wanted.lookups != lookups {
+            self.wanted.lookups = Arc::new(lookups);
         }
         if self.plain || !self.complete || self.request.is_some() || self.change.is_some() {
             return; // followed again when the pending request is answered
