@@ -51,11 +51,23 @@ impl CountingProxy {
                 });
                 let d = d.clone();
                 let (mut s_in, mut c_out) = (server, client);
+                // VIF_PLUG_FAULTS_DUMP=DIR: what the server sends, per session.
+                let mut dump = std::env::var_os("VIF_PLUG_FAULTS_DUMP").map(|dir| {
+                    let n = d.load(Ordering::Relaxed);
+                    fs::File::create(
+                        Path::new(&dir)
+                            .join(format!("session-{n}-{:?}", std::thread::current().id())),
+                    )
+                    .unwrap()
+                });
                 std::thread::spawn(move || {
                     let mut buf = vec![0u8; 64 * 1024];
                     while let Ok(n) = s_in.read(&mut buf) {
                         if n == 0 || c_out.write_all(&buf[..n]).is_err() {
                             break;
+                        }
+                        if let Some(f) = dump.as_mut() {
+                            let _ = f.write_all(&buf[..n]);
                         }
                         d.fetch_add(n as u64, Ordering::Relaxed);
                     }
