@@ -127,11 +127,11 @@ impl Plan {
             Action::Update { expected, .. } => (**expected).clone(),
             Action::Remove(_) => return None,
         };
-        Some(Applied {
-            lport_options: self.lport_options.clone(),
-            iface,
-            option_keys: self.option_keys.clone(),
-        })
+        Some(Applied::new(
+            self.lport_options.clone(),
+            &iface,
+            &self.option_keys,
+        ))
     }
 
     /// Reports the commit to the provider(s): `port_finish` for each

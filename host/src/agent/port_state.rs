@@ -165,31 +165,61 @@ pub struct Evidence {
 /// the parts of the interface the agent manages are still these, the
 /// provider is not asked again. Keys other programs write (ovn-controller's
 /// `external_ids:ovn-installed`, an operator's option) do not count.
+///
+/// Only the managed parts are kept (not the whole interface): one of these
+/// stays in memory for every plugged port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
     /// The binding's options.
     pub lport_options: Vec<(String, String)>,
-    /// The interface as left.
-    pub iface: IfaceState,
-    /// The option keys the agent manages on it: the provider's answer and
-    /// the keys it maintains.
-    pub option_keys: Vec<String>,
+    /// The interface's `type` as left.
+    pub iface_type: String,
+    /// Its `mtu_request` as left.
+    pub mtu_request: Option<i64>,
+    /// The option keys the agent manages on it (the provider's answer and
+    /// the keys it maintains), with their values as left (`None`: absent).
+    pub options: Vec<(String, Option<String>)>,
+    /// Our `external_ids` keys (see [`super::rows::OUR_EXTERNAL_IDS`]),
+    /// with their values as left.
+    pub external_ids: Vec<(&'static str, Option<String>)>,
 }
 
 impl Applied {
+    /// What is in place when the interface is `iface`, `option_keys` being
+    /// the option keys the agent manages on it.
+    pub fn new(
+        lport_options: Vec<(String, String)>,
+        iface: &IfaceState,
+        option_keys: &[String],
+    ) -> Applied {
+        Applied {
+            lport_options,
+            iface_type: iface.iface_type.clone(),
+            mtu_request: iface.mtu_request,
+            options: option_keys
+                .iter()
+                .map(|k| (k.clone(), iface.options.get(k).cloned()))
+                .collect(),
+            external_ids: super::rows::OUR_EXTERNAL_IDS
+                .iter()
+                .map(|k| (*k, iface.external_ids.get(*k).cloned()))
+                .collect(),
+        }
+    }
+
     /// Whether `state` still holds what was applied, in the parts the agent
     /// manages.
     pub fn holds(&self, state: &IfaceState) -> bool {
-        let a = &self.iface;
-        a.iface_type == state.iface_type
-            && a.mtu_request == state.mtu_request
+        self.iface_type == state.iface_type
+            && self.mtu_request == state.mtu_request
             && self
-                .option_keys
+                .options
                 .iter()
-                .all(|k| a.options.get(k) == state.options.get(k))
-            && super::rows::OUR_EXTERNAL_IDS
+                .all(|(k, v)| state.options.get(k) == v.as_ref())
+            && self
+                .external_ids
                 .iter()
-                .all(|k| a.external_ids.get(*k) == state.external_ids.get(*k))
+                .all(|(k, v)| state.external_ids.get(*k) == v.as_ref())
     }
 }
 

@@ -395,11 +395,7 @@ mod tests {
         let mut t = PortTable::default();
         t.committed(
             "a",
-            Some(Applied {
-                lport_options: Vec::new(),
-                iface: Default::default(),
-                option_keys: Vec::new(),
-            }),
+            Some(Applied::new(Vec::new(), &Default::default(), &[])),
         );
         t.take_due(Instant::now());
         t.forget_applied();

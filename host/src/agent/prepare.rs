@@ -322,11 +322,11 @@ fn check(
     let option_keys = option_keys(&answer.options, provider.maintained_options());
     if update.is_empty() {
         op.finish();
-        return Outcome::Unchanged(Box::new(Applied {
-            lport_options: options.to_vec(),
-            iface: ours.state.clone(),
-            option_keys,
-        }));
+        return Outcome::Unchanged(Box::new(Applied::new(
+            options.to_vec(),
+            &ours.state,
+            &option_keys,
+        )));
     }
     let expected = Box::new(iface_diff::apply(&ours.state, &update));
     Outcome::Plan(Box::new(Plan {

@@ -386,11 +386,11 @@ fn the_rules_table() {
 fn what_was_applied_is_not_asked_again_until_an_input_changes() {
     let ev = evidence(binding(Placement::Main, DUMMY), plugged());
     let mut rec = PortRecord {
-        applied: Some(Applied {
-            lport_options: options(DUMMY).all,
-            iface: IfaceState::default(),
-            option_keys: vec!["opt".into()],
-        }),
+        applied: Some(Applied::new(
+            options(DUMMY).all,
+            &IfaceState::default(),
+            &["opt".into()],
+        )),
         ..PortRecord::default()
     };
     assert_eq!(step(&rec, &ev), Decision::rest(P::Plugged));
