@@ -8,6 +8,7 @@ use super::rows::{self, Bridge, Interface, OpenVswitch, Port, Table};
 use crate::ovsdb::replica::{ChangeKind, Replica, Row, RowChange};
 use crate::ovsdb::{Schema, Uuid};
 use serde_json::{json, Value};
+use smallvec::SmallVec;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The `monitor_cond` request (all rows: the local database is small).
@@ -48,7 +49,8 @@ pub struct OvsConfig {
 pub struct LocalView {
     /// The rows.
     pub replica: Replica,
-    ifaces_by_lport: HashMap<String, BTreeSet<Uuid>>,
+    /// Sorted; nearly always one (a tree set per port cost 200 bytes).
+    ifaces_by_lport: HashMap<String, SmallVec<[Uuid; 1]>>,
     /// Logical ports with an interface carrying `ovn-plugged`.
     plugged: BTreeSet<String>,
     port_of_iface: HashMap<Uuid, Uuid>,
@@ -125,13 +127,15 @@ impl LocalView {
             };
             a.lports.insert(lport.to_owned());
             let set = self.ifaces_by_lport.entry(lport.to_owned()).or_default();
-            if add {
-                set.insert(ch.uuid);
-            } else {
-                set.remove(&ch.uuid);
-                if set.is_empty() {
-                    self.ifaces_by_lport.remove(lport);
+            match (add, set.binary_search(&ch.uuid)) {
+                (true, Err(i)) => set.insert(i, ch.uuid),
+                (false, Ok(i)) => {
+                    set.remove(i);
                 }
+                _ => {}
+            }
+            if set.is_empty() {
+                self.ifaces_by_lport.remove(lport);
             }
         }
     }
