@@ -63,7 +63,11 @@ pub fn churn(who: Who, dir: &Path, base: usize, rate: usize, secs: usize) -> Row
     let mut deleted = Vec::new();
     let mut next = base;
     let start = Instant::now();
+    let mut samples = Vec::new();
     for tick in 0..secs {
+        if tick % 10 == 0 {
+            samples.push(memory_kib(run.plugger_pid()).0);
+        }
         let due = start + Duration::from_secs(tick as u64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
