@@ -986,3 +986,167 @@ fn a_per_chassis_integration_bridge_is_followed() {
         env.sb.vsctl(&["port-to-br", "lsp1"]).ok().as_deref() == Some("br-x")
     });
 }
+
+/// Between the agent and the Southbound: forwards both ways; while armed,
+/// holds each `monitor_cond_change` the agent sends for `delay` on its way
+/// to the server, and its reply as long again on the way back, so the
+/// rows the change sends arrive well before its reply (our client writes
+/// one message per line; the server's messages are read as a JSON stream).
+struct CondChangeDelay {
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Condition changes forwarded, and how many were held.
+    seen: std::sync::Arc<std::sync::Mutex<(Vec<String>, usize)>>,
+    path: std::path::PathBuf,
+}
+
+impl CondChangeDelay {
+    fn start(dir: &std::path::Path, upstream: &str, delay: Duration) -> CondChangeDelay {
+        use serde_json::value::RawValue;
+        use std::io::{BufRead, BufReader, Write};
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::Ordering;
+        use std::sync::{Arc, Mutex};
+        let path = dir.join("sb-delay.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let upstream = std::path::PathBuf::from(upstream.strip_prefix("unix:").unwrap());
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new((Vec::new(), 0)));
+        let (a, sn) = (armed.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let Ok(server) = UnixStream::connect(&upstream) else {
+                    break;
+                };
+                let held_id: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+                let mut to_server = server.try_clone().unwrap();
+                let from_agent = client.try_clone().unwrap();
+                let (a, sn, held) = (a.clone(), sn.clone(), held_id.clone());
+                std::thread::spawn(move || {
+                    for line in BufReader::new(from_agent).lines() {
+                        let Ok(line) = line else { break };
+                        if line.contains("\"monitor_cond_change\"") {
+                            if a.load(Ordering::SeqCst) {
+                                let msg: serde_json::Value = serde_json::from_str(&line).unwrap();
+                                *held.lock().unwrap() = Some(msg["id"].clone());
+                                sn.lock().unwrap().1 += 1;
+                                std::thread::sleep(delay);
+                            }
+                            sn.lock().unwrap().0.push(line.clone());
+                        }
+                        if to_server.write_all(format!("{line}\n").as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Both);
+                });
+                let mut to_agent = client;
+                std::thread::spawn(move || {
+                    let messages = serde_json::Deserializer::from_reader(BufReader::new(server))
+                        .into_iter::<Box<RawValue>>();
+                    for msg in messages {
+                        let Ok(msg) = msg else { break };
+                        let id = serde_json::from_str::<serde_json::Value>(msg.get())
+                            .ok()
+                            .map(|v| v["id"].clone());
+                        let mut held = held_id.lock().unwrap();
+                        if id.is_some() && *held == id && msg.get().contains("\"result\"") {
+                            *held = None;
+                            drop(held);
+                            std::thread::sleep(delay);
+                        } else {
+                            drop(held);
+                        }
+                        if to_agent.write_all(msg.get().as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_agent.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CondChangeDelay { armed, seen, path }
+    }
+
+    fn remote(&self) -> String {
+        format!("unix:{}", self.path.display())
+    }
+
+    fn arm(&self, on: bool) {
+        self.armed.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn forwarded(&self) -> Vec<String> {
+        self.seen.lock().unwrap().0.clone()
+    }
+
+    fn held(&self) -> usize {
+        self.seen.lock().unwrap().1
+    }
+}
+
+/// Found by trying to break the agent: a lookup the server still has is
+/// no proof while a condition change that drops it is on its way, since
+/// the server may apply that change (and send the binding's row as
+/// leaving the view) before the agent reads the reply.
+#[test]
+fn a_binding_leaving_the_view_while_its_lookup_is_being_dropped_is_kept() {
+    let mut proxy = None;
+    let env = Env::start_with(|sb, dir| {
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        let p = CondChangeDelay::start(sb.dir(), &sb.sb_remote(), Duration::from_secs(2));
+        let remote = p.remote();
+        proxy = Some(p);
+        let mut args = vec!["--ovnsb-remote".to_owned(), remote];
+        args.extend(SETTLE.iter().map(|s| s.to_string()));
+        args
+    });
+    let proxy = proxy.unwrap();
+    let set = |options: &[&str]| {
+        let mut args = vec!["lsp-set-options", "lsp1", "vif-plug-type=dummy"];
+        args.extend_from_slice(options);
+        env.sb.nbctl(&args).unwrap();
+    };
+    plug(&env, "lsp1", &[]);
+    env.wait("the view current", || {
+        env.agent.log().contains("the view is complete and current")
+    });
+    let before = env.plugged();
+    let lookup = r#"["logical_port","==","lsp1"]"#;
+
+    // Placed anywhere: the binding leaves the chassis clauses and the agent
+    // looks it up by name.
+    set(&[]);
+    env.wait("the lookup of lsp1 sent", || {
+        proxy.forwarded().iter().any(|l| l.contains(lookup))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Requested here again: the agent drops the lookup, and that change is
+    // held on its way...
+    proxy.arm(true);
+    set(&["requested-chassis=chassis-1"]);
+    env.wait("the change dropping the lookup held", || proxy.held() == 1);
+    // ...while the binding leaves the chassis clauses again. The server
+    // sends a modification under the old condition, then, once the held
+    // change arrives, the row as leaving the view, and then its reply,
+    // which the proxy holds too.
+    set(&[]);
+    std::thread::sleep(Duration::from_millis(5000));
+    proxy.arm(false);
+    env.wait("the lookup of lsp1 sent again", || {
+        proxy
+            .forwarded()
+            .iter()
+            .filter(|l| l.contains(lookup))
+            .count()
+            >= 2
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let log = env.agent.log();
+    assert!(
+        !log.contains("unplugged logical port lsp1"),
+        "lsp1 was unplugged without proof:\n{log}"
+    );
+    assert_eq!(env.plugged(), before, "{log}");
+}

@@ -326,12 +326,14 @@ impl SbSession {
 
     /// Whether the server has answered a lookup of `lport`: then a binding
     /// of that name not in view does not exist.
+    /// See [`sb_view::lookup_answered`].
     pub fn lookup_confirmed(&self, lport: &str) -> bool {
         self.plain
-            || self
-                .selected
-                .as_ref()
-                .is_some_and(|s| s.lookups.contains(lport))
+            || sb_view::lookup_answered(
+                self.selected.as_ref(),
+                self.change.as_ref().map(|(_, s)| s),
+                lport,
+            )
     }
 
     /// Moves the settle time on, and logs a change of certainty, once.
@@ -497,7 +499,8 @@ impl SbSession {
 
     fn apply(&mut self, updates: &Json) -> Result<Vec<RowChange>, String> {
         if self.plain {
-            return self.view.replica.apply_update(updates.text());
+            let schema = self.client.as_ref().and_then(Client::schema);
+            return self.view.replica.apply_update(schema, updates.text());
         }
         let schema = self
             .client

@@ -33,6 +33,24 @@ pub struct Selection {
     pub lookups: Arc<BTreeSet<String>>,
 }
 
+/// Whether the server has answered a lookup of `lport`, so that a binding
+/// of that name not in view does not exist.
+///
+/// `selected` is the condition the server last acknowledged; `in_flight`
+/// the `monitor_cond_change` sent but not yet answered. Both must hold the
+/// lookup: a change that drops it may already be in force on the server
+/// (it sends the rows leaving the view before its reply, per
+/// `ovsdb/jsonrpc-server.c`), so a delete that arrives meanwhile may mean
+/// "no longer selected" rather than "gone".
+pub fn lookup_answered(
+    selected: Option<&Selection>,
+    in_flight: Option<&Selection>,
+    lport: &str,
+) -> bool {
+    let holds = |s: &Selection| s.lookups.contains(lport);
+    selected.is_some_and(holds) && in_flight.is_none_or(holds)
+}
+
 /// The Port_Binding condition for `sel`: a disjunction of its clauses, or
 /// nothing at all while it has none.
 fn pb_condition(sel: &Selection, schema: Option<&Schema>) -> Value {
@@ -215,5 +233,33 @@ mod tests {
         let p = monitor_params(None, &json!("id"), &sel);
         assert_eq!(p[2]["Chassis"][0]["where"], json!([["name", "==", "hv1"]]));
         assert_eq!(p[2]["SB_Global"][0]["columns"], json!(["options"]));
+    }
+
+    #[test]
+    fn a_lookup_is_answered_only_while_no_change_in_flight_drops_it() {
+        let with = Selection {
+            lookups: Arc::new(["lsp1".to_owned()].into()),
+            ..Selection::default()
+        };
+        let without = Selection::default();
+        // (acknowledged, in flight, answered)
+        let table = [
+            (None, None, false),
+            (None, Some(&with), false),
+            (Some(&without), None, false),
+            (Some(&without), Some(&with), false),
+            (Some(&with), None, true),
+            (Some(&with), Some(&with), true),
+            // The race found by trying to break it: the change dropping
+            // the lookup may be in force already.
+            (Some(&with), Some(&without), false),
+        ];
+        for (selected, in_flight, answered) in table {
+            assert_eq!(
+                lookup_answered(selected, in_flight, "lsp1"),
+                answered,
+                "selected {selected:?}, in flight {in_flight:?}"
+            );
+        }
     }
 }
