@@ -486,6 +486,52 @@ fn plugs_over_a_tls_southbound_given_as_a_cluster_list_with_a_dead_member() {
     assert!(!log.contains("southbound: connected to unix:"), "{log}");
 }
 
+/// ovsdb-server (OpenSSL) refuses a resumed TLS session from a client that
+/// presents a certificate; a client that offers one fails its first
+/// attempt after every disconnection. Found by an operator's trial.
+#[test]
+fn a_tls_southbound_that_drops_us_is_reconnected_at_the_first_attempt() {
+    let pki = private_dir();
+    make_pki(pki.path());
+    let (env, port) = start_with_tls_southbound(pki.path(), pki.path(), "ssl:127.0.0.1:{port}");
+    plug(&env, "lsp1", &[]);
+    env.wait("lsp1 up", || env.up("lsp1"));
+    let connected = format!("southbound: connected to ssl:127.0.0.1:{port}");
+    for n in 2..=3 {
+        env.sb
+            .appctl(Daemon::SbDb, &["ovsdb-server/reconnect"])
+            .unwrap();
+        env.wait("connected again", || {
+            env.agent.log().matches(&connected).count() >= n
+        });
+    }
+    let log = env.agent.log();
+    assert!(!log.contains("TLS handshake failed"), "{log}");
+    plug(&env, "lsp2", &[]);
+}
+
+/// A hand-made PKI (`openssl x509 -req` without extensions) gives X.509
+/// version 1 certificates, which rustls refuses: the message says so and
+/// what to do, instead of blaming the CA.
+#[test]
+fn a_version_1_server_certificate_is_named_as_such() {
+    let pki = private_dir();
+    make_pki(pki.path());
+    testkit::pki::reissue_as_v1(pki.path(), "server");
+    let (env, port) = start_with_tls_southbound(pki.path(), pki.path(), "ssl:127.0.0.1:{port}");
+    env.wait("the refusal explained", || {
+        env.agent.log().contains(
+            "TLS handshake failed: the server's certificate was refused: \
+             it is an X.509 version 1 certificate, and only version 3 is accepted",
+        )
+    });
+    let log = env.agent.log();
+    assert!(
+        !log.contains(&format!("southbound: connected to ssl:127.0.0.1:{port}")),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_southbound_signed_by_another_ca_is_refused_and_nothing_is_plugged() {
     let pki = private_dir();
@@ -506,8 +552,8 @@ fn a_southbound_signed_by_another_ca_is_refused_and_nothing_is_plugged() {
             .count()
             >= 2
             && env.agent.log().contains(
-                "TLS handshake failed: invalid peer certificate: BadSignature \
-                 (is the server's certificate signed by the CA given with --ca-cert?)",
+                "TLS handshake failed: the server's certificate was refused: \
+                 BadSignature (is it signed by the CA given with --ca-cert?)",
             )
     });
     assert!(!env.iface_exists("lsp1"));

@@ -97,3 +97,27 @@ pub fn make_pki(dir: &Path) {
         );
     }
 }
+
+/// Re-signs `<name>.pem` in a PKI made by [`make_pki`] as an X.509
+/// version 1 certificate (no extensions), as a plain
+/// `openssl x509 -req` makes it.
+pub fn reissue_as_v1(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+        ],
+    );
+}

@@ -14,7 +14,7 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The key, certificate and CA certificate for `ssl:` remotes.
 #[derive(Debug, Clone)]
@@ -34,10 +34,14 @@ impl TlsFiles {
         let read_err = |what: &str, p: &PathBuf, e: &dyn std::fmt::Display| {
             format!("reading {what} {}: {e}", p.display())
         };
+        let [key, certificate, ca] =
+            [&self.private_key, &self.certificate, &self.ca_cert].map(|p| read_small_file(p));
+        let ca = ca.map_err(|e| read_err("CA certificate", &self.ca_cert, &e))?;
+        let certificate =
+            certificate.map_err(|e| read_err("certificate", &self.certificate, &e))?;
+        let key = key.map_err(|e| read_err("private key", &self.private_key, &e))?;
         let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(&self.ca_cert)
-            .map_err(|e| read_err("CA certificate", &self.ca_cert, &e))?
-        {
+        for cert in CertificateDer::pem_slice_iter(&ca) {
             let cert = cert.map_err(|e| read_err("CA certificate", &self.ca_cert, &e))?;
             roots
                 .add(cert)
@@ -49,11 +53,10 @@ impl TlsFiles {
                 self.ca_cert.display()
             ));
         }
-        let chain = CertificateDer::pem_file_iter(&self.certificate)
-            .map_err(|e| read_err("certificate", &self.certificate, &e))?
+        let chain = CertificateDer::pem_slice_iter(&certificate)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| read_err("certificate", &self.certificate, &e))?;
-        let key = PrivateKeyDer::from_pem_file(&self.private_key)
+        let key = PrivateKeyDer::from_pem_slice(&key)
             .map_err(|e| read_err("private key", &self.private_key, &e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -69,8 +72,41 @@ impl TlsFiles {
             .with_custom_certificate_verifier(Arc::new(ChainOnlyVerifier(webpki)))
             .with_client_auth_cert(chain, key)
             .map_err(|e| format!("certificate/private key: {e}"))?;
+        // No session resumption: ovsdb-server (OpenSSL, with client
+        // certificates required and no session id context) refuses a
+        // resumed session with "session id context uninitialized", which
+        // would fail every reconnection to the same server once.
+        let mut config = config;
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(Arc::new(config))
     }
+}
+
+/// The largest key, certificate or CA file read.
+const MAX_PEM_FILE: u64 = 1 << 20;
+
+/// Reads a PEM file that must be a regular file of at most
+/// [`MAX_PEM_FILE`] bytes: a FIFO or a device named by mistake would
+/// otherwise block the connection (or the agent's start) forever.
+fn read_small_file(path: &std::path::Path) -> io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("larger than {MAX_PEM_FILE} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The TLS files and the configuration last loaded from them, re-read when
@@ -153,7 +189,7 @@ impl TlsFiles {
     /// then says why).
     fn contents(&self) -> [Vec<u8>; 3] {
         [&self.private_key, &self.certificate, &self.ca_cert]
-            .map(|p| std::fs::read(p).unwrap_or_default())
+            .map(|p| read_small_file(p).unwrap_or_default())
     }
 
     /// The names of the files whose contents differ.
@@ -301,11 +337,26 @@ pub fn connect(
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let mut conn =
                 ClientConnection::new(config.current(), name).map_err(io::Error::other)?;
-            sock.set_read_timeout(Some(timeout))?;
+            // One deadline for the whole handshake, not per read: a server
+            // that trickles a byte at a time must not hold us forever.
+            let deadline = Instant::now() + timeout;
             while conn.is_handshaking() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "TLS handshake failed: not complete within {} ms",
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
+                sock.set_read_timeout(Some(left))?;
+                sock.set_write_timeout(Some(left))?;
                 conn.complete_io(&mut sock).map_err(handshake_error)?;
             }
             sock.set_read_timeout(None)?;
+            sock.set_write_timeout(None)?;
             let shared = Arc::new(TlsShared {
                 conn: Mutex::new(conn),
                 write_order: Mutex::new(()),
@@ -326,16 +377,53 @@ pub fn connect(
 
 /// A failed TLS handshake, with a hint at the likely misconfiguration.
 fn handshake_error(e: io::Error) -> io::Error {
-    let hint = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        Some(rustls::Error::InvalidCertificate(_)) => {
-            " (is the server's certificate signed by the CA given with --ca-cert?)"
-        }
-        Some(rustls::Error::AlertReceived(_)) => {
-            " (the server refused us: does it trust the CA that signed --certificate?)"
-        }
-        _ => "",
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        return io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake failed: the server stopped answering",
+        );
+    }
+    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return io::Error::new(e.kind(), format!("TLS handshake failed: {e}"));
     };
-    io::Error::new(e.kind(), format!("TLS handshake failed: {e}{hint}"))
+    let text = match tls {
+        rustls::Error::InvalidCertificate(c) => format!(
+            "the server's certificate was refused: {}",
+            certificate_problem(c)
+        ),
+        rustls::Error::AlertReceived(a) => format!(
+            "the server refused us ({a:?}): does it trust the CA that signed --certificate, \
+             and is that certificate still valid?"
+        ),
+        other => other.to_string(),
+    };
+    io::Error::new(e.kind(), format!("TLS handshake failed: {text}"))
+}
+
+/// What an invalid server certificate most likely means, in an operator's
+/// terms.
+fn certificate_problem(c: &CertificateError) -> String {
+    match c {
+        // webpki's own error, passed through as `Other`.
+        CertificateError::Other(e) if format!("{e:?}").contains("UnsupportedCertVersion") => {
+            "it is an X.509 version 1 certificate, and only version 3 is accepted: \
+             issue it again with extensions (ovs-pki does; with openssl, pass -extfile)"
+                .into()
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "it has expired (or this host's clock is ahead)".into()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "it is not valid yet (or this host's clock is behind)".into()
+        }
+        CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+            format!("{c:?} (is it signed by the CA given with --ca-cert?)")
+        }
+        other => format!("{other:?}"),
+    }
 }
 
 /// One TLS session used from two threads. `conn` is locked only while
