@@ -148,6 +148,7 @@ impl Harness {
                 tls: tls.map(|t| std::sync::Arc::new(TlsSource::new(t).unwrap())),
                 probe_interval: probe,
                 connect_timeout: Duration::from_secs(2),
+                shuffle_remotes: false,
                 required: &[],
             },
             Arc::new(move |ev| {
@@ -682,7 +683,7 @@ fn plain_monitor_updates_apply() {
             json!(["Open_vSwitch", "plain", {"Bridge": {"columns": ["name", "external_ids"]}}]),
         )
         .unwrap();
-    replica.apply_update(&initial.to_string()).unwrap();
+    replica.apply_update(None, &initial.to_string()).unwrap();
     assert_eq!(replica.len("Bridge"), 0);
     let mut txn = Txn::new("Open_vSwitch");
     txn.insert(
@@ -699,7 +700,7 @@ fn plain_monitor_updates_apply() {
     };
     assert_eq!(method, "update");
     replica
-        .apply_update(&params.value()[1].to_string())
+        .apply_update(None, &params.value()[1].to_string())
         .unwrap();
     let (uuid, row) = replica.rows("Bridge").next().unwrap();
     assert_eq!(col(row, "name").as_str(), Some("br0"));
@@ -717,7 +718,7 @@ fn plain_monitor_updates_apply() {
         unreachable!()
     };
     replica
-        .apply_update(&params.value()[1].to_string())
+        .apply_update(None, &params.value()[1].to_string())
         .unwrap();
     assert_eq!(
         col(replica.get("Bridge", &uuid).unwrap(), "external_ids").map_get("k"),

@@ -69,6 +69,7 @@ impl Watch {
                 tls: None,
                 probe_interval: None,
                 connect_timeout: Duration::from_secs(5),
+                shuffle_remotes: false,
                 required: &[],
             },
             Arc::new(move |e| {

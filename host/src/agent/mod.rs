@@ -70,6 +70,11 @@ const TRIM_AFTER: usize = 500;
 /// On shutdown, how long to wait for a transaction in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
+/// Limit for each step of connecting to a database (TCP connect, TLS
+/// handshake, each of the first answers): a server that accepts and then
+/// says nothing is left for the next remote after this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn poster(tx: &Sender<Event>, wrap: fn(ConnEvent) -> Event) -> Post {
     let tx = Mutex::new(tx.clone());
     Arc::new(move |ev| {
@@ -122,7 +127,8 @@ impl Agent {
                         (ms > 0).then(|| Duration::from_millis(ms).max(probe::MINIMUM))
                     }),
                 ),
-                connect_timeout: Duration::from_secs(5),
+                connect_timeout: CONNECT_TIMEOUT,
+                shuffle_remotes: false,
                 required: rows::LOCAL_REQUIRED,
             },
             poster(&tx, Event::Local),
@@ -352,7 +358,8 @@ impl Agent {
                     probe_interval: None,
                     remotes,
                     tls,
-                    connect_timeout: Duration::from_secs(5),
+                    connect_timeout: CONNECT_TIMEOUT,
+                    shuffle_remotes: true,
                     required: rows::SB_REQUIRED,
                 };
                 let update = self

@@ -41,8 +41,15 @@ pub struct ClientConfig {
     /// connection after as long again without an answer. `None` disables
     /// the probe (the default for Unix sockets).
     pub probe_interval: Option<Duration>,
-    /// Limit for one connection attempt.
+    /// Limit for one connection attempt: the TCP connect, the TLS
+    /// handshake, and the server's answers to the `_Server` check and
+    /// `get_schema`, each.
     pub connect_timeout: Duration,
+    /// Start at a random one of several remotes, as the OVS IDL shuffles
+    /// them (`lib/ovsdb-cs.c`), so that the agents of many chassis given
+    /// the same list spread over a cluster's members instead of all
+    /// loading the first.
+    pub shuffle_remotes: bool,
     /// Columns the owner cannot work without. A server whose schema lacks
     /// one (a release older than the owner supports) is refused with one
     /// error line naming the column and the release that has it, and tried
@@ -149,7 +156,7 @@ impl Client {
     /// A session that starts connecting at the first [`Client::tick`].
     /// `post` delivers connection events to the owner's queue.
     pub fn new(cfg: ClientConfig, post: Post) -> Client {
-        Client {
+        let mut client = Client {
             cfg,
             post,
             state: State::Waiting {
@@ -169,6 +176,19 @@ impl Client {
             rx_seen: 0,
             newest: Newest::default(),
             complained: HashSet::new(),
+        };
+        client.next_remote = client.first_remote();
+        client
+    }
+
+    /// Where a round of the remotes starts: see
+    /// [`ClientConfig::shuffle_remotes`].
+    fn first_remote(&mut self) -> usize {
+        let n = self.cfg.remotes.len();
+        if self.cfg.shuffle_remotes && n > 1 {
+            self.jitter.draw() as usize % n
+        } else {
+            0
         }
     }
 
@@ -218,7 +238,7 @@ impl Client {
                 .join(",")
         );
         self.cfg.remotes = remotes;
-        self.next_remote = 0;
+        self.next_remote = self.first_remote();
         self.backoff.reset();
         self.drop_connection("remote changed", Duration::ZERO)
     }
@@ -348,8 +368,12 @@ impl Client {
                                 self.remote(),
                                 2 * interval.as_millis()
                             );
-                            log::warn!("{}: {reason}; reconnecting", self.cfg.label);
-                            events.extend(self.drop_connection(&reason, Duration::ZERO));
+                            // A failure like any other: the next remote, after
+                            // the usual back-off (`lib/reconnect.c`).
+                            log::warn!("{}: {reason}", self.cfg.label);
+                            self.next_remote += 1;
+                            let wait = self.failure_wait();
+                            events.extend(self.drop_connection(&reason, wait));
                         } else {
                             self.send_internal(Internal::Probe, "echo", json!([]));
                             self.probe_sent = true;
@@ -435,6 +459,18 @@ impl Client {
         );
         if let State::Ready { closer, .. } | State::Negotiating { closer, .. } = &old {
             closer.close();
+        }
+        if wait < MAX_BACKOFF * 2 {
+            log::info!(
+                "{}: next attempt: {} {}",
+                self.cfg.label,
+                self.remote(),
+                if wait.is_zero() {
+                    "now".to_owned()
+                } else {
+                    format!("in {} ms", wait.as_millis())
+                }
+            );
         }
         // Reports from the abandoned attempt are ignored from now on.
         self.generation += 1;
@@ -691,5 +727,44 @@ impl Client {
     /// Closes the connection for good (shutdown).
     pub fn close(&mut self) {
         self.drop_connection("shutting down", MAX_BACKOFF * 1000);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(n: usize, shuffle: bool) -> Client {
+        let remotes = (0..n)
+            .map(|i| Remote::Unix(format!("/nonexistent/{i}.sock").into()))
+            .collect();
+        Client::new(
+            ClientConfig {
+                label: "test".into(),
+                database: "OVN_Southbound".into(),
+                remotes,
+                tls: None,
+                probe_interval: None,
+                connect_timeout: Duration::from_secs(1),
+                shuffle_remotes: shuffle,
+                required: &[],
+            },
+            Arc::new(|_| {}),
+        )
+    }
+
+    #[test]
+    fn shuffled_remotes_spread_the_first_connections_over_every_member() {
+        let mut firsts = HashSet::new();
+        for _ in 0..64 {
+            firsts.insert(client(3, true).remote().to_string());
+        }
+        assert_eq!(firsts.len(), 3, "{firsts:?}");
+        for _ in 0..8 {
+            assert_eq!(
+                client(3, false).remote().to_string(),
+                "unix:/nonexistent/0.sock"
+            );
+        }
     }
 }
