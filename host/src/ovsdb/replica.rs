@@ -119,12 +119,24 @@ impl Sink<'_> {
     }
 }
 
+impl Sink<'_> {
+    /// Checks values against the schema (see [`Schema::check`]).
+    fn check(&self, table: &str, cols: &[(Arc<str>, Datum)]) -> Result<(), String> {
+        let Some(schema) = self.schema else {
+            return Ok(());
+        };
+        cols.iter()
+            .try_for_each(|(column, datum)| schema.check(table, column, datum))
+    }
+}
+
 impl UpdateSink for Sink<'_> {
     fn column_name(&mut self, name: &str) -> Arc<str> {
         self.names.get(name)
     }
 
     fn put(&mut self, table: &str, uuid: Uuid, cols: Vec<(Arc<str>, Datum)>) -> Result<(), String> {
+        self.check(table, &cols)?;
         let change = put(self.table(table), table, uuid, Row { cols });
         self.changes.push(change);
         Ok(())
@@ -136,6 +148,7 @@ impl UpdateSink for Sink<'_> {
         uuid: Uuid,
         diffs: Vec<(Arc<str>, Datum)>,
     ) -> Result<(), String> {
+        self.check(table, &diffs)?;
         let schema = self.schema;
         let row = self
             .table(table)
@@ -240,10 +253,15 @@ impl Replica {
     }
 
     /// Applies `<table-updates>` (plain `monitor`), given as JSON text:
-    /// "new" is the whole row, its absence a deletion.
-    pub fn apply_update(&mut self, updates: &str) -> Result<Vec<RowChange>, String> {
+    /// "new" is the whole row, its absence a deletion. Values are checked
+    /// against `schema` if given.
+    pub fn apply_update(
+        &mut self,
+        schema: Option<&Schema>,
+        updates: &str,
+    ) -> Result<Vec<RowChange>, String> {
         let mut changes = Vec::new();
-        read_updates(updates, &mut self.sink(None, &mut changes))?;
+        read_updates(updates, &mut self.sink(schema, &mut changes))?;
         Ok(changes)
     }
 
@@ -350,20 +368,75 @@ mod tests {
         }
     }
 
+    /// Found by trying to break it: such values were applied before.
+    #[test]
+    fn values_of_the_wrong_type_are_refused_with_the_column_named() {
+        let s = schema();
+        for (bad, column) in [
+            (
+                json!({"Interface": {U: {"insert": {"name": 7}}}}),
+                "Interface.name",
+            ),
+            (
+                json!({"Interface": {U: {"insert": {"options": ["set", ["a"]]}}}}),
+                "Interface.options",
+            ),
+            (
+                json!({"Interface": {U: {"insert": {"options": ["map", [["a", 1]]]}}}}),
+                "Interface.options",
+            ),
+            (
+                json!({"Interface": {U: {"insert": {"mtu_request": "1400"}}}}),
+                "Interface.mtu_request",
+            ),
+        ] {
+            let mut r = Replica::default();
+            let e = r.apply_update2(&s, &bad.to_string()).unwrap_err();
+            assert!(e.contains(column), "{bad}: {e}");
+            let e = Replica::default()
+                .apply_update(
+                    Some(&s),
+                    &json!({"Interface": {U: {"new": bad["Interface"][U]["insert"]}}}).to_string(),
+                )
+                .unwrap_err();
+            assert!(e.contains(column), "{bad}: {e}");
+        }
+        let mut r = Replica::default();
+        r.apply_update2(
+            &s,
+            &json!({"Interface": {U: {"insert": {"name": "a"}}}}).to_string(),
+        )
+        .unwrap();
+        let e = r
+            .apply_update2(
+                &s,
+                &json!({"Interface": {U: {"modify": {"mtu_request": true}}}}).to_string(),
+            )
+            .unwrap_err();
+        assert!(e.contains("Interface.mtu_request"), "{e}");
+    }
+
     #[test]
     fn plain_update_replaces_rows() {
         let mut r = Replica::default();
-        r.apply_update(&json!({"Interface": {U: {"new": {"name": "a"}}}}).to_string())
-            .unwrap();
+        r.apply_update(
+            None,
+            &json!({"Interface": {U: {"new": {"name": "a"}}}}).to_string(),
+        )
+        .unwrap();
         let c = r
             .apply_update(
+                None,
                 &json!({"Interface": {U: {"old": {"name": "a"}, "new": {"name": "b"}}}})
                     .to_string(),
             )
             .unwrap();
         assert_eq!(c[0].kind, ChangeKind::Modify);
         let c = r
-            .apply_update(&json!({"Interface": {U: {"old": {"name": "b"}}}}).to_string())
+            .apply_update(
+                None,
+                &json!({"Interface": {U: {"old": {"name": "b"}}}}).to_string(),
+            )
             .unwrap();
         assert_eq!(c[0].kind, ChangeKind::Delete);
     }

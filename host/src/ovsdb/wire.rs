@@ -370,6 +370,10 @@ impl<'de> Visitor<'de> for Cols<'_> {
             cols.push((self.0.column_name(&name), datum));
         }
         cols.sort_by(|a, b| a.0.cmp(&b.0));
+        // JSON allows a name twice in an object; a row does not.
+        if let Some(w) = cols.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(de::Error::custom(format!("column {} given twice", w[0].0)));
+        }
         cols.shrink_to_fit();
         Ok(cols)
     }
@@ -481,6 +485,8 @@ mod tests {
             r#"{"Port": {"not-a-uuid": {"delete": null}}}"#.to_owned(),
             format!(r#"{{"Port": {{"{U}": {{"insert": {{"name": ["bogus", 1]}}}}}}}}"#),
             r#"{"Port": {}} trailing"#.to_owned(),
+            // Found by trying to break it: applied twice before.
+            format!(r#"{{"Port": {{"{U}": {{"modify": {{"tag": 1, "tag": 1}}}}}}}}"#),
         ] {
             assert!(read_updates2(&bad, &mut Log::default()).is_err(), "{bad}");
         }
