@@ -201,7 +201,9 @@ impl LocalSession {
 
     fn apply(&mut self, updates: &Json) -> Result<Vec<RowChange>, String> {
         if self.plain {
-            self.view.replica.apply_update(updates.text())
+            self.view
+                .replica
+                .apply_update(self.client.schema(), updates.text())
         } else {
             let schema = self.client.schema().ok_or("no schema")?;
             self.view.replica.apply_update2(schema, updates.text())
