@@ -6,7 +6,7 @@ use clap::Parser;
 use cli::{Cli, Command, ProviderArgs, RunArgs};
 use std::process::ExitCode;
 use std::time::Duration;
-use vif_plug_host::agent::{Agent, AgentOptions, Event};
+use vif_plug_host::agent::{Agent, AgentOptions};
 use vif_plug_host::check::{self, CheckOptions};
 use vif_plug_host::config::Setting;
 use vif_plug_host::loader::{self, Sources};
@@ -94,7 +94,7 @@ fn run(args: RunArgs) -> ExitCode {
         unplug_settle: Duration::from_millis(args.unplug_settle),
     };
     let agent = Agent::new(opts, registry);
-    let events = agent.sender();
+    let stop = agent.stop_handle();
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
@@ -104,7 +104,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     std::thread::spawn(move || {
         for sig in signals.forever() {
-            if events.send(Event::Stop(sig)).is_err() {
+            if stop.stop(sig).is_err() {
                 break;
             }
         }

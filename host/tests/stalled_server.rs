@@ -42,12 +42,26 @@ fn a_stopped_local_server_blocks_neither_signals_nor_the_resumption() {
     signal(ovsdb, "-STOP");
     env.add_plugged_lsps(&first, &[]);
     wait_for_batch(&env, first.len());
-    std::thread::sleep(Duration::from_secs(3));
+    // A silent server is not silent in the agent's log.
+    env.wait("the unanswered transaction logged", || {
+        env.agent.log().contains("local: no answer for 5")
+    });
     signal(ovsdb, "-CONT");
     env.wait_for(
         Duration::from_secs(120),
         "every port plugged once the server reads again",
         || env.plugged().len() == first.len(),
+    );
+    env.wait("the answer logged", || {
+        env.agent
+            .log()
+            .contains("local: the transaction is answered after")
+    });
+    let log = env.agent.log();
+    assert!(
+        log.contains("to the transaction of 2000 operation(s) (plugging big")
+            && log.contains(", 1992 more): is ovsdb-server stopped or overloaded?"),
+        "{log}"
     );
 
     // Stopped again under a second large batch: SIGTERM is still heard.
@@ -69,7 +83,7 @@ fn a_stopped_local_server_blocks_neither_signals_nor_the_resumption() {
     assert!(
         env.agent
             .log()
-            .contains("stopping with a transaction of 1000 operation(s) unanswered"),
+            .contains("stopping with a transaction of 1000 operation(s) unanswered (plugging more"),
         "the abandoned transaction is named:\n{}",
         env.agent.log()
     );

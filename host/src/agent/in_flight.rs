@@ -21,6 +21,33 @@ struct Sent {
     plans: Vec<Plan>,
     /// The plan each operation of the transaction belongs to.
     owners: Vec<Option<usize>>,
+    /// When it was sent.
+    at: Instant,
+    /// Whether its slowness was logged.
+    warned: bool,
+}
+
+/// A transaction unanswered this long is logged as such, once: a local
+/// ovsdb-server that is stopped or swamped is otherwise silent.
+pub const SLOW_TXN: Duration = Duration::from_secs(5);
+
+/// At most this many logical ports are named in one line.
+const NAMED: usize = 8;
+
+impl Sent {
+    /// What it does, briefly: "plugging lsp1, unplugging lsp2 and 3 more".
+    fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .plans
+            .iter()
+            .take(NAMED)
+            .map(|p| format!("{} {}", p.verb(), p.lport))
+            .collect();
+        if self.plans.len() > NAMED {
+            parts.push(format!("{} more", self.plans.len() - NAMED));
+        }
+        parts.join(", ")
+    }
 }
 
 /// The local database writer.
@@ -84,6 +111,8 @@ impl Writer {
                     plans,
                     owners,
                     bridge: bridge.to_owned(),
+                    at: Instant::now(),
+                    warned: false,
                 });
             }
             None => {
@@ -101,6 +130,12 @@ impl Writer {
             return;
         };
         let now = Instant::now();
+        if sent.warned {
+            log::info!(
+                "local: the transaction is answered after {} ms",
+                now.duration_since(sent.at).as_millis()
+            );
+        }
         let failed_at = result.as_ref().ok().and_then(failed_op);
         // The failed operation's plan; a lone plan is its own culprit.
         let culprit = failed_at
@@ -157,10 +192,28 @@ impl Writer {
         drop(sent.plans);
     }
 
+    /// Logs, once, a transaction unanswered for [`SLOW_TXN`]. Returns
+    /// when to look again.
+    pub fn check_slow(&mut self, now: Instant) -> Option<Instant> {
+        let sent = self.sent.as_mut().filter(|s| !s.warned)?;
+        let due = sent.at + SLOW_TXN;
+        if now < due {
+            return Some(due);
+        }
+        sent.warned = true;
+        log::warn!(
+            "local: no answer for {} ms to the transaction of {} operation(s) ({}): is ovsdb-server stopped or overloaded? Waiting for it; nothing else is written meanwhile",
+            now.duration_since(sent.at).as_millis(),
+            sent.plans.len(),
+            sent.summary()
+        );
+        None
+    }
+
     /// On shutdown: the transaction in flight is abandoned, its outcome
-    /// unknown. Returns how many operations it held.
-    pub fn abandon(&mut self) -> Option<usize> {
-        self.sent.take().map(|s| s.plans.len())
+    /// unknown. Returns how many operations it held and what they did.
+    pub fn abandon(&mut self) -> Option<(usize, String)> {
+        self.sent.take().map(|s| (s.plans.len(), s.summary()))
     }
 }
 

@@ -63,6 +63,22 @@ pub enum Event {
     Stop(i32),
 }
 
+/// Stops a running agent from another thread (a signal handler).
+#[derive(Clone)]
+pub struct StopHandle {
+    tx: Sender<Event>,
+    signal: Arc<std::sync::atomic::AtomicI32>,
+}
+
+impl StopHandle {
+    /// Asks the agent to stop, for signal `sig`. Seen at once, even when
+    /// a flood of database events is queued ahead of the wake-up.
+    pub fn stop(&self, sig: i32) -> Result<(), ()> {
+        self.signal.store(sig, std::sync::atomic::Ordering::SeqCst);
+        self.tx.send(Event::Stop(sig)).map_err(drop)
+    }
+}
+
 /// Port events (marks and decisions) after which the agent returns free
 /// memory to the system before it sleeps (see [`crate::memory`]).
 const TRIM_AFTER: usize = 500;
@@ -107,6 +123,8 @@ pub struct Agent {
     hostname_key: Option<String>,
     next_run: Instant,
     stopping: Option<Instant>,
+    /// The signal a [`StopHandle`] stopped us with; 0 while none.
+    stop_signal: Arc<std::sync::atomic::AtomicI32>,
     /// Port events since memory was last trimmed.
     burst: usize,
 }
@@ -150,8 +168,27 @@ impl Agent {
             hostname_key: None,
             next_run: Instant::now(),
             stopping: None,
+            stop_signal: Arc::default(),
             burst: 0,
         }
+    }
+
+    /// A handle that stops the agent, for a signal handler.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            tx: self.tx.clone(),
+            signal: self.stop_signal.clone(),
+        }
+    }
+
+    /// Notices a stop asked for through a [`StopHandle`], ahead of the
+    /// queue.
+    fn stop_requested(&mut self) -> bool {
+        let sig = self.stop_signal.load(std::sync::atomic::Ordering::SeqCst);
+        if sig != 0 && self.stopping.is_none() {
+            self.on_event(Event::Stop(sig));
+        }
+        sig != 0
     }
 
     /// A sender for events, e.g. for a signal handler.
@@ -186,6 +223,9 @@ impl Agent {
             if let Some(t) = self.sb.settle_deadline() {
                 deadline = deadline.min(t);
             }
+            if let Some(t) = self.writer.check_slow(now) {
+                deadline = deadline.min(t);
+            }
             // Only wake for pending work that can actually be done.
             if self.local.may_write()
                 && !self.writer.busy()
@@ -194,6 +234,7 @@ impl Agent {
             {
                 deadline = deadline.min(self.writer.not_before());
             }
+            self.stop_requested();
             if let Some(t) = self.stopping {
                 if !self.writer.busy() || now >= t + SHUTDOWN_GRACE {
                     break;
@@ -212,8 +253,9 @@ impl Agent {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             // Take everything already queued before deciding, so a burst of
-            // updates becomes one transaction.
-            while let Ok(ev) = self.rx.try_recv() {
+            // updates becomes one transaction; but a stop goes first.
+            while !self.stop_requested() {
+                let Ok(ev) = self.rx.try_recv() else { break };
                 self.on_event(ev);
             }
             self.run_providers();
@@ -228,9 +270,9 @@ impl Agent {
     }
 
     fn shutdown(mut self) {
-        if let Some(n) = self.writer.abandon() {
+        if let Some((n, what)) = self.writer.abandon() {
             log::warn!(
-                "stopping with a transaction of {n} operation(s) unanswered; its outcome is not known"
+                "stopping with a transaction of {n} operation(s) unanswered ({what}); its outcome is not known: the next start reads what the database holds and carries on from there"
             );
         }
         self.local.client().close();
@@ -274,6 +316,7 @@ impl Agent {
                 };
                 self.on_sb_events(events);
             }
+            Event::Stop(_) if self.stopping.is_some() => {}
             Event::Stop(sig) => {
                 log::info!("signal {sig} received: stopping");
                 self.stopping = Some(Instant::now());

@@ -109,6 +109,16 @@ impl Plan {
         }
     }
 
+    /// What it does, as a verb for the logs ("plugging").
+    pub fn verb(&self) -> &'static str {
+        match self.action {
+            Action::Create(_) => "plugging",
+            Action::Update { .. } => "updating",
+            Action::Remove(_) => "unplugging",
+            Action::Replace(..) => "replacing",
+        }
+    }
+
     /// The kind of operation.
     pub fn kind(&self) -> OpKind {
         match self.action {
