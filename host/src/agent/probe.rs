@@ -7,12 +7,13 @@
 //! - else `external_ids:ovn-remote-probe-interval-<chassis>`, else
 //!   `external_ids:ovn-remote-probe-interval`, in milliseconds: `0` turns the
 //!   probe off, `-1` means the default, and a value under 1000 is raised
-//!   to 1000;
+//!   to 1000 (said once);
 //! - else the default: 5000 ms when a remote is `tcp:` or `ssl:`, off for
 //!   Unix sockets.
 //!
-//! Unlike ovn-controller, a value that is not a number is reported (once per
-//! value) rather than read as the default silently.
+//! Unlike ovn-controller, a value that is not a number, or that had to be
+//! raised or is beyond what OVS accepts, is reported (once per value)
+//! rather than used silently.
 
 use crate::ovsdb::Remote;
 use std::time::Duration;
@@ -76,12 +77,13 @@ pub fn southbound(
         source: Source::Default,
     };
     if let Some(ms) = flag {
+        let (interval, complaint) = bounded(ms, "--probe-interval");
         return (
             Setting {
-                interval: from_millis(ms),
+                interval,
                 source: Source::Flag,
             },
-            None,
+            complaint,
         );
     }
     let Some((key, value)) = ext else {
@@ -89,12 +91,21 @@ pub fn southbound(
     };
     match value.trim().parse::<i64>() {
         Ok(-1) => (default, None),
-        Ok(ms) if ms >= 0 => (
-            Setting {
-                interval: from_millis(ms.unsigned_abs()),
-                source: Source::ExternalIds(key.to_owned()),
-            },
-            None,
+        Ok(ms) if (0..=MAXIMUM_MS).contains(&ms) => {
+            let (interval, complaint) = bounded(ms.unsigned_abs(), &format!("external_ids:{key}"));
+            (
+                Setting {
+                    interval,
+                    source: Source::ExternalIds(key.to_owned()),
+                },
+                complaint,
+            )
+        }
+        Ok(ms) if ms > MAXIMUM_MS => (
+            default.clone(),
+            Some(format!(
+                "external_ids:{key}={value:?} is more than {MAXIMUM_MS} ms (24 days, the most OVS accepts); using {default}"
+            )),
         ),
         _ => (
             default.clone(),
@@ -105,9 +116,35 @@ pub fn southbound(
     }
 }
 
-/// `0` is off; anything else at least [`MINIMUM`].
-fn from_millis(ms: u64) -> Option<Duration> {
-    (ms > 0).then(|| Duration::from_millis(ms).max(MINIMUM))
+/// The longest interval: OVS keeps it in an `int` of milliseconds.
+pub const MAXIMUM_MS: i64 = i32::MAX as i64;
+
+/// `0` is off; anything else at least [`MINIMUM`] and at most
+/// [`MAXIMUM_MS`], with a complaint naming `what` when it had to be moved.
+fn bounded(ms: u64, what: &str) -> (Option<Duration>, Option<String>) {
+    if ms == 0 {
+        return (None, None);
+    }
+    let d = Duration::from_millis(ms);
+    if d < MINIMUM {
+        let min = MINIMUM.as_millis();
+        return (
+            Some(MINIMUM),
+            Some(format!(
+                "{what}={ms} is under {min} ms, the shortest probe OVS allows: using {min} ms"
+            )),
+        );
+    }
+    if ms > MAXIMUM_MS as u64 {
+        let max = Duration::from_millis(MAXIMUM_MS as u64);
+        return (
+            Some(max),
+            Some(format!(
+                "{what}={ms} is more than {MAXIMUM_MS} ms (24 days, the most OVS accepts): using {MAXIMUM_MS} ms"
+            )),
+        );
+    }
+    (Some(d), None)
 }
 
 #[cfg(test)]
@@ -146,7 +183,15 @@ mod tests {
             (None, None, unix(), None, Source::Default, false),
             (Some(0), ext("3000"), tcp(), None, Source::Flag, false),
             (Some(2500), None, unix(), ms(2500), Source::Flag, false),
-            (Some(10), None, tcp(), ms(1000), Source::Flag, false),
+            (Some(10), None, tcp(), ms(1000), Source::Flag, true),
+            (
+                Some(u64::MAX),
+                None,
+                tcp(),
+                ms(i32::MAX as u64),
+                Source::Flag,
+                true,
+            ),
             (
                 None,
                 ext("3000"),
@@ -179,7 +224,15 @@ mod tests {
                 tcp(),
                 ms(1000),
                 Source::ExternalIds(KEY.into()),
-                false,
+                true,
+            ),
+            (
+                None,
+                ext("99999999999"),
+                tcp(),
+                ms(5000),
+                Source::Default,
+                true,
             ),
             (None, ext("-1"), tcp(), ms(5000), Source::Default, false),
             (None, ext("-7"), tcp(), ms(5000), Source::Default, true),
