@@ -104,7 +104,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     std::thread::spawn(move || {
         for sig in signals.forever() {
-            if stop.stop(sig).is_err() {
+            if !stop.stop(sig) {
                 break;
             }
         }

@@ -85,6 +85,29 @@ fn table(title: &str, rows: &[Row]) {
     println!();
 }
 
+/// Every scenario, in the order they run.
+const SCENARIOS: &[&str] = &[
+    "local-kills",
+    "plugger-kill",
+    "southbound",
+    "raft",
+    "local-stop",
+    "latency",
+    "churn",
+    "memory",
+    "fleet",
+];
+
+/// Says what is wrong and what is accepted, and exits with status 2.
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "faults: {problem}\nscenarios (VIF_PLUG_FAULTS, comma-separated; default all): {}\n\
+         VIF_PLUG_FAULTS_QUICK=1 for small sizes; VIF_PLUG_FAULTS_FLEET=20,40,80 for the fleet's chassis counts",
+        SCENARIOS.join(", ")
+    );
+    std::process::exit(2)
+}
+
 fn both(f: impl Fn(Who) -> Row) -> Vec<Row> {
     [Who::Agent, Who::Reference].into_iter().map(f).collect()
 }
@@ -93,10 +116,23 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let quick = std::env::var("VIF_PLUG_FAULTS_QUICK").is_ok_and(|v| v == "1");
+    let quick = match std::env::var("VIF_PLUG_FAULTS_QUICK").ok().as_deref() {
+        None | Some("" | "0" | "false" | "no") => false,
+        Some("1" | "true" | "yes") => true,
+        Some(other) => usage(&format!("VIF_PLUG_FAULTS_QUICK={other:?}: use 1 or 0")),
+    };
     let wanted: Option<Vec<String>> = std::env::var("VIF_PLUG_FAULTS")
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect());
+    if let Some(w) = &wanted {
+        let unknown: Vec<&String> = w
+            .iter()
+            .filter(|n| !SCENARIOS.contains(&n.as_str()))
+            .collect();
+        if !unknown.is_empty() || w.is_empty() {
+            usage(&format!("VIF_PLUG_FAULTS: unknown scenario(s) {unknown:?}"));
+        }
+    }
     let want = |name: &str| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == name));
     let dir = testkit::private_dir();
     testkit::contract::counting_provider(dir.path());
@@ -169,10 +205,20 @@ fn main() {
         );
     }
     if want("fleet") {
-        let ks: Vec<usize> = std::env::var("VIF_PLUG_FAULTS_FLEET")
-            .ok()
-            .map(|v| v.split(',').filter_map(|k| k.trim().parse().ok()).collect())
-            .unwrap_or_else(|| if quick { vec![3] } else { vec![20, 40, 80] });
+        let ks: Vec<usize> = match std::env::var("VIF_PLUG_FAULTS_FLEET") {
+            Ok(v) => v
+                .split(',')
+                .map(|k| {
+                    k.trim().parse().ok().filter(|&k| k > 0).unwrap_or_else(|| {
+                        usage(&format!(
+                            "VIF_PLUG_FAULTS_FLEET: {k:?} is not a chassis count"
+                        ))
+                    })
+                })
+                .collect(),
+            Err(_) if quick => vec![3],
+            Err(_) => vec![20, 40, 80],
+        };
         let mut rows = Vec::new();
         for k in ks {
             rows.extend(both(|w| fleet::fleet(w, d, k)));

@@ -72,10 +72,11 @@ pub struct StopHandle {
 
 impl StopHandle {
     /// Asks the agent to stop, for signal `sig`. Seen at once, even when
-    /// a flood of database events is queued ahead of the wake-up.
-    pub fn stop(&self, sig: i32) -> Result<(), ()> {
+    /// a flood of database events is queued ahead of the wake-up. Returns
+    /// false once the agent is gone.
+    pub fn stop(&self, sig: i32) -> bool {
         self.signal.store(sig, std::sync::atomic::Ordering::SeqCst);
-        self.tx.send(Event::Stop(sig)).map_err(drop)
+        self.tx.send(Event::Stop(sig)).is_ok()
     }
 }
 
