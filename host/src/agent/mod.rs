@@ -382,9 +382,9 @@ impl Agent {
     fn on_config_change(&mut self) {
         let cfg = self.local.view().config(self.opts.chassis.as_deref());
         let sb_remote = match &self.opts.sb_remote {
-            Some(r) => Some(r.clone()),
+            Some(r) => Some((r.clone(), "--ovnsb-remote")),
             None => match cfg.ovn_remote.as_deref().map(remote::parse_list) {
-                Some(Ok(r)) => Some(r),
+                Some(Ok(r)) => Some((r, "external_ids:ovn-remote")),
                 Some(Err(e)) => {
                     log::error!("external_ids:ovn-remote: {e}");
                     None
@@ -393,7 +393,7 @@ impl Agent {
             },
         };
         match sb_remote {
-            Some(remotes) => {
+            Some((remotes, source)) => {
                 let tls = self.opts.tls.clone();
                 let make = move |remotes: Vec<Remote>| ClientConfig {
                     label: "southbound".into(),
@@ -406,9 +406,9 @@ impl Agent {
                     shuffle_remotes: true,
                     required: rows::SB_REQUIRED,
                 };
-                let update = self
-                    .sb
-                    .set_remotes(remotes, make, poster(&self.tx, Event::Sb));
+                let update =
+                    self.sb
+                        .set_remotes(remotes, source, make, poster(&self.tx, Event::Sb));
                 self.ports.mark_many(update.lports);
             }
             None if self.sb.client().is_none() => log::warn!(

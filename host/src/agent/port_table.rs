@@ -85,12 +85,11 @@ fn describe(old: &Phase, new: &Phase) -> Option<(log::Level, String)> {
         ),
         // Coming back from a held state is news; the rest is logged when
         // transactions commit.
-        Phase::Plugged
-            if matches!(
-                old,
-                Phase::Kept(_) | Phase::Deferred(..) | Phase::Refused(_) | Phase::Declined { .. }
-            ) =>
-        {
+        Phase::Plugged if matches!(old, Phase::Kept(_) | Phase::Deferred(..)) => (
+            Info,
+            "binding in view and requested here: the interface kept stays in place".into(),
+        ),
+        Phase::Plugged if matches!(old, Phase::Refused(_) | Phase::Declined { .. }) => {
             (Info, "requested here again as main chassis: interface in place".into())
         }
         Phase::Idle | Phase::Plugged | Phase::Quarantined { .. } | Phase::InFlight(_) => {

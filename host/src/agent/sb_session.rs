@@ -129,31 +129,33 @@ impl SbSession {
         self.client.as_ref().map(Client::rx_bytes)
     }
 
-    /// Connects to `remotes` (or switches to them). Returns the events of
-    /// dropping an earlier connection.
+    /// Connects to `remotes` (or switches to them); `source` says where
+    /// they were given, for the log. Returns the events of dropping an
+    /// earlier connection.
     pub fn set_remotes(
         &mut self,
         remotes: Vec<Remote>,
+        source: &str,
         make: impl FnOnce(Vec<Remote>) -> ClientConfig,
         post: crate::ovsdb::connection::Post,
     ) -> SbUpdate {
+        let list = remotes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         match &mut self.client {
             None => {
-                log::info!(
-                    "southbound: {}",
-                    remotes
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                );
+                log::info!("southbound: {list} (from {source})");
                 self.client = Some(Client::new(make(remotes), post));
                 SbUpdate::default()
             }
-            Some(c) => {
+            Some(c) if c.remotes() != remotes.as_slice() => {
+                log::info!("southbound: now {list} (from {source})");
                 let events = c.set_remotes(remotes);
                 self.on_events(events)
             }
+            Some(_) => SbUpdate::default(),
         }
     }
 
@@ -415,11 +417,19 @@ impl SbSession {
                 };
                 self.sb_global = self.view.sb_global();
                 self.populated = self.view.populated();
-                log::info!(
-                    "southbound: {} port binding(s) in view for chassis {:?}",
-                    self.view.len(),
-                    self.wanted.chassis_name
-                );
+                match self.selected.as_ref().and_then(|s| s.chassis) {
+                    Some(_) => log::info!(
+                        "southbound: {} port binding(s) in view for chassis {:?}",
+                        self.view.len(),
+                        self.wanted.chassis_name
+                    ),
+                    // Known only from this first reply: the condition on it
+                    // follows.
+                    None => log::debug!(
+                        "southbound: first contents read; selecting the bindings of chassis {:?} next",
+                        self.wanted.chassis_name
+                    ),
+                }
             }
             ClientEvent::Error { id, error }
                 if self.request.as_ref().is_some_and(|r| r.0 == id) =>
