@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
-use testkit::sandbox::{wait_until, Sandbox, SandboxOptions};
+use testkit::sandbox::{wait_until, Daemon, Sandbox, SandboxOptions};
 use testkit::{cargo_cdylib, private_dir};
 
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -133,8 +133,22 @@ impl Env {
     /// As [`Env::wait`], for up to `limit`.
     pub fn wait_for(&self, limit: Duration, what: &str, cond: impl FnMut() -> bool) {
         if let Err(e) = wait_until(limit, what, cond) {
-            panic!("{e}\n--- agent log ---\n{}", self.agent.log());
+            panic!(
+                "{e}\n--- agent log ---\n{}{}{}",
+                self.agent.log(),
+                self.daemon_tail(Daemon::OvnController),
+                self.daemon_tail(Daemon::Northd)
+            );
         }
+    }
+
+    /// The last lines of a daemon's log, so that a wait that times out on
+    /// what OVN does (a port bound, `up` set) shows where OVN stood.
+    fn daemon_tail(&self, daemon: Daemon) -> String {
+        let text = std::fs::read_to_string(self.sb.log_path(daemon)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+        format!("\n--- {daemon:?} log (last lines) ---\n{tail}")
     }
 
     /// A sandbox on real devices (so a veth is what OVS opens), with
