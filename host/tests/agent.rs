@@ -941,21 +941,72 @@ fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
 fn a_southbound_too_old_for_the_agent_is_said_once_and_retried_with_back_off() {
     let env = Env::start();
     // An OVN_Southbound from before requested_chassis (OVN 21.12).
-    let schema: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string("/usr/share/ovn/ovn-sb.ovsschema").expect("Debian's ovn-sb.ovsschema"),
-    )
-    .unwrap();
-    let mut old = schema.clone();
-    let columns = old["tables"]["Port_Binding"]["columns"]
-        .as_object_mut()
-        .unwrap();
-    columns.remove("requested_chassis");
-    columns.remove("requested_additional_chassis");
+    let (remote, _stop) =
+        server_on_an_old_schema(&env, "/usr/share/ovn/ovn-sb.ovsschema", "old-sb", |old| {
+            let columns = old["tables"]["Port_Binding"]["columns"]
+                .as_object_mut()
+                .unwrap();
+            columns.remove("requested_chassis");
+            columns.remove("requested_additional_chassis");
+        });
+    let agent = AgentProc::start(&env.sb, &env.provider_dir, &["--ovnsb-remote", &remote]);
+    said_once_and_retried(
+        &agent,
+        "without Port_Binding.requested_chassis (OVN 21.12 or later)",
+    );
+}
+
+#[test]
+fn a_local_database_too_old_for_the_agent_is_said_once_and_retried_with_back_off() {
+    let env = Env::start();
+    // An Open_vSwitch schema from before Interface.mtu_request (OVS 2.6).
+    let (remote, _stop) = server_on_an_old_schema(
+        &env,
+        "/usr/share/openvswitch/vswitch.ovsschema",
+        "old-ovs",
+        |old| {
+            old["tables"]["Interface"]["columns"]
+                .as_object_mut()
+                .unwrap()
+                .remove("mtu_request");
+        },
+    );
+    let agent = AgentProc::start(&env.sb, &env.provider_dir, &["--ovs-remote", &remote]);
+    said_once_and_retried(
+        &agent,
+        "without Interface.mtu_request (Open vSwitch 2.6 or later)",
+    );
+}
+
+/// Stops an ovsdb-server started by [`server_on_an_old_schema`], by the
+/// PID in its pidfile.
+struct StopServer(PathBuf);
+
+impl Drop for StopServer {
+    fn drop(&mut self) {
+        if let Ok(pid) = fs::read_to_string(&self.0) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+/// Starts an ovsdb-server in the sandbox's directory on a copy of the
+/// installed schema at `installed`, edited by `edit` and given version
+/// 20.20.0; returns its remote.
+fn server_on_an_old_schema(
+    env: &Env,
+    installed: &str,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (String, StopServer) {
+    let mut old: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(installed).expect("Debian's schema")).unwrap();
+    edit(&mut old);
     old["version"] = serde_json::json!("20.20.0");
     let dir = env.sb.dir();
-    let schema_file = dir.join("old-sb.ovsschema");
+    let schema_file = dir.join(format!("{name}.ovsschema"));
     fs::write(&schema_file, old.to_string()).unwrap();
-    let db = dir.join("old-sb.db");
+    let db = dir.join(format!("{name}.db"));
     let ok = std::process::Command::new("ovsdb-tool")
         .arg("create")
         .arg(&db)
@@ -964,32 +1015,33 @@ fn a_southbound_too_old_for_the_agent_is_said_once_and_retried_with_back_off() {
         .unwrap()
         .success();
     assert!(ok, "ovsdb-tool create");
-    let sock = dir.join("old-sb.sock");
-    let pidfile = dir.join("old-sb.pid");
+    let sock = dir.join(format!("{name}.sock"));
+    let pidfile = dir.join(format!("{name}.pid"));
     let ok = env
         .sb
         .command("ovsdb-server")
         .arg("--detach")
         .arg(format!("--pidfile={}", pidfile.display()))
         .arg(format!("--remote=punix:{}", sock.display()))
-        .arg(format!("--unixctl={}", dir.join("old-sb.ctl").display()))
-        .arg(format!("--log-file={}", dir.join("old-sb.log").display()))
+        .arg(format!(
+            "--unixctl={}",
+            dir.join(format!("{name}.ctl")).display()
+        ))
+        .arg(format!(
+            "--log-file={}",
+            dir.join(format!("{name}.log")).display()
+        ))
         .arg(&db)
         .status()
         .unwrap()
         .success();
     assert!(ok, "ovsdb-server on the old schema");
-    struct Stop(std::path::PathBuf);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            if let Ok(pid) = fs::read_to_string(&self.0) {
-                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
-            }
-        }
-    }
-    let _stop = Stop(pidfile);
-    let remote = format!("unix:{}", sock.display());
-    let agent = AgentProc::start(&env.sb, &env.provider_dir, &["--ovnsb-remote", &remote]);
+    (format!("unix:{}", sock.display()), StopServer(pidfile))
+}
+
+/// Waits for the agent to refuse the old schema, then checks it said so in
+/// one ERROR line naming `missing`, and tried once more per back-off.
+fn said_once_and_retried(agent: &AgentProc, missing: &str) {
     let said = |a: &AgentProc| {
         a.log()
             .lines()
@@ -997,18 +1049,17 @@ fn a_southbound_too_old_for_the_agent_is_said_once_and_retried_with_back_off() {
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
-    common::wait_for_log(&agent, Duration::from_secs(20), "the refusal", |log| {
+    common::wait_for_log(agent, Duration::from_secs(20), "the refusal", |log| {
         log.contains("this release is too old")
     });
     // Eleven seconds: the back-off is 8 s ±25 %, so one more attempt; a
     // loop would have made hundreds.
     std::thread::sleep(Duration::from_secs(11));
-    let lines = said(&agent);
+    let lines = said(agent);
     let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
     assert_eq!(errors.len(), 1, "{}", agent.log());
     assert!(
-        errors[0].contains("without Port_Binding.requested_chassis (OVN 21.12 or later)")
-            && errors[0].contains("schema 20.20.0"),
+        errors[0].contains(missing) && errors[0].contains("schema 20.20.0"),
         "{}",
         errors[0]
     );
