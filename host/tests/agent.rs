@@ -535,6 +535,60 @@ fn a_version_1_server_certificate_is_named_as_such() {
     );
 }
 
+/// OVS's OpenSSL presents an X.509 version 1 client certificate and
+/// ovsdb-server accepts it: a PKI that works for ovn-controller works for
+/// the agent. Found by an operator's trial: the agent refused to start.
+#[test]
+fn a_version_1_client_certificate_is_presented_as_ovs_presents_it() {
+    let pki = private_dir();
+    make_pki(pki.path());
+    testkit::pki::reissue_as_v1(pki.path(), "client");
+    let (env, port) = start_with_tls_southbound(pki.path(), pki.path(), "ssl:127.0.0.1:{port}");
+    plug(&env, "lsp1", &[]);
+    let log = env.agent.log();
+    assert!(
+        log.contains(&format!("southbound: connected to ssl:127.0.0.1:{port}")),
+        "{log}"
+    );
+}
+
+/// With TLS 1.3 ovsdb-server judges the client's certificate after the
+/// client's side of the handshake is done, so the refusal arrives at the
+/// first read; it is explained as a refused handshake is. Found by an
+/// operator's trial ("protocol error: received fatal alert: UnknownCA").
+#[test]
+fn a_client_certificate_the_server_does_not_trust_is_named_as_such() {
+    let pki = private_dir();
+    make_pki(pki.path());
+    let stranger = private_dir();
+    make_pki(stranger.path());
+    // Our certificate from another CA; the server's CA trusted.
+    let ours = private_dir();
+    fs::copy(
+        stranger.path().join("client.pem"),
+        ours.path().join("client.pem"),
+    )
+    .unwrap();
+    fs::copy(
+        stranger.path().join("client-key.pem"),
+        ours.path().join("client-key.pem"),
+    )
+    .unwrap();
+    fs::copy(pki.path().join("ca.pem"), ours.path().join("ca.pem")).unwrap();
+    let (env, _) = start_with_tls_southbound(pki.path(), ours.path(), "ssl:127.0.0.1:{port}");
+    env.add_lsp(
+        "lsp1",
+        &["requested-chassis=chassis-1", "vif-plug-type=dummy"],
+    );
+    env.wait("the refusal explained", || {
+        env.agent.log().contains(
+            "the server refused our certificate (UnknownCA): does it trust the CA that \
+             signed --certificate",
+        )
+    });
+    assert!(!env.iface_exists("lsp1"), "{}", env.agent.log());
+}
+
 #[test]
 fn a_southbound_signed_by_another_ca_is_refused_and_nothing_is_plugged() {
     let pki = private_dir();

@@ -6,8 +6,10 @@ use super::remote::Remote;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme,
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct,
+    InconsistentKeys, SignatureScheme,
 };
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -56,9 +58,35 @@ impl TlsFiles {
         let chain = CertificateDer::pem_slice_iter(&certificate)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| read_err("certificate", &self.certificate, &e))?;
+        if chain.is_empty() {
+            return Err(format!(
+                "{}: no certificate found",
+                self.certificate.display()
+            ));
+        }
         let key = PrivateKeyDer::from_pem_slice(&key)
             .map_err(|e| read_err("private key", &self.private_key, &e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| read_err("private key", &self.private_key, &e))?;
+        let ours = CertifiedKey::new(chain, key);
+        match ours.keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => {}
+            Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+                return Err(format!(
+                    "the certificate {} does not go with the private key {} \
+                     (their public keys differ): were both replaced?",
+                    self.certificate.display(),
+                    self.private_key.display()
+                ))
+            }
+            // A certificate webpki cannot parse, such as an X.509 version 1
+            // one from a hand-made PKI: OVS's OpenSSL presents it and the
+            // server judges it, so we present it too, unchecked.
+            Err(_) => {}
+        }
         let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
             Arc::new(roots),
             provider.clone(),
@@ -70,8 +98,7 @@ impl TlsFiles {
             .map_err(|e| e.to_string())?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(ChainOnlyVerifier(webpki)))
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| format!("certificate/private key: {e}"))?;
+            .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(ours)));
         // No session resumption: ovsdb-server (OpenSSL, with client
         // certificates required and no session id context) refuses a
         // resumed session with "session id context uninitialized", which
@@ -394,13 +421,46 @@ fn handshake_error(e: io::Error) -> io::Error {
             "the server's certificate was refused: {}",
             certificate_problem(c)
         ),
-        rustls::Error::AlertReceived(a) => format!(
-            "the server refused us ({a:?}): does it trust the CA that signed --certificate, \
-             and is that certificate still valid?"
-        ),
+        rustls::Error::AlertReceived(a) => refused_by_the_server(*a),
         other => other.to_string(),
     };
     io::Error::new(e.kind(), format!("TLS handshake failed: {text}"))
+}
+
+/// An alert from the server, in an operator's terms. With TLS 1.3 the
+/// server judges our certificate after our side of the handshake is done,
+/// so its refusal arrives at the first read: both paths say it the same
+/// way.
+fn refused_by_the_server(alert: AlertDescription) -> String {
+    use AlertDescription as A;
+    match alert {
+        A::UnknownCA
+        | A::BadCertificate
+        | A::CertificateExpired
+        | A::CertificateRevoked
+        | A::CertificateUnknown
+        | A::CertificateRequired
+        | A::UnsupportedCertificate
+        | A::DecryptError
+        | A::AccessDenied => format!(
+            "the server refused our certificate ({alert:?}): does it trust the CA that \
+             signed --certificate, is that certificate still valid, and does it go with \
+             --private-key?"
+        ),
+        other => format!("the server ended the session with the alert {other:?}"),
+    }
+}
+
+/// An error of an established session: a server's alert is explained as
+/// in [`handshake_error`], anything else passed through.
+fn session_error(e: rustls::Error) -> io::Error {
+    match e {
+        rustls::Error::AlertReceived(a) => io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            format!("TLS: {}", refused_by_the_server(a)),
+        ),
+        other => io::Error::other(other),
+    }
 }
 
 /// What an invalid server certificate most likely means, in an operator's
@@ -490,7 +550,7 @@ impl Read for TlsReader {
                     conn.read_tls(&mut slice)?;
                     let used = self.pending.len() - slice.len();
                     self.pending.drain(..used);
-                    conn.process_new_packets().map_err(io::Error::other)?;
+                    conn.process_new_packets().map_err(session_error)?;
                     (true, conn.wants_write())
                 }
             };
