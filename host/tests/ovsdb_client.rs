@@ -725,3 +725,33 @@ fn plain_monitor_updates_apply() {
         Some("v")
     );
 }
+
+/// `ovsdb-client convert` of a clustered database to the same schema
+/// version cancels every monitor on it; without `set_db_change_aware`
+/// ovsdb-server does so without a word and the view stops advancing on a
+/// healthy connection. Found by trying to break the agent.
+#[test]
+fn a_converted_clustered_database_is_read_afresh() {
+    let dir = private_dir();
+    let members = three_member_cluster(dir.path());
+    let (_, sock) = &members[0];
+    let remote = format!("unix:{}", sock.display());
+    let mut h = Harness::new(&remote, None, None);
+    h.ready();
+    let monitor = json!(["Open_vSwitch", "m", {"Open_vSwitch": [{"columns": ["ovs_version"]}]}]);
+    h.call("monitor_cond", monitor).expect("monitor_cond");
+    let out = Command::new("ovsdb-client")
+        .args(["convert", &remote, SCHEMA])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ovsdb-client convert: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    h.until("the canceled monitor noticed", |e| {
+        matches!(e, ClientEvent::Disconnected { reason, .. }
+            if reason.contains("canceled our monitor of Open_vSwitch (the database was converted or replaced)"))
+    });
+    h.ready();
+}

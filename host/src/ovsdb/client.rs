@@ -96,6 +96,10 @@ pub enum ClientEvent {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Internal {
+    /// `set_db_change_aware`: so that the server tells us when it drops
+    /// our monitors (a database converted or replaced) instead of
+    /// dropping them silently.
+    ChangeAware,
     ServerCheck,
     ServerMonitor,
     GetSchema,
@@ -408,6 +412,11 @@ impl Client {
                 };
                 self.last_rx = Instant::now();
                 self.probe_sent = false;
+                // As the OVS IDL does (`lib/ovsdb-cs.c`): without it,
+                // ovsdb-server cancels the monitors of a converted
+                // clustered database without a word, and the view stops
+                // advancing while the connection stays healthy.
+                self.send_internal(Internal::ChangeAware, "set_db_change_aware", json!([true]));
                 let check = json!([
                     "_Server",
                     {"op": "select", "table": "Database",
@@ -516,6 +525,19 @@ impl Client {
                 }
             }
             Message::Notify { method, .. } if method == "echo" => Vec::new(),
+            Message::Notify { method, .. } if method == "monitor_canceled" => {
+                // The database was converted or replaced under us: read it
+                // afresh from the same server, as for any lost connection
+                // (the view is not current again until it is repopulated).
+                let reason = format!(
+                    "{} canceled our monitor of {} (the database was converted or replaced): reading it afresh",
+                    self.remote(),
+                    self.cfg.database
+                );
+                log::warn!("{}: {reason}", self.cfg.label);
+                let wait = self.failure_wait();
+                self.drop_connection(&reason, wait)
+            }
             Message::Notify { method, params }
                 if method == "update" && is_server_monitor(&params) =>
             {
@@ -546,6 +568,14 @@ impl Client {
         let result = result.map(|r| r.value()).map_err(|e| e.value());
         match what {
             Internal::Probe => Vec::new(),
+            Internal::ChangeAware => {
+                if let Err(e) = result {
+                    // An ovsdb-server older than 2.9: it closes the
+                    // connection on a conversion instead.
+                    log::debug!("{}: set_db_change_aware refused: {e}", self.cfg.label);
+                }
+                Vec::new()
+            }
             Internal::ServerMonitor => match result {
                 Ok(initial) => self.on_server_update(&initial),
                 Err(e) => {
