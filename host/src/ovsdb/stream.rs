@@ -187,7 +187,12 @@ impl TlsSource {
     pub fn current(&self) -> Arc<ClientConfig> {
         let contents = self.files.contents();
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        if contents == loaded.contents || loaded.reported.as_ref() == Some(&contents) {
+        if contents == loaded.contents {
+            // Back to the files in use: a later breakage is news again.
+            loaded.reported = None;
+            return loaded.config.clone();
+        }
+        if loaded.reported.as_ref() == Some(&contents) {
             return loaded.config.clone();
         }
         match self.files.load() {
