@@ -386,8 +386,13 @@ impl Agent {
             None => match cfg.ovn_remote.as_deref().map(remote::parse_list) {
                 Some(Ok(r)) => Some((r, "external_ids:ovn-remote")),
                 Some(Err(e)) => {
-                    log::error!("external_ids:ovn-remote: {e}");
-                    None
+                    let keep = if self.sb.client().is_some() {
+                        ": keeping the Southbound remote(s) in use"
+                    } else {
+                        ""
+                    };
+                    log::error!("external_ids:ovn-remote: {e}{keep}");
+                    return self.on_settings_other_than_the_remote(cfg.clone());
                 }
                 None => None,
             },
@@ -415,10 +420,16 @@ impl Agent {
                 "no Southbound remote: set external_ids:ovn-remote or pass --ovnsb-remote"
             ),
             None if self.ovn_remote.is_some() => log::warn!(
-                "external_ids:ovn-remote was removed: staying connected to the current Southbound"
+                "external_ids:ovn-remote was removed: keeping the Southbound remote(s) in use"
             ),
             None => {}
         }
+        self.on_settings_other_than_the_remote(cfg);
+    }
+
+    /// The rest of [`Agent::on_config_change`], also when the remote is
+    /// unusable.
+    fn on_settings_other_than_the_remote(&mut self, cfg: local_view::OvsConfig) {
         self.ovn_remote = cfg.ovn_remote.clone();
         self.follow_probe_setting(&cfg);
         let name = self
