@@ -451,7 +451,17 @@ impl SbSession {
                     None => out.lports.extend(sel.lookups.iter().cloned()),
                 }
                 // Only a new chassis condition changes what every port sees.
-                out.recheck_all |= self.selected_chassis_changes(&sel);
+                let new_chassis = self.selected_chassis_changes(&sel);
+                out.recheck_all |= new_chassis;
+                if new_chassis && sel.chassis.is_some() {
+                    // The server sent the rows before its reply: the count
+                    // is of the acknowledged condition.
+                    log::info!(
+                        "southbound: {} port binding(s) in view for chassis {:?}",
+                        self.view.len(),
+                        self.wanted.chassis_name
+                    );
+                }
                 self.selected = Some(sel);
             }
             ClientEvent::Error { id, error } if self.change.as_ref().is_some_and(|c| c.0 == id) => {
