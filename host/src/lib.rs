@@ -5,7 +5,8 @@
 //! - [`provider`]: a class as the host calls it, with the call-order
 //!   contract enforced by types;
 //! - [`registry`]: registered classes by type;
-//! - [`check`]: the conformance run behind `vif-plug-host check`.
+//! - [`check`]: the conformance run behind `vif-plug-host check`;
+//! - [`worker`]: provider worker processes (the messages, so far).
 
 pub mod agent;
 pub mod check;
@@ -15,6 +16,7 @@ pub mod memory;
 pub mod ovsdb;
 pub mod provider;
 pub mod registry;
+pub mod worker;
 
 pub use config::ProviderConfig;
 pub use registry::Registry;

@@ -1,0 +1,204 @@
+//! What the agent and a provider worker say to each other. One request is
+//! answered by exactly one reply, in order; the worker may send any number
+//! of [`FromWorker::Log`] records before the reply (a provider's log lines,
+//! passed through with its name and level).
+//!
+//! Calls are batched, as the worker-process design asks: every
+//! `port_prepare` of one agent iteration travels in one
+//! [`ToWorker::Prepare`], and every `port_finish` / `port_ctx_destroy`
+//! after the commit in one [`ToWorker::Settle`]. Operations are named by
+//! ids the agent chooses, unique for the life of a worker; the worker keeps
+//! the provider's `ctx_out` of each prepared CREATE under its id until it
+//! is settled.
+
+use serde::{Deserialize, Serialize};
+
+/// The agent's side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Call `init` with the provider's `--provider-config` pairs.
+    /// Reply: [`FromWorker::Started`] or [`FromWorker::InitFailed`].
+    Init {
+        /// Configuration pairs, in the order given.
+        config: Vec<(String, String)>,
+    },
+    /// Call `run`. Reply: [`FromWorker::Ran`].
+    Run,
+    /// Call `port_prepare` for each operation, in order. Reply:
+    /// [`FromWorker::Prepared`], one answer per call, in the same order.
+    Prepare(Vec<Call>),
+    /// Settle prepared operations after a transaction: `port_finish`
+    /// (then `port_ctx_destroy` for a CREATE) for the committed ones,
+    /// `port_ctx_destroy` alone for the rest. Reply: [`FromWorker::Done`].
+    Settle {
+        /// Ids of operations whose transaction committed.
+        committed: Vec<u64>,
+        /// Ids of operations that did not commit.
+        dropped: Vec<u64>,
+    },
+    /// Call `destroy` and exit. Reply: [`FromWorker::Done`].
+    Destroy,
+}
+
+/// The operation of one `port_prepare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// `VIF_PLUG_OP_CREATE`: create or update.
+    Create,
+    /// `VIF_PLUG_OP_REMOVE`.
+    Remove,
+}
+
+/// One `port_prepare` to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    /// The agent's id for the operation.
+    pub id: u64,
+    /// Create or remove.
+    pub op: Op,
+    /// Logical port name (`vif_plug_port_ctx_in.lport_name`).
+    pub lport_name: String,
+    /// Logical port options from the Southbound `Port_Binding`.
+    pub lport_options: Vec<(String, String)>,
+    /// The existing Interface, if any.
+    pub iface: Option<Iface>,
+    /// Integration bridge name.
+    pub bridge: String,
+    /// `Bridge.datapath_type`.
+    pub datapath_type: String,
+    /// `Open_vSwitch.dpdk_initialized`.
+    pub dpdk_initialized: bool,
+}
+
+/// The Interface that exists for a logical port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iface {
+    /// Interface name.
+    pub name: String,
+    /// Interface type, "" for system.
+    pub iface_type: String,
+    /// All its options.
+    pub options: Vec<(String, String)>,
+}
+
+/// The worker's side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// `init` returned 0.
+    Started {
+        /// The maintained interface option keys, read after `init`.
+        maintained: Vec<String>,
+    },
+    /// `init` returned this errno (positive), or the configuration could
+    /// not be passed (then `errno` is EINVAL and `why` says why).
+    InitFailed {
+        /// The errno.
+        errno: i32,
+        /// Why, when the worker knows more than the errno.
+        why: Option<String>,
+    },
+    /// `run` returned.
+    Ran {
+        /// True if the provider reports a change.
+        changed: bool,
+    },
+    /// The answers to a [`ToWorker::Prepare`], in its order.
+    Prepared(Vec<Answer>),
+    /// A [`ToWorker::Settle`] or [`ToWorker::Destroy`] is done.
+    Done,
+    /// A log record from the provider (through the host's log callback or
+    /// the Rust SDK).
+    Log {
+        /// 1 (error) to 5 (trace), as the ABI's levels.
+        level: u8,
+        /// The provider's log target.
+        target: String,
+        /// The text.
+        text: String,
+    },
+}
+
+/// The worker's answer to one [`Call`], already validated as the
+/// in-process host validates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// `port_prepare` returned false.
+    Declined,
+    /// A CREATE was prepared; the worker keeps its `ctx_out` until settled.
+    Create {
+        /// Interface name.
+        name: String,
+        /// Interface type; `None` for a system interface.
+        iface_type: Option<String>,
+        /// Interface options.
+        options: Vec<(String, String)>,
+    },
+    /// A REMOVE was prepared.
+    Remove,
+    /// The answer was unusable (every problem listed); the worker has
+    /// already called `port_ctx_destroy`.
+    BadOutput(Vec<String>),
+    /// The request could not be passed to C (a NUL byte).
+    BadRequest(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::{read_frame, write_frame};
+    use super::*;
+
+    #[test]
+    fn a_batch_and_its_answers_survive_the_socketpair() {
+        let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let calls: Vec<Call> = (0..3)
+            .map(|i| Call {
+                id: i,
+                op: if i == 2 { Op::Remove } else { Op::Create },
+                lport_name: format!("lsp{i}"),
+                lport_options: vec![("vif-plug-type".into(), "dummy".into())],
+                iface: (i == 1).then(|| Iface {
+                    name: "vif1".into(),
+                    iface_type: "internal".into(),
+                    options: vec![],
+                }),
+                bridge: "br-int".into(),
+                datapath_type: "netdev".into(),
+                dpdk_initialized: false,
+            })
+            .collect();
+        write_frame(&mut a, &ToWorker::Prepare(calls.clone())).unwrap();
+        let got: ToWorker = read_frame(&mut b).unwrap().unwrap();
+        assert_eq!(got, ToWorker::Prepare(calls));
+        let answers = vec![
+            Answer::Create {
+                name: "vif0".into(),
+                iface_type: Some("internal".into()),
+                options: vec![("k".into(), "v".into())],
+            },
+            Answer::Declined,
+            Answer::Remove,
+        ];
+        write_frame(
+            &mut b,
+            &FromWorker::Log {
+                level: 3,
+                target: "provider::dummy".into(),
+                text: "prepare: lsp0".into(),
+            },
+        )
+        .unwrap();
+        write_frame(&mut b, &FromWorker::Prepared(answers.clone())).unwrap();
+        drop(b);
+        assert!(matches!(
+            read_frame::<_, FromWorker>(&mut a).unwrap(),
+            Some(FromWorker::Log { level: 3, .. })
+        ));
+        assert_eq!(
+            read_frame::<_, FromWorker>(&mut a).unwrap(),
+            Some(FromWorker::Prepared(answers))
+        );
+        // The worker gone between messages: a clean end, which the agent
+        // treats as a crash when a reply is still owed.
+        assert_eq!(read_frame::<_, FromWorker>(&mut a).unwrap(), None);
+    }
+}
