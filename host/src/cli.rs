@@ -37,6 +37,17 @@ pub enum Command {
     /// chassis with options:vif-plug-type. Stops cleanly on SIGTERM/SIGINT,
     /// leaving plugged ports in place.
     Run(RunArgs),
+    /// Internal: a provider worker process, started by the agent with a
+    /// socketpair as standard input.
+    #[command(hide = true)]
+    Worker {
+        /// The provider library.
+        #[arg(long, value_name = "FILE.so")]
+        library: PathBuf,
+        /// The class to serve.
+        #[arg(long = "type", value_name = "TYPE")]
+        type_name: String,
+    },
     /// Load providers as the agent would and list the registered classes.
     ListProviders {
         /// Where providers come from.

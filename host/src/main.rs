@@ -153,5 +153,8 @@ fn main() -> ExitCode {
         }
         Command::ListProviders { providers } => list_providers(providers),
         Command::Run(args) => run(args),
+        Command::Worker { library, type_name } => {
+            ExitCode::from(vif_plug_host::worker::child::main(&library, &type_name))
+        }
     }
 }

@@ -5,8 +5,14 @@
 //! - [`frame`]: how messages travel on the socketpair;
 //! - [`protocol`]: what the agent and a worker say, batched per iteration;
 //! - [`serve`]: the worker's side, one provider class driven by those
-//!   messages (not yet run in a child process).
+//!   messages;
+//! - [`child`]: the worker process's entry point;
+//! - [`process`]: the agent's handle on a worker: spawn, call with a
+//!   deadline, crash and hang reported with the signal (not yet used by
+//!   the agent or `check`).
 
+pub mod child;
 pub mod frame;
+pub mod process;
 pub mod protocol;
 pub mod serve;
