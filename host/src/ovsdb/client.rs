@@ -353,10 +353,7 @@ impl Client {
                     self.remote(),
                     self.cfg.connect_timeout.as_millis()
                 );
-                log::warn!("{}: {reason}", self.cfg.label);
-                self.next_remote += 1;
-                let wait = self.failure_wait();
-                events.extend(self.drop_connection(&reason, wait));
+                events.extend(self.fail(&reason, true));
             }
             State::Ready { .. } => {
                 // Bytes still arriving (a large message) count as activity.
@@ -376,10 +373,7 @@ impl Client {
                             );
                             // A failure like any other: the next remote, after
                             // the usual back-off (`lib/reconnect.c`).
-                            log::warn!("{}: {reason}", self.cfg.label);
-                            self.next_remote += 1;
-                            let wait = self.failure_wait();
-                            events.extend(self.drop_connection(&reason, wait));
+                            events.extend(self.fail(&reason, true));
                         } else {
                             self.send_internal(Internal::Probe, "echo", json!([]));
                             self.probe_sent = true;
@@ -443,10 +437,7 @@ impl Client {
             ConnEvent::Closed { generation, reason } if generation == self.generation => {
                 // A connection that broke soon after it became ready is a
                 // failure like any other (see `backoff`).
-                let wait = self.failure_wait();
-                log::warn!("{}: {reason}", self.cfg.label);
-                self.next_remote += 1;
-                self.drop_connection(&reason, wait)
+                self.fail(&reason, true)
             }
             _ => Vec::new(),
         }
@@ -536,9 +527,7 @@ impl Client {
                     self.remote(),
                     self.cfg.database
                 );
-                log::warn!("{}: {reason}", self.cfg.label);
-                let wait = self.failure_wait();
-                self.drop_connection(&reason, wait)
+                self.fail(&reason, false)
             }
             Message::Notify { method, params }
                 if method == "update" && is_server_monitor(&params) =>
@@ -559,6 +548,18 @@ impl Client {
                 Vec::new()
             }
         }
+    }
+
+    /// A failure of the connection or of the attempt: said in one
+    /// warning, then the connection dropped and tried again after the
+    /// usual back-off (`lib/reconnect.c`), at the next remote if `next`.
+    fn fail(&mut self, reason: &str, next: bool) -> Vec<ClientEvent> {
+        log::warn!("{}: {reason}", self.cfg.label);
+        if next {
+            self.next_remote += 1;
+        }
+        let wait = self.failure_wait();
+        self.drop_connection(reason, wait)
     }
 
     /// Drops the connection and reconnects after the usual back-off, e.g.

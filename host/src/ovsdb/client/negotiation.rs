@@ -57,10 +57,7 @@ impl Client {
                     )),
                 };
                 if let Some(reason) = skip {
-                    log::warn!("{}: {reason}", self.cfg.label);
-                    self.next_remote += 1;
-                    let wait = self.failure_wait();
-                    return self.drop_connection(&reason, wait);
+                    return self.fail(&reason, true);
                 }
                 if row.is_some() {
                     // Follow the row for as long as the connection lasts.
@@ -132,9 +129,7 @@ impl Client {
                         self.remote(),
                         self.cfg.database
                     );
-                    log::warn!("{}: {reason}", self.cfg.label);
-                    let wait = self.failure_wait();
-                    self.drop_connection(&reason, wait)
+                    self.fail(&reason, false)
                 }
             },
         }
@@ -185,11 +180,6 @@ impl Client {
                 false,
             ),
         };
-        log::warn!("{}: {reason}", self.cfg.label);
-        if next {
-            self.next_remote += 1;
-        }
-        let wait = self.failure_wait();
-        self.drop_connection(&reason, wait)
+        self.fail(&reason, next)
     }
 }
