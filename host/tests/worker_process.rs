@@ -69,17 +69,19 @@ fn call(id: u64, lport: &str) -> Call {
 
 const DEADLINE: Duration = Duration::from_secs(1);
 
-fn started(w: &mut WorkerProcess, config: Vec<(String, String)>) {
+/// A worker for class `type_name` of `so`, initialised with `config`.
+fn started(so: &Path, type_name: &str, config: Vec<(String, String)>) -> WorkerProcess {
+    let mut w = WorkerProcess::spawn(Path::new(EXE), so, type_name).unwrap();
     let reply = w.call(&ToWorker::Init { config }, DEADLINE).unwrap();
     assert!(matches!(reply, FromWorker::Started { .. }), "{reply:?}");
+    w
 }
 
 #[test]
 fn a_crash_in_port_prepare_is_reported_with_its_signal() {
     let dir = private_dir();
     let so = faulty(dir.path());
-    let mut w = WorkerProcess::spawn(Path::new(EXE), &so, "faulty").unwrap();
-    started(&mut w, vec![]);
+    let mut w = started(&so, "faulty", vec![]);
     let reply = w.call(&ToWorker::Prepare(vec![call(0, "ok")]), DEADLINE);
     assert!(
         matches!(&reply, Ok(FromWorker::Prepared(a)) if a == &[Answer::Declined]),
@@ -90,16 +92,14 @@ fn a_crash_in_port_prepare_is_reported_with_its_signal() {
         .unwrap_err();
     assert_eq!(e.to_string(), "the worker died of signal 11 (SIGSEGV)");
     // A new worker serves the same library again.
-    let mut again = WorkerProcess::spawn(Path::new(EXE), &so, "faulty").unwrap();
-    started(&mut again, vec![]);
+    started(&so, "faulty", vec![]);
 }
 
 #[test]
 fn a_hang_in_port_prepare_is_cut_at_the_deadline_and_the_worker_killed() {
     let dir = private_dir();
     let so = faulty(dir.path());
-    let mut w = WorkerProcess::spawn(Path::new(EXE), &so, "faulty").unwrap();
-    started(&mut w, vec![]);
+    let mut w = started(&so, "faulty", vec![]);
     let pid = w.pid();
     let t = std::time::Instant::now();
     let e = w
@@ -121,9 +121,9 @@ fn the_counting_provider_keeps_its_contract_across_the_process_boundary() {
     let so = contract::counting_provider(dir.path());
     let journal = dir.path().join("journal");
     {
-        let mut w = WorkerProcess::spawn(Path::new(EXE), &so, contract::TYPE).unwrap();
-        started(
-            &mut w,
+        let mut w = started(
+            &so,
+            contract::TYPE,
             vec![("journal".into(), journal.display().to_string())],
         );
         let reply = w
