@@ -327,7 +327,10 @@ fn a_second_agent_on_the_same_database_writes_nothing_until_the_first_stops() {
         second.log().contains("acquired: writing from now on")
     });
     plug(&env, "lsp3", &[]);
-    assert!(second.log().contains("plugged logical port lsp3"));
+    // The interface is visible before the agent reads the commit's reply.
+    env.wait("the second agent logs the plug", || {
+        second.log().contains("plugged logical port lsp3")
+    });
     assert!(second.stop().success());
     env.agent = second;
 }
