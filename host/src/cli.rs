@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use vif_plug_host::config::{parse_spec, Setting};
+use vif_plug_host::dispatch::Isolation;
 
 /// Plugs OVN logical ports into Open vSwitch through vendor provider
 /// libraries loaded at start-up.
@@ -44,9 +45,6 @@ pub enum Command {
         /// The provider library.
         #[arg(long, value_name = "FILE.so")]
         library: PathBuf,
-        /// The class to serve.
-        #[arg(long = "type", value_name = "TYPE")]
-        type_name: String,
     },
     /// Load providers as the agent would and list the registered classes.
     ListProviders {
@@ -57,7 +55,7 @@ pub enum Command {
 }
 
 /// Options that choose and configure provider libraries.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct ProviderArgs {
     /// Load this provider library (repeatable).
     #[arg(long = "provider", value_name = "FILE")]
@@ -70,6 +68,21 @@ pub struct ProviderArgs {
     /// devlink:sysfs-root=/sys (repeatable).
     #[arg(long = "provider-config", value_name = "TYPE:KEY=VALUE", value_parser = parse_spec)]
     pub config: Vec<Setting>,
+    /// Where provider code runs: "process" loads each library in a worker
+    /// process of its own, so that a crash or a hang in it costs only its
+    /// calls in flight (the worker is restarted); "none" loads them into
+    /// this process, as ovn-controller does.
+    #[arg(
+        long = "provider-isolation",
+        value_name = "MODE",
+        default_value = "process"
+    )]
+    pub isolation: Isolation,
+    /// Each provider callback's deadline in milliseconds, in process
+    /// isolation: a worker whose callback runs longer is killed and
+    /// handled as a crash. Calls slower than 50 ms are logged.
+    #[arg(long = "provider-timeout", value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod check;
 pub mod config;
+pub mod dispatch;
 pub mod loader;
 pub mod memory;
 pub mod ovsdb;

@@ -9,10 +9,14 @@ use std::time::Duration;
 use vif_plug_host::agent::{Agent, AgentOptions};
 use vif_plug_host::check::{self, CheckOptions};
 use vif_plug_host::config::Setting;
+use vif_plug_host::dispatch::{Providers, Settings};
 use vif_plug_host::loader::{self, Sources};
 use vif_plug_host::ovsdb::remote;
 use vif_plug_host::ovsdb::stream::{TlsFiles, TlsSource};
-use vif_plug_host::{ProviderConfig, Registry};
+use vif_plug_host::ProviderConfig;
+
+/// Provider calls slower than this are logged.
+const SLOW_CALL: Duration = Duration::from_millis(50);
 
 fn config_from(settings: Vec<Setting>) -> ProviderConfig {
     let mut config = ProviderConfig::default();
@@ -22,27 +26,44 @@ fn config_from(settings: Vec<Setting>) -> ProviderConfig {
     config
 }
 
-fn list_providers(args: ProviderArgs) -> ExitCode {
+/// The providers `args` name, loaded in the isolation mode they ask for.
+fn load_providers(args: ProviderArgs) -> Providers {
     let config = config_from(args.config);
     let sources = Sources {
         files: args.files,
         dirs: args.dirs,
     }
     .or_default();
-    let mut registry = Registry::new();
-    loader::load_into(&mut registry, &sources, &config);
-    if !registry.has_providers() {
+    let settings = Settings {
+        exe: std::env::current_exe().unwrap_or_else(|_| "vif-plug-host".into()),
+        per_call: Duration::from_millis(args.timeout),
+        slow: SLOW_CALL,
+    };
+    Providers::load(
+        &loader::provider_files(&sources),
+        &config,
+        args.isolation,
+        settings,
+    )
+}
+
+fn list_providers(args: ProviderArgs) -> ExitCode {
+    let mut providers = load_providers(args);
+    if !providers.has_providers() {
         eprintln!("no provider registered");
         return ExitCode::FAILURE;
     }
-    for p in registry.iter() {
+    for t in providers.types() {
         println!(
-            "{}\t{}\tmaintains: {}",
-            p.type_name(),
-            p.origin().display(),
-            p.maintained_options().join(",")
+            "{t}\t{}\tmaintains: {}",
+            providers
+                .origin(&t)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            providers.maintained(&t).join(",")
         );
     }
+    providers.destroy_all();
     ExitCode::SUCCESS
 }
 
@@ -71,15 +92,8 @@ fn run(args: RunArgs) -> ExitCode {
         },
         _ => None,
     };
-    let config = config_from(args.providers.config);
-    let sources = Sources {
-        files: args.providers.files,
-        dirs: args.providers.dirs,
-    }
-    .or_default();
-    let mut registry = Registry::new();
-    loader::load_into(&mut registry, &sources, &config);
-    if !registry.has_providers() {
+    let providers = load_providers(args.providers);
+    if !providers.has_providers() {
         log::error!("no provider registered: nothing to plug (see --provider, --provider-dir)");
         return ExitCode::FAILURE;
     }
@@ -93,7 +107,7 @@ fn run(args: RunArgs) -> ExitCode {
         provider_run_interval: Duration::from_millis(args.provider_run_interval),
         unplug_settle: Duration::from_millis(args.unplug_settle),
     };
-    let agent = Agent::new(opts, registry);
+    let agent = Agent::new(opts, providers);
     let stop = agent.stop_handle();
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -122,7 +136,11 @@ fn main() -> ExitCode {
             .build();
     // Only `check` records provider errors (to report them as violations);
     // a long-running agent must not keep every line a provider logs.
-    let installed = if matches!(cli.command, Command::Check { .. }) {
+    let installed = if matches!(cli.command, Command::Worker { .. }) {
+        let max = logger.filter();
+        log::set_boxed_logger(Box::new(vif_plug_host::worker::child::WorkerLogger(logger)))
+            .map(|()| max)
+    } else if matches!(cli.command, Command::Check { .. }) {
         let max = logger.filter().max(log::LevelFilter::Error);
         log::set_boxed_logger(Box::new(check::RecordingLogger(logger))).map(|()| max)
     } else {
@@ -153,8 +171,6 @@ fn main() -> ExitCode {
         }
         Command::ListProviders { providers } => list_providers(providers),
         Command::Run(args) => run(args),
-        Command::Worker { library, type_name } => {
-            ExitCode::from(vif_plug_host::worker::child::main(&library, &type_name))
-        }
+        Command::Worker { library } => ExitCode::from(vif_plug_host::worker::child::main(&library)),
     }
 }

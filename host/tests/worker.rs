@@ -10,10 +10,12 @@ use testkit::private_dir;
 use vif_plug_host::loader::load_library;
 use vif_plug_host::worker::frame::{read_frame, write_frame};
 use vif_plug_host::worker::protocol::{Answer, Call, FromWorker, Op, ToWorker};
+use vif_plug_host::worker::serve::Outbox;
 
 fn call(id: u64, op: Op, lport: &str) -> Call {
     Call {
         id,
+        provider: contract::TYPE.into(),
         op,
         lport_name: lport.into(),
         lport_options: vec![("vif-plug-type".into(), contract::TYPE.into())],
@@ -24,12 +26,12 @@ fn call(id: u64, op: Op, lport: &str) -> Call {
     }
 }
 
-/// Sends `msg`, returns the reply after any log records.
+/// Sends `msg`, returns the reply after any log records and marks.
 fn ask(s: &mut UnixStream, msg: &ToWorker) -> FromWorker {
     write_frame(s, msg).unwrap();
     loop {
         match read_frame::<_, FromWorker>(s).unwrap().expect("a reply") {
-            FromWorker::Log { .. } => continue,
+            FromWorker::Log { .. } | FromWorker::Entering { .. } => continue,
             reply => return reply,
         }
     }
@@ -43,14 +45,27 @@ fn batches_are_served_and_the_contract_holds_when_the_agent_goes_away() {
     let (mut agent, mut worker) = UnixStream::pair().unwrap();
     let served = std::thread::spawn(move || {
         let lib = load_library(&so).unwrap();
-        let class = lib.classes.into_iter().next().unwrap().unwrap();
-        vif_plug_host::worker::serve::serve(class, &mut worker)
+        let out = Outbox::new(worker.try_clone().unwrap());
+        vif_plug_host::worker::serve::serve(lib, &so, &mut worker, &out)
     });
+    // The worker speaks first: what the library holds.
+    match read_frame::<_, FromWorker>(&mut agent).unwrap() {
+        Some(FromWorker::Loaded(l)) => {
+            assert_eq!(l.classes, [Ok(contract::TYPE.to_owned())]);
+        }
+        other => panic!("{other:?}"),
+    }
     let config = vec![("journal".to_owned(), journal.display().to_string())];
-    assert!(matches!(
-        ask(&mut agent, &ToWorker::Init { config }),
-        FromWorker::Started { .. }
-    ));
+    let started = ask(
+        &mut agent,
+        &ToWorker::Init {
+            classes: vec![(contract::TYPE.into(), config)],
+        },
+    );
+    assert!(
+        matches!(&started, FromWorker::Started(r) if r.len() == 1 && r[0].1.is_ok()),
+        "{started:?}"
+    );
     assert!(matches!(
         ask(&mut agent, &ToWorker::Run),
         FromWorker::Ran { .. }

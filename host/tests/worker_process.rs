@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use testkit::{compile_c_shared, contract, private_dir};
-use vif_plug_host::worker::process::{WorkerFailure, WorkerProcess};
-use vif_plug_host::worker::protocol::{Answer, Call, FromWorker, Op, ToWorker};
+use vif_plug_host::worker::process::{Failure, Limits, WorkerFailure, WorkerProcess};
+use vif_plug_host::worker::protocol::{Answer, Call, Callback, FromWorker, Op, ToWorker};
 
 const EXE: &str = env!("CARGO_BIN_EXE_vif-plug-host");
 
@@ -57,6 +57,7 @@ fn faulty(dir: &Path) -> PathBuf {
 fn call(id: u64, lport: &str) -> Call {
     Call {
         id,
+        provider: "faulty".into(),
         op: Op::Create,
         lport_name: lport.into(),
         lport_options: vec![],
@@ -67,13 +68,36 @@ fn call(id: u64, lport: &str) -> Call {
     }
 }
 
-const DEADLINE: Duration = Duration::from_secs(1);
+const LIMITS: Limits<'static> = Limits {
+    per_call: Duration::from_secs(1),
+    slow: Duration::from_millis(50),
+    interrupted: None,
+};
 
-/// A worker for class `type_name` of `so`, initialised with `config`.
+/// Asks `msg`, returns the reply.
+fn ask(w: &mut WorkerProcess, msg: &ToWorker) -> Result<FromWorker, Failure> {
+    w.call(msg, &LIMITS).map(|r| r.msg)
+}
+
+/// A worker for `so`, with class `type_name` initialised with `config`.
 fn started(so: &Path, type_name: &str, config: Vec<(String, String)>) -> WorkerProcess {
-    let mut w = WorkerProcess::spawn(Path::new(EXE), so, type_name).unwrap();
-    let reply = w.call(&ToWorker::Init { config }, DEADLINE).unwrap();
-    assert!(matches!(reply, FromWorker::Started { .. }), "{reply:?}");
+    let (mut w, loaded) = WorkerProcess::spawn(Path::new(EXE), so, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{:?}", e.map_err(|f| f.what.to_string())));
+    assert!(
+        loaded.classes.contains(&Ok(type_name.to_owned())),
+        "{loaded:?}"
+    );
+    let reply = ask(
+        &mut w,
+        &ToWorker::Init {
+            classes: vec![(type_name.into(), config)],
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(&reply, FromWorker::Started(r) if r[0].1.is_ok()),
+        "{reply:?}"
+    );
     w
 }
 
@@ -82,15 +106,24 @@ fn a_crash_in_port_prepare_is_reported_with_its_signal() {
     let dir = private_dir();
     let so = faulty(dir.path());
     let mut w = started(&so, "faulty", vec![]);
-    let reply = w.call(&ToWorker::Prepare(vec![call(0, "ok")]), DEADLINE);
+    let reply = ask(&mut w, &ToWorker::Prepare(vec![call(0, "ok")]));
     assert!(
         matches!(&reply, Ok(FromWorker::Prepared(a)) if a == &[Answer::Declined]),
         "{reply:?}"
     );
-    let e = w
-        .call(&ToWorker::Prepare(vec![call(1, "crash")]), DEADLINE)
-        .unwrap_err();
-    assert_eq!(e.to_string(), "the worker died of signal 11 (SIGSEGV)");
+    // In a batch, the call that crashed is named by its mark.
+    let e = ask(
+        &mut w,
+        &ToWorker::Prepare(vec![call(1, "ok"), call(2, "crash"), call(3, "ok")]),
+    )
+    .unwrap_err();
+    assert_eq!(e.what.to_string(), "the worker died of signal 11 (SIGSEGV)");
+    assert_eq!(e.what.short(), "crashed (SIGSEGV)");
+    let during = e.during.expect("the call in flight");
+    assert_eq!(
+        (during.provider.as_str(), during.callback, during.id),
+        ("faulty", Callback::PortPrepare, Some(2))
+    );
     // A new worker serves the same library again.
     started(&so, "faulty", vec![]);
 }
@@ -102,11 +135,14 @@ fn a_hang_in_port_prepare_is_cut_at_the_deadline_and_the_worker_killed() {
     let mut w = started(&so, "faulty", vec![]);
     let pid = w.pid();
     let t = std::time::Instant::now();
-    let e = w
-        .call(&ToWorker::Prepare(vec![call(0, "hang")]), DEADLINE)
-        .unwrap_err();
-    assert!(matches!(e, WorkerFailure::TimedOut(_)), "{e}");
-    assert_eq!(e.to_string(), "did not return within 1000 ms");
+    let e = ask(
+        &mut w,
+        &ToWorker::Prepare(vec![call(0, "ok"), call(1, "hang")]),
+    )
+    .unwrap_err();
+    assert!(matches!(e.what, WorkerFailure::TimedOut(_)), "{}", e.what);
+    assert_eq!(e.what.to_string(), "did not return within 1000 ms");
+    assert_eq!(e.during.and_then(|m| m.id), Some(1));
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists()
@@ -126,30 +162,25 @@ fn the_counting_provider_keeps_its_contract_across_the_process_boundary() {
             contract::TYPE,
             vec![("journal".into(), journal.display().to_string())],
         );
-        let reply = w
-            .call(
-                &ToWorker::Prepare(vec![call(0, "lsp0"), call(1, "lsp1")]),
-                DEADLINE,
-            )
-            .unwrap();
+        let batch = [call(0, "lsp0"), call(1, "lsp1")].map(|c| Call {
+            provider: contract::TYPE.into(),
+            ..c
+        });
+        let reply = ask(&mut w, &ToWorker::Prepare(batch.to_vec())).unwrap();
         assert!(
             matches!(reply, FromWorker::Prepared(ref a) if a.len() == 2),
             "{reply:?}"
         );
-        let reply = w
-            .call(
-                &ToWorker::Settle {
-                    committed: vec![0],
-                    dropped: vec![1],
-                },
-                DEADLINE,
-            )
-            .unwrap();
+        let reply = ask(
+            &mut w,
+            &ToWorker::Settle {
+                committed: vec![0],
+                dropped: vec![1],
+            },
+        )
+        .unwrap();
         assert_eq!(reply, FromWorker::Done);
-        assert_eq!(
-            w.call(&ToWorker::Destroy, DEADLINE).unwrap(),
-            FromWorker::Done
-        );
+        assert_eq!(ask(&mut w, &ToWorker::Destroy).unwrap(), FromWorker::Done);
     }
     let report = contract::check(&journal, &["lsp0".to_owned()].into());
     assert!(report.violations.is_empty(), "{report:#?}");

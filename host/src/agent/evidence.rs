@@ -7,8 +7,8 @@ use super::lport_options;
 use super::placement::{placement, Request};
 use super::port_state::{Binding, BindingView, Evidence, OurBridge, OurIface};
 use super::sb_session::SbSession;
+use crate::dispatch::Providers;
 use crate::ovsdb::Uuid;
-use crate::registry::Registry;
 use std::collections::BTreeSet;
 
 /// The integration bridge by name, and the bridges that were the
@@ -44,7 +44,7 @@ pub struct Sources<'a> {
     /// The Southbound session.
     pub sb: &'a SbSession,
     /// Providers.
-    pub registry: &'a Registry,
+    pub providers: &'a Providers,
     /// Which bridges are ours.
     pub bridges: &'a BridgeNames,
     /// The time of the decision.
@@ -82,7 +82,7 @@ pub fn gather(s: &Sources<'_>, lport: &str) -> Evidence {
             .options
             .plug_type
             .as_deref()
-            .is_some_and(|t| s.registry.get(t).is_some()),
+            .is_some_and(|t| s.providers.is_loaded(t)),
         _ => false,
     };
     let mut ours: Option<OurIface> = None;
@@ -123,7 +123,7 @@ pub fn gather(s: &Sources<'_>, lport: &str) -> Evidence {
             uuid,
             name: iface.name().to_owned(),
             provider: provider.to_owned(),
-            provider_loaded: s.registry.get(provider).is_some(),
+            provider_loaded: s.providers.is_loaded(provider),
             bridge,
             at,
             state: iface_state(iface),

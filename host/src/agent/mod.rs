@@ -36,10 +36,10 @@ pub mod rows;
 pub mod sb_session;
 pub mod sb_view;
 
+use crate::dispatch::{Providers, WorkerEvent};
 use crate::ovsdb::client::{Client, ClientConfig, ClientEvent};
 use crate::ovsdb::connection::{ConnEvent, Post};
 use crate::ovsdb::{remote, Remote, Uuid};
-use crate::registry::Registry;
 use evidence::{BridgeNames, Sources};
 use in_flight::Writer;
 use local_session::{LocalSession, LocalUpdate, LOCK_NAME};
@@ -102,7 +102,7 @@ fn poster(tx: &Sender<Event>, wrap: fn(ConnEvent) -> Event) -> Post {
 /// The agent.
 pub struct Agent {
     opts: AgentOptions,
-    registry: Registry,
+    providers: Providers,
     tx: Sender<Event>,
     rx: Receiver<Event>,
     local: LocalSession,
@@ -131,8 +131,10 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// An agent with its providers registered.
-    pub fn new(opts: AgentOptions, registry: Registry) -> Agent {
+    /// An agent with its providers registered (a [`crate::Registry`] for
+    /// in-process providers, or [`Providers`] in either mode).
+    pub fn new(opts: AgentOptions, providers: impl Into<Providers>) -> Agent {
+        let mut providers = providers.into();
         let (tx, rx) = channel();
         let local = Client::new(
             ClientConfig {
@@ -152,10 +154,12 @@ impl Agent {
             },
             poster(&tx, Event::Local),
         );
+        let stop_signal: Arc<std::sync::atomic::AtomicI32> = Arc::default();
+        providers.set_interrupt(stop_signal.clone());
         Agent {
             sb: SbSession::new(opts.chassis.clone().unwrap_or_default(), opts.unplug_settle),
             opts,
-            registry,
+            providers,
             tx,
             rx,
             local: LocalSession::new(local),
@@ -169,7 +173,7 @@ impl Agent {
             hostname_key: None,
             next_run: Instant::now(),
             stopping: None,
-            stop_signal: Arc::default(),
+            stop_signal,
             burst: 0,
         }
     }
@@ -200,12 +204,12 @@ impl Agent {
     /// Runs until stopped by [`Event::Stop`]. Plugged ports stay in place.
     pub fn run(mut self) {
         log::info!(
-            "vif-plug-host agent started with provider(s): {}",
-            self.registry
-                .iter()
-                .map(|p| p.type_name().to_owned())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "vif-plug-host agent started with provider(s): {} ({})",
+            self.providers.types().join(", "),
+            match self.providers.isolation() {
+                crate::dispatch::Isolation::Process => "each library in a worker process",
+                crate::dispatch::Isolation::None => "in process",
+            }
         );
         loop {
             let now = Instant::now();
@@ -221,6 +225,10 @@ impl Agent {
             if let Some(n) = self.ports.release_quarantine(now) {
                 deadline = deadline.min(n);
             }
+            if let Some(n) = self.providers.tick(now) {
+                deadline = deadline.min(n);
+            }
+            self.on_worker_events();
             if let Some(t) = self.sb.settle_deadline() {
                 deadline = deadline.min(t);
             }
@@ -259,12 +267,23 @@ impl Agent {
                 let Ok(ev) = self.rx.try_recv() else { break };
                 self.on_event(ev);
             }
+            let busy = Instant::now();
             self.run_providers();
             if self.sb.refresh_certainty(Instant::now()) {
                 self.mark_everything();
             }
             if self.stopping.is_none() {
                 self.reconcile();
+            }
+            self.providers.end_iteration();
+            self.on_worker_events();
+            // Time spent in providers (and deciding) is the agent's, not
+            // the servers': their silence meanwhile is not held against
+            // them.
+            let away = busy.elapsed();
+            self.local.client().excuse(away);
+            if let Some(sb) = self.sb.client() {
+                sb.excuse(away);
             }
         }
         self.shutdown();
@@ -287,13 +306,13 @@ impl Agent {
         if let Some(n) = self.sb.rx_bytes() {
             log::info!("southbound: received {n} bytes in all");
         }
-        self.registry.destroy_all();
+        self.providers.destroy_all();
         log::info!("stopped; plugged ports are left in place");
     }
 
     fn run_providers(&mut self) {
         let now = Instant::now();
-        let changed = self.registry.run_all();
+        let changed = self.providers.run_all();
         if now >= self.next_run {
             self.next_run = now + self.opts.provider_run_interval;
         }
@@ -301,6 +320,53 @@ impl Agent {
             log::debug!("a provider reported a change: reconsidering every port");
             self.ports.forget_applied();
             self.mark_everything();
+        }
+    }
+
+    /// Acts on what happened to provider workers: the ports of a call in
+    /// flight when one died are quarantined (one line says it all), and a
+    /// worker back up, or left down, has every port decided afresh.
+    /// Nothing is unplugged because a worker died.
+    fn on_worker_events(&mut self) {
+        for ev in self.providers.take_events() {
+            match ev {
+                WorkerEvent::Crashed {
+                    provider,
+                    library,
+                    what,
+                    lports,
+                    restart_in,
+                } => {
+                    let now = Instant::now();
+                    let held: Vec<String> = lports
+                        .iter()
+                        .map(|l| {
+                            let hold = self.ports.quarantine(l, now);
+                            format!("{l} quarantined for {} ms", hold.as_millis())
+                        })
+                        .collect();
+                    let ports = if lports.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" for logical port {}", lports.join(", "))
+                    };
+                    let held = if held.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}; ", held.join(", "))
+                    };
+                    log::error!(
+                        "provider {provider} ({}): {what}{ports}: {held}restarting its worker in {} ms; its other ports wait for it and nothing is unplugged",
+                        library.display(),
+                        restart_in.as_millis()
+                    );
+                }
+                WorkerEvent::Restarted { .. } => {
+                    self.ports.forget_applied();
+                    self.mark_everything();
+                }
+                WorkerEvent::GaveUp { .. } => self.mark_everything(),
+            }
         }
     }
 
@@ -548,12 +614,12 @@ impl Agent {
         let sources = Sources {
             local: view,
             sb: &self.sb,
-            registry: &self.registry,
+            providers: &self.providers,
             bridges: &self.bridges,
             now,
         };
         let cx = prepare::Context {
-            registry: &self.registry,
+            providers: &self.providers,
             local: view,
             bridge: integration.as_ref(),
             dpdk_initialized: self.dpdk.unwrap_or(false),
@@ -561,6 +627,10 @@ impl Agent {
         let mut claimed = HashSet::new();
         let mut plans = Vec::new();
         let mut blocked = Vec::new();
+        // Decide every port first, so that the provider calls they need
+        // go to each worker in one batch; then carry the intents out.
+        let mut decided = Vec::with_capacity(due.len());
+        let mut foreseen = Vec::new();
         for lport in &due {
             let ev = evidence::gather(&sources, lport);
             self.ports.note_elsewhere(lport, &ev.elsewhere);
@@ -575,10 +645,22 @@ impl Agent {
             {
                 self.ports.note_problems(lport, &b.options.problems);
             }
+            foreseen.extend(prepare::foresee(&cx, lport, &ev, &decision.intent));
+            decided.push((lport, ev, decision, vanished));
+        }
+        self.providers.prefetch(&foreseen);
+        drop(foreseen);
+        for (lport, ev, decision, vanished) in decided {
             // The phase is set once, from what carrying the intent out
             // gave: a port that declines again passes through no other.
             let phase = match prepare::carry_out(&cx, &mut claimed, lport, &ev, decision.intent) {
                 None => decision.phase,
+                Some(Outcome::Postponed { provider, reason }) => {
+                    log::debug!(
+                        "logical port {lport}: provider {provider} not asked ({reason}); decided again when its worker is back"
+                    );
+                    continue;
+                }
                 Some(Outcome::Plan(mut p)) => {
                     if vanished {
                         p.why = Some("its interface was removed by someone else".into());

@@ -5,9 +5,9 @@ use super::iface_diff::our_external_ids;
 use super::iface_diff::{IfaceState, IfaceUpdate};
 use super::port_state::{Applied, OpKind};
 use super::rows::{Bridge, Interface, Port, Table};
+use crate::dispatch::{CreateOp, RemoveOp};
 use crate::ovsdb::txn::Txn;
 use crate::ovsdb::{Atom, Datum, Uuid};
-use crate::provider::{PreparedCreate, PreparedRemove};
 use std::collections::BTreeMap;
 
 /// A new Port and Interface on the integration bridge.
@@ -15,7 +15,7 @@ pub struct Creation {
     /// The integration bridge.
     pub bridge: Uuid,
     /// The provider's answer.
-    pub op: PreparedCreate,
+    pub op: CreateOp,
     /// `mtu_request` to set.
     pub mtu_request: Option<i64>,
     /// `external_ids:iface-id-ver` to set.
@@ -48,7 +48,7 @@ pub struct Removal {
     /// The interface's name, for the log.
     pub iface_name: String,
     /// The provider's agreement.
-    pub op: PreparedRemove,
+    pub op: RemoveOp,
 }
 
 impl Removal {
@@ -73,7 +73,7 @@ pub enum Action {
         /// Its name, for the log.
         iface_name: String,
         /// The provider's answer.
-        op: PreparedCreate,
+        op: CreateOp,
         /// What to change.
         update: Box<IfaceUpdate>,
         /// The Interface as it will be.

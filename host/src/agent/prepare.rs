@@ -17,9 +17,10 @@ use super::plan::{Action, Creation, NameRow, Plan, Removal as RemoveOp};
 use super::port_state::{
     Applied, BindingView, Doubt, Evidence, Intent, OurIface, Removal, ReplaceWhy,
 };
+use crate::dispatch::Providers;
 use crate::ovsdb::Uuid;
 use crate::provider::{BridgeInfo, ExistingIface, PortRequest, PrepareError};
-use crate::registry::Registry;
+use crate::worker::protocol::Op;
 use std::collections::HashSet;
 
 /// The integration bridge, looked up once per iteration.
@@ -36,7 +37,7 @@ pub struct IntegrationBridge {
 /// What carrying out the intents of one iteration reads.
 pub struct Context<'a> {
     /// Providers.
-    pub registry: &'a Registry,
+    pub providers: &'a Providers,
     /// The local database.
     pub local: &'a LocalView,
     /// The integration bridge, if it exists.
@@ -52,6 +53,15 @@ pub enum Outcome {
     /// The provider's answer matches the interface: nothing to write
     /// (already finished).
     Unchanged(Box<Applied>),
+    /// The provider could not be asked: its worker is down or died during
+    /// the call. Nothing changes; the port is decided again when the
+    /// worker is back.
+    Postponed {
+        /// The provider.
+        provider: String,
+        /// Why.
+        reason: String,
+    },
     /// A provider declined, or its answer was unusable.
     Declined {
         /// The provider.
@@ -103,9 +113,15 @@ fn option_keys(answer: &[(String, String)], maintained: &[String]) -> Vec<String
 }
 
 fn declined(provider: &str, e: PrepareError) -> Outcome {
-    Outcome::Declined {
-        provider: provider.to_owned(),
-        reason: e.to_string(),
+    match e {
+        PrepareError::Unavailable(reason) => Outcome::Postponed {
+            provider: provider.to_owned(),
+            reason,
+        },
+        e => Outcome::Declined {
+            provider: provider.to_owned(),
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -206,20 +222,15 @@ fn create(
     old: Option<(RemoveOp, &OurIface)>,
     why: Option<String>,
 ) -> Outcome {
-    let (Some(provider), Some(bridge)) = (cx.registry.get(ptype), cx.bridge) else {
+    let (true, Some(bridge)) = (cx.providers.is_loaded(ptype), cx.bridge) else {
         return Outcome::Declined {
             provider: ptype.to_owned(),
             reason: "the provider or the integration bridge is gone".into(),
         };
     };
     let (lport_options, mtu_request, iface_id_ver) = binding_inputs(ev);
-    let req = PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options: lport_options.clone(),
-        iface: None,
-        bridge: cx.bridge_info(&bridge.name, &bridge.datapath_type),
-    };
-    let op = match provider.prepare_create(&req) {
+    let req = create_request(cx, lport, ev, bridge);
+    let op = match cx.providers.prepare_create(ptype, &req) {
         Ok(op) => op,
         // Dropping `old` drops its REMOVE unfinished: it was not applied.
         Err(e) => return declined(ptype, e),
@@ -234,7 +245,7 @@ fn create(
             holder: "another logical port in the same transaction".into(),
         };
     }
-    let option_keys = option_keys(&op.output().options, provider.maintained_options());
+    let option_keys = option_keys(&op.output().options, cx.providers.maintained(ptype));
     let creation = Creation {
         bridge: bridge.uuid,
         op,
@@ -276,20 +287,15 @@ fn check(
     ptype: &str,
     options: &[(String, String)],
 ) -> Outcome {
-    let (Some(provider), Some(ours)) = (cx.registry.get(ptype), ev.ours.as_ref()) else {
+    let (true, Some(ours)) = (cx.providers.is_loaded(ptype), ev.ours.as_ref()) else {
         return Outcome::Declined {
             provider: ptype.to_owned(),
             reason: "the provider or the interface is gone".into(),
         };
     };
     let (_, mtu_request, iface_id_ver) = binding_inputs(ev);
-    let req = PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options: options.to_vec(),
-        iface: Some(existing(ours)),
-        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
-    };
-    let op = match provider.prepare_create(&req) {
+    let req = check_request(cx, lport, options, ours);
+    let op = match cx.providers.prepare_create(ptype, &req) {
         Ok(op) => op,
         Err(e) => return declined(ptype, e),
     };
@@ -311,7 +317,7 @@ fn check(
     let desired = Desired {
         iface_type: answer.iface_type.as_deref().unwrap_or(""),
         options: &answer.options,
-        maintained: provider.maintained_options(),
+        maintained: cx.providers.maintained(ptype),
         lport,
         provider_type: ptype,
         bridge: &ours.at.bridge_name,
@@ -319,7 +325,7 @@ fn check(
         iface_id_ver: iface_id_ver.as_deref(),
     };
     let update = iface_diff::diff(&ours.state, &desired);
-    let option_keys = option_keys(&answer.options, provider.maintained_options());
+    let option_keys = option_keys(&answer.options, cx.providers.maintained(ptype));
     if update.is_empty() {
         op.finish();
         return Outcome::Unchanged(Box::new(Applied::new(
@@ -368,6 +374,106 @@ fn replace(
     create(cx, claimed, lport, ev, ptype, Some((removal, ours)), why)
 }
 
+/// The request of a CREATE for a new interface on `bridge`.
+fn create_request(
+    cx: &Context<'_>,
+    lport: &str,
+    ev: &Evidence,
+    bridge: &IntegrationBridge,
+) -> PortRequest {
+    PortRequest {
+        lport_name: lport.to_owned(),
+        lport_options: binding_inputs(ev).0,
+        iface: None,
+        bridge: cx.bridge_info(&bridge.name, &bridge.datapath_type),
+    }
+}
+
+/// The request of a CREATE that re-checks our interface.
+fn check_request(
+    cx: &Context<'_>,
+    lport: &str,
+    options: &[(String, String)],
+    ours: &OurIface,
+) -> PortRequest {
+    PortRequest {
+        lport_name: lport.to_owned(),
+        lport_options: options.to_vec(),
+        iface: Some(existing(ours)),
+        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
+    }
+}
+
+/// The request of a REMOVE of our interface.
+fn remove_request(cx: &Context<'_>, lport: &str, ours: &OurIface) -> PortRequest {
+    PortRequest {
+        lport_name: lport.to_owned(),
+        lport_options: Vec::new(),
+        iface: Some(existing(ours)),
+        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
+    }
+}
+
+/// The provider calls [`carry_out`] will make first for `intent`, so that
+/// they can be asked in one batch per worker beforehand: the same
+/// requests, built by the same functions. A call decided on an answer (a
+/// replacement after a re-check names another interface) is not foreseen
+/// and costs a round trip of its own.
+pub fn foresee(
+    cx: &Context<'_>,
+    lport: &str,
+    ev: &Evidence,
+    intent: &Intent,
+) -> Vec<(String, Op, PortRequest)> {
+    let options = match &ev.binding {
+        BindingView::Present(b) => &b.options.all[..],
+        _ => &[],
+    };
+    let remove = |out: &mut Vec<_>| {
+        if let Some(ours) = &ev.ours {
+            out.push((
+                ours.provider.clone(),
+                Op::Remove,
+                remove_request(cx, lport, ours),
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    match intent {
+        Intent::None => {}
+        Intent::Plug { provider } => {
+            if let Some(bridge) = cx.bridge {
+                out.push((
+                    provider.clone(),
+                    Op::Create,
+                    create_request(cx, lport, ev, bridge),
+                ));
+            }
+        }
+        Intent::Check { provider } => {
+            if let Some(ours) = &ev.ours {
+                out.push((
+                    provider.clone(),
+                    Op::Create,
+                    check_request(cx, lport, options, ours),
+                ));
+            }
+        }
+        Intent::Replace { provider, .. } => {
+            remove(&mut out);
+            if let Some(bridge) = cx.bridge {
+                out.push((
+                    provider.clone(),
+                    Op::Create,
+                    create_request(cx, lport, ev, bridge),
+                ));
+            }
+        }
+        Intent::Unplug { .. } => remove(&mut out),
+    }
+    out
+}
+
 fn existing(ours: &OurIface) -> ExistingIface {
     ExistingIface {
         name: ours.name.clone(),
@@ -383,19 +489,14 @@ fn existing(ours: &OurIface) -> ExistingIface {
 
 /// REMOVE of our interface through the provider that plugged it.
 fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<RemoveOp, Outcome> {
-    let Some(provider) = cx.registry.get(&ours.provider) else {
+    if !cx.providers.is_loaded(&ours.provider) {
         return Err(Outcome::Declined {
             provider: ours.provider.clone(),
             reason: "the provider that plugged it is not loaded".into(),
         });
-    };
-    let req = PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options: Vec::new(),
-        iface: Some(existing(ours)),
-        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
-    };
-    match provider.prepare_remove(&req) {
+    }
+    let req = remove_request(cx, lport, ours);
+    match cx.providers.prepare_remove(&ours.provider, &req) {
         Ok(op) => Ok(RemoveOp {
             bridge: ours.at.bridge,
             port: ours.at.port,

@@ -132,25 +132,53 @@ impl Sources {
     }
 }
 
-/// Loads every provider file and registers its classes, logging one line per
-/// refusal. Returns how many classes were registered.
-pub fn load_into(registry: &mut Registry, sources: &Sources, config: &ProviderConfig) -> usize {
+/// The provider files of `sources`, in load order, each once (the same
+/// file named twice, by `--provider` and `--provider-dir` or through a
+/// symlink, is loaded once); directories that cannot be listed are logged.
+pub fn provider_files(sources: &Sources) -> Vec<PathBuf> {
     let (files, errors) = sources.files();
     for e in errors {
         log::error!("{e}");
     }
-    let mut registered = 0;
     let mut seen = std::collections::HashSet::new();
-    for file in files {
-        // The same file named twice (--provider and --provider-dir, or a
-        // symlink) is loaded once.
-        if let Ok(real) = std::fs::canonicalize(&file) {
-            if !seen.insert(real) {
-                log::debug!("provider {} already loaded; skipped", file.display());
-                continue;
+    files
+        .into_iter()
+        .filter(|file| match std::fs::canonicalize(file) {
+            Ok(real) => {
+                let first = seen.insert(real);
+                if !first {
+                    log::debug!("provider {} already loaded; skipped", file.display());
+                }
+                first
             }
+            Err(_) => true,
+        })
+        .collect()
+}
+
+/// Loads every provider file and registers its classes, logging one line per
+/// refusal. Returns how many classes were registered.
+pub fn load_into(registry: &mut Registry, sources: &Sources, config: &ProviderConfig) -> usize {
+    let registered = load_files_into(registry, &provider_files(sources), config);
+    for t in config.types() {
+        if registry.get(t).is_none() {
+            log::warn!("--provider-config given for {t:?}, but no such provider is registered");
         }
-        let lib = match load_library(&file) {
+    }
+    registered
+}
+
+/// Loads `files` (as [`provider_files`] gives them) in process and
+/// registers their classes, logging one line per refusal. Returns how many
+/// classes were registered.
+pub fn load_files_into(
+    registry: &mut Registry,
+    files: &[PathBuf],
+    config: &ProviderConfig,
+) -> usize {
+    let mut registered = 0;
+    for file in files {
+        let lib = match load_library(file) {
             Ok(lib) => lib,
             Err(e) => {
                 log::error!("{e}");
@@ -180,11 +208,6 @@ pub fn load_into(registry: &mut Registry, sources: &Sources, config: &ProviderCo
                 }
                 Err(e) => log::error!("{e}"),
             }
-        }
-    }
-    for t in config.types() {
-        if registry.get(t).is_none() {
-            log::warn!("--provider-config given for {t:?}, but no such provider is registered");
         }
     }
     registered

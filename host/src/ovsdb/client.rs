@@ -260,6 +260,16 @@ impl Client {
         }
     }
 
+    /// The caller was busy elsewhere for `away` (waiting for providers):
+    /// the server's silence meanwhile is not held against it, so the
+    /// inactivity probe and the connect deadline move on by as much.
+    pub fn excuse(&mut self, away: Duration) {
+        self.last_rx += away;
+        if let State::Negotiating { until, .. } = &mut self.state {
+            *until += away;
+        }
+    }
+
     /// Sends a request; `None` if not ready (the caller retries after the
     /// next `Ready`).
     pub fn request(&mut self, method: &str, params: Value) -> Option<u64> {

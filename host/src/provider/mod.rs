@@ -183,8 +183,14 @@ pub enum PrepareError {
     /// The request cannot be expressed in C (a NUL byte in a string).
     BadRequest(NulInRequest),
     /// The provider returned true but its answer is unusable; every problem
-    /// is listed. `port_ctx_destroy` has been called.
+    /// is listed. `port_ctx_destroy` has been called (or, through a
+    /// worker, will be at the next settlement).
     BadOutput(Vec<String>),
+    /// The call could not be made or its answer was lost: the provider's
+    /// worker is down, or died or hung during the batch (the reason). Not
+    /// the provider's answer: the port is decided again once the worker is
+    /// back. Never returned in process.
+    Unavailable(String),
 }
 
 impl std::fmt::Display for PrepareError {
@@ -199,6 +205,7 @@ impl std::fmt::Display for PrepareError {
                     problems.join("; ")
                 )
             }
+            PrepareError::Unavailable(why) => write!(f, "the provider is unavailable: {why}"),
         }
     }
 }
@@ -396,9 +403,17 @@ impl PreparedCreate {
 
     /// Reports the commit to the provider (`port_finish`), then releases the
     /// answer (`port_ctx_destroy`).
-    pub fn finish(mut self) {
+    pub fn finish(self) {
+        self.finish_then(|| {});
+    }
+
+    /// As [`PreparedCreate::finish`], calling `between` after `port_finish`
+    /// returned and before `port_ctx_destroy` (a worker marks the second
+    /// call there, so a crash in either is named).
+    pub fn finish_then(mut self, between: impl FnOnce()) {
         // SAFETY: the contexts prepare saw, still valid.
         unsafe { (self.handle.finish)(&self.ctx_in.raw, &mut *self.ctx_out) };
+        between();
     }
 }
 

@@ -1,53 +1,91 @@
 //! The worker process's entry point (`vif-plug-host worker`, hidden): load
-//! one library, pick one class by type, and serve the agent on the
-//! socketpair end it was given as standard input. Its log lines go to the
-//! standard error it shares with the agent, through the same logger and
-//! `RUST_LOG` filter, so a provider's lines keep their target.
+//! one library and serve the agent on the socketpair end it was given as
+//! standard input.
+//!
+//! Logging: the worker's logger is [`WorkerLogger`]. A provider's records
+//! (target `provider::…`) travel to the agent as
+//! [`FromWorker::Log`](super::protocol::FromWorker::Log) frames and are
+//! logged there under the same target, so they keep their provider name,
+//! pass the agent's `RUST_LOG` filter (the worker inherits the same
+//! environment, so a provider is told the same maximum level) and are seen
+//! by `check`, which quotes a provider's errors and recognises the SDK's
+//! panic reports. The worker's own lines go to the standard error it shares
+//! with the agent.
 
-use super::serve::serve;
+use super::protocol::FromWorker;
+use super::serve::{serve, Outbox};
 use crate::loader::load_library;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// Where provider log records go once the worker is connected.
+static OUTBOX: OnceLock<Arc<Outbox>> = OnceLock::new();
+
+/// The worker's logger: provider records to the agent, the rest to `inner`.
+pub struct WorkerLogger<L>(pub L);
+
+impl<L: log::Log> log::Log for WorkerLogger<L> {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        self.0.enabled(m)
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if !self.0.enabled(r.metadata()) {
+            return;
+        }
+        match OUTBOX.get() {
+            Some(out) if r.target().starts_with("provider::") => {
+                let _ = out.send(&FromWorker::Log {
+                    level: vif_plug_abi::log_level_number(r.level()) as u8,
+                    target: r.target().to_owned(),
+                    text: r.args().to_string(),
+                });
+            }
+            _ => self.0.log(r),
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush()
+    }
+}
 
 /// Runs the worker; returns the process exit code: 0 when the agent
 /// ended the session (Destroy or closing the socket), 1 when the library
-/// or the class cannot be used, 2 when the stream broke.
-pub fn main(library: &Path, type_name: &str) -> u8 {
+/// cannot be loaded (after saying why to the agent), 2 when the stream
+/// broke.
+pub fn main(library: &Path) -> u8 {
     let stream = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
         .map(UnixStream::from);
-    let mut stream = match stream {
-        Ok(s) => s,
+    let (mut input, out) = match stream.and_then(|s| Ok((s.try_clone()?, s))) {
+        Ok(pair) => pair,
         Err(e) => {
-            log::error!("worker for {type_name}: standard input is not usable: {e}");
+            log::error!(
+                "worker for {}: standard input is not usable: {e}",
+                library.display()
+            );
             return 2;
         }
     };
+    let out = OUTBOX.get_or_init(|| Arc::new(Outbox::new(out)));
     let lib = match load_library(library) {
         Ok(lib) => lib,
         Err(e) => {
-            log::error!("worker for {type_name}: {e}");
+            let _ = out.send(&FromWorker::LoadFailed(e.to_string()));
             return 1;
         }
     };
-    let Some(class) = lib
-        .classes
-        .into_iter()
-        .flatten()
-        .find(|c| c.type_name() == type_name)
-    else {
-        log::error!(
-            "worker: {} has no usable class of type {type_name:?}",
-            library.display()
-        );
-        return 1;
-    };
-    match serve(class, &mut stream) {
+    match serve(lib, library, &mut input, out) {
         Ok(()) => 0,
         Err(e) => {
-            log::error!("worker for {type_name}: the connection to the agent broke: {e}");
+            log::error!(
+                "worker for {}: the connection to the agent broke: {e}",
+                library.display()
+            );
             2
         }
     }

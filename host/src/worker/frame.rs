@@ -71,6 +71,64 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> io::Result<Option<
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Frames arriving in pieces: bytes are pushed as they are read (with a
+/// timeout, so no partial read is ever lost) and whole frames taken out.
+#[derive(Debug, Default)]
+pub struct FrameBuffer {
+    buf: Vec<u8>,
+    /// Where the unread bytes start.
+    start: usize,
+}
+
+impl FrameBuffer {
+    /// Appends bytes read from the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// True when bytes of an incomplete frame are waiting.
+    pub fn has_partial(&self) -> bool {
+        self.start < self.buf.len()
+    }
+
+    /// The next whole frame, if one has arrived.
+    ///
+    /// # Errors
+    /// `InvalidData` for a length above [`MAX_FRAME`] or a body that is not
+    /// the expected message.
+    pub fn take<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
+        let unread = &self.buf[self.start..];
+        let Some(len) = unread.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(len.try_into().expect("four bytes")) as usize;
+        if len > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("frame of {len} bytes exceeds {MAX_FRAME}"),
+            ));
+        }
+        let Some(body) = unread.get(4..4 + len) else {
+            return Ok(None);
+        };
+        let msg = serde_json::from_slice(body)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.start += 4 + len;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > (1 << 20) {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        Ok(Some(msg))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +172,27 @@ mod tests {
         bad.extend_from_slice(b"{x}");
         let e = read_frame::<_, Msg>(&mut &bad[..]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn frames_pushed_a_byte_at_a_time_come_out_whole() {
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, &Msg::Run).unwrap();
+        write_frame(&mut bytes, &Msg::Prepare(vec![(7, "lsp1".into())])).unwrap();
+        let mut fb = FrameBuffer::default();
+        let mut got = Vec::new();
+        for b in &bytes {
+            fb.push(std::slice::from_ref(b));
+            while let Some(m) = fb.take::<Msg>().unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got, [Msg::Run, Msg::Prepare(vec![(7, "lsp1".into())])]);
+        assert!(!fb.has_partial());
+        fb.push(&((MAX_FRAME + 1) as u32).to_be_bytes());
+        assert_eq!(
+            fb.take::<Msg>().unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 }

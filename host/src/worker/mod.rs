@@ -10,12 +10,9 @@
 //! - [`process`]: the agent's handle on a worker: spawn, call with a
 //!   deadline, crash and hang reported with the signal (not yet used by
 //!   the agent or `check`);
-//! - [`quarantine`]: ports whose call was in flight when a worker died,
-//!   held back with a doubling, capped hold.
 
 pub mod child;
 pub mod frame;
 pub mod process;
 pub mod protocol;
-pub mod quarantine;
 pub mod serve;

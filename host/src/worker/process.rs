@@ -1,27 +1,60 @@
 //! The agent's handle on one worker process: started with a socketpair as
-//! its standard input, asked one request at a time with a deadline, and
-//! killed when it misses it. A worker that dies or hangs is reported as
-//! such, with the signal, never as an answer.
+//! its standard input, asked one request at a time, and killed when a
+//! callback overruns its deadline. A worker that dies or hangs is reported
+//! as such, with the callback it was in and the signal, never as an answer.
+//!
+//! Deadlines are per callback, not per batch: the worker marks each call
+//! it enters ([`FromWorker::Entering`]), and each call has the whole
+//! deadline from its mark. The same marks time every call, for the slow
+//! call warnings.
 
-use super::frame::{read_frame, write_frame};
-use super::protocol::{FromWorker, ToWorker};
-use std::io;
+use super::frame::{write_frame, FrameBuffer};
+use super::protocol::{Callback, FromWorker, Loaded, ToWorker};
+use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+/// How long a worker may take to load its library and say so.
+pub const LOAD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How often a wait looks at its interruption flag.
+const POLL: Duration = Duration::from_millis(50);
 
 /// Why a request got no answer.
 #[derive(Debug)]
 pub enum WorkerFailure {
     /// The worker ended (crashed, exited, or closed its end).
     Died(Option<ExitStatus>),
-    /// No answer within the deadline; the worker has been killed.
+    /// A callback did not return within the deadline; the worker has been
+    /// killed.
     TimedOut(Duration),
-    /// The worker sent something that is not a message.
-    Garbled(io::Error),
+    /// The worker sent something that is not a message, or not the reply
+    /// the request calls for; it has been killed.
+    Garbled(String),
+    /// The caller's interruption flag was raised while waiting (the agent
+    /// is stopping); the worker has been killed.
+    Interrupted,
+}
+
+impl WorkerFailure {
+    /// The short form `check` and the agent use after the callback's name:
+    /// "crashed (SIGSEGV)", "did not return within 1000 ms".
+    pub fn short(&self) -> String {
+        match self {
+            WorkerFailure::Died(Some(status)) => match status.signal() {
+                Some(sig) => format!("crashed ({})", signal_name(sig)),
+                None => format!("exited with status {}", status.code().unwrap_or(-1)),
+            },
+            WorkerFailure::Died(None) => "closed its connection".into(),
+            WorkerFailure::TimedOut(d) => format!("did not return within {} ms", d.as_millis()),
+            WorkerFailure::Garbled(e) => format!("sent garbage ({e})"),
+            WorkerFailure::Interrupted => "was interrupted (the agent is stopping)".into(),
+        }
+    }
 }
 
 impl std::fmt::Display for WorkerFailure {
@@ -40,6 +73,7 @@ impl std::fmt::Display for WorkerFailure {
                 write!(f, "did not return within {} ms", d.as_millis())
             }
             WorkerFailure::Garbled(e) => write!(f, "the worker sent garbage: {e}"),
+            WorkerFailure::Interrupted => f.write_str("the wait was interrupted"),
         }
     }
 }
@@ -48,6 +82,7 @@ impl std::fmt::Display for WorkerFailure {
 pub fn signal_name(sig: i32) -> &'static str {
     match sig {
         4 => "SIGILL",
+        5 => "SIGTRAP",
         6 => "SIGABRT",
         7 => "SIGBUS",
         8 => "SIGFPE",
@@ -55,37 +90,146 @@ pub fn signal_name(sig: i32) -> &'static str {
         11 => "SIGSEGV",
         13 => "SIGPIPE",
         15 => "SIGTERM",
+        31 => "SIGSYS",
         _ => "signal",
     }
+}
+
+/// A callback the worker entered, as marked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The class.
+    pub provider: String,
+    /// The member.
+    pub callback: Callback,
+    /// The operation, for port callbacks.
+    pub id: Option<u64>,
+}
+
+/// A call that returned, slower than the warning threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowCall {
+    /// Which call.
+    pub mark: Mark,
+    /// How long it took (from its mark to the next message).
+    pub took: Duration,
+}
+
+/// A request that got no answer, and the call the worker was in.
+#[derive(Debug)]
+pub struct Failure {
+    /// What happened.
+    pub what: WorkerFailure,
+    /// The last call the worker marked, if it had entered one for this
+    /// request.
+    pub during: Option<Mark>,
+    /// Slow calls that returned before the failure.
+    pub slow: Vec<SlowCall>,
+}
+
+/// The limits of one request.
+#[derive(Clone, Copy)]
+pub struct Limits<'a> {
+    /// Each callback's deadline, from its mark.
+    pub per_call: Duration,
+    /// Calls slower than this are reported.
+    pub slow: Duration,
+    /// Raised to stop waiting (the agent is stopping).
+    pub interrupted: Option<&'a dyn Fn() -> bool>,
+}
+
+/// A reply and the slow calls that made it.
+#[derive(Debug)]
+pub struct Reply {
+    /// The reply.
+    pub msg: FromWorker,
+    /// Calls slower than [`Limits::slow`].
+    pub slow: Vec<SlowCall>,
 }
 
 /// A running worker.
 pub struct WorkerProcess {
     child: Child,
     stream: UnixStream,
+    frames: FrameBuffer,
+    /// When the request awaiting its reply was sent.
+    sent: Instant,
 }
 
 impl WorkerProcess {
-    /// Starts `exe worker --library LIBRARY --type TYPE`, sharing this
-    /// process's standard error (for the provider's log lines).
+    /// Starts `exe worker --library LIBRARY`, sharing this process's
+    /// standard error (for the worker's own log lines), and waits up to
+    /// `load_deadline` for it to say what the library holds.
     ///
     /// # Errors
-    /// The socketpair or the spawn failed.
-    pub fn spawn(exe: &Path, library: &Path, type_name: &str) -> io::Result<WorkerProcess> {
-        let (ours, theirs) = UnixStream::pair()?;
-        let child = Command::new(exe)
-            .arg("worker")
+    /// `Err(Ok(why))` when the library could not be loaded (the loader's
+    /// message); `Err(Err(failure))` when the worker could not be started
+    /// or died or hung while loading (a constructor that crashes).
+    pub fn spawn(
+        exe: &Path,
+        library: &Path,
+        load_deadline: Duration,
+    ) -> Result<(WorkerProcess, Loaded), Result<String, Failure>> {
+        let fail = |e: io::Error| {
+            Err(Err(Failure {
+                what: WorkerFailure::Garbled(format!("starting {}: {e}", exe.display())),
+                during: None,
+                slow: Vec::new(),
+            }))
+        };
+        let (ours, theirs) = match UnixStream::pair() {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        let mut cmd = Command::new(exe);
+        cmd.arg("worker")
             .arg("--library")
             .arg(library)
-            .arg("--type")
-            .arg(type_name)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::null())
-            .spawn()?;
-        Ok(WorkerProcess {
+            .stdout(Stdio::null());
+        // SAFETY: prctl and getppid are async-signal-safe; the closure
+        // allocates nothing. A worker must not outlive an agent killed
+        // with SIGKILL while a provider call hangs.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let mut w = WorkerProcess {
             child,
             stream: ours,
-        })
+            frames: FrameBuffer::default(),
+            sent: Instant::now(),
+        };
+        let limits = Limits {
+            per_call: load_deadline,
+            slow: load_deadline,
+            interrupted: None,
+        };
+        match w.wait_reply(Instant::now(), &limits, Some(Callback::Load)) {
+            Ok(Reply {
+                msg: FromWorker::Loaded(l),
+                ..
+            }) => Ok((w, l)),
+            Ok(Reply {
+                msg: FromWorker::LoadFailed(why),
+                ..
+            }) => Err(Ok(why)),
+            Ok(other) => {
+                w.kill();
+                Err(Err(Failure {
+                    what: WorkerFailure::Garbled(format!("{:?} before Loaded", other.msg)),
+                    during: None,
+                    slow: Vec::new(),
+                }))
+            }
+            Err(f) => Err(Err(f)),
+        }
     }
 
     /// The worker's process id.
@@ -93,48 +237,161 @@ impl WorkerProcess {
         self.child.id()
     }
 
-    /// Sends `msg` and waits up to `deadline` for its reply; log records
-    /// are not replies (the worker logs to standard error directly).
+    /// Sends `msg` and waits for its reply: each callback the worker enters
+    /// has `limits.per_call` from its mark; log records are re-logged here.
     ///
     /// # Errors
-    /// See [`WorkerFailure`]; after `TimedOut` or `Died` the worker is gone
-    /// and this handle must be dropped.
-    pub fn call(
-        &mut self,
-        msg: &ToWorker,
-        deadline: Duration,
-    ) -> Result<FromWorker, WorkerFailure> {
+    /// See [`Failure`]; the worker is gone after any of them and this
+    /// handle must be dropped.
+    pub fn call(&mut self, msg: &ToWorker, limits: &Limits<'_>) -> Result<Reply, Failure> {
+        self.send(msg)?;
+        self.receive(limits)
+    }
+
+    /// The first half of [`WorkerProcess::call`], so that several workers
+    /// can work on their batches at once: sends `msg` and starts its clock.
+    ///
+    /// # Errors
+    /// The worker is gone (see [`Failure`]).
+    pub fn send(&mut self, msg: &ToWorker) -> Result<(), Failure> {
+        self.sent = Instant::now();
         if write_frame(&mut self.stream, msg).is_err() {
-            return Err(WorkerFailure::Died(self.reap()));
+            return Err(Failure {
+                what: WorkerFailure::Died(self.reap()),
+                during: None,
+                slow: Vec::new(),
+            });
         }
-        let until = Instant::now() + deadline;
+        Ok(())
+    }
+
+    /// The second half of [`WorkerProcess::call`]: the reply to what
+    /// [`WorkerProcess::send`] sent.
+    ///
+    /// # Errors
+    /// See [`Failure`].
+    pub fn receive(&mut self, limits: &Limits<'_>) -> Result<Reply, Failure> {
+        let sent = self.sent;
+        self.wait_reply(sent, limits, None)
+    }
+
+    fn wait_reply(
+        &mut self,
+        sent: Instant,
+        limits: &Limits<'_>,
+        first: Option<Callback>,
+    ) -> Result<Reply, Failure> {
+        let mut during: Option<(Mark, Instant)> = first.map(|callback| {
+            (
+                Mark {
+                    provider: String::new(),
+                    callback,
+                    id: None,
+                },
+                sent,
+            )
+        });
+        let mut slow = Vec::new();
+        let mut since = sent;
+        let mut chunk = vec![0u8; 64 << 10];
         loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                self.kill();
-                return Err(WorkerFailure::TimedOut(deadline));
+            let next = match self.frames.take::<FromWorker>() {
+                Ok(n) => n,
+                Err(e) => {
+                    self.kill();
+                    return Err(Failure {
+                        what: WorkerFailure::Garbled(e.to_string()),
+                        during: during.map(|d| d.0),
+                        slow,
+                    });
+                }
+            };
+            match next {
+                Some(FromWorker::Log {
+                    level,
+                    target,
+                    text,
+                }) => {
+                    let level = vif_plug_abi::log_level_from_number(level.into())
+                        .unwrap_or(log::Level::Error);
+                    log::log!(target: &target, level, "{text}");
+                    continue;
+                }
+                Some(msg) => {
+                    let now = Instant::now();
+                    if let Some((mark, at)) = during.take() {
+                        if now - at > limits.slow && mark.callback != Callback::Load {
+                            slow.push(SlowCall {
+                                mark,
+                                took: now - at,
+                            });
+                        }
+                    }
+                    if let FromWorker::Entering {
+                        provider,
+                        callback,
+                        id,
+                    } = msg
+                    {
+                        during = Some((
+                            Mark {
+                                provider,
+                                callback,
+                                id,
+                            },
+                            now,
+                        ));
+                        since = now;
+                        continue;
+                    }
+                    return Ok(Reply { msg, slow });
+                }
+                None => {}
             }
-            let _ = self.stream.set_read_timeout(Some(left));
-            match read_frame::<_, FromWorker>(&mut self.stream) {
-                Ok(Some(FromWorker::Log { .. })) => continue,
-                Ok(Some(reply)) => return Ok(reply),
-                Ok(None) => return Err(WorkerFailure::Died(self.reap())),
+            let now = Instant::now();
+            let left = (since + limits.per_call).saturating_duration_since(now);
+            let stop = limits.interrupted.is_some_and(|f| f());
+            if left.is_zero() || stop {
+                self.kill();
+                return Err(Failure {
+                    what: if stop {
+                        WorkerFailure::Interrupted
+                    } else {
+                        WorkerFailure::TimedOut(limits.per_call)
+                    },
+                    during: during.map(|d| d.0),
+                    slow,
+                });
+            }
+            let wait = if limits.interrupted.is_some() {
+                left.min(POLL)
+            } else {
+                left
+            };
+            let _ = self.stream.set_read_timeout(Some(wait));
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    return Err(Failure {
+                        what: WorkerFailure::Died(self.reap()),
+                        during: during.map(|d| d.0),
+                        slow,
+                    })
+                }
+                Ok(n) => self.frames.push(&chunk[..n]),
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // A timeout inside a frame loses the frame: the worker
-                    // is killed either way.
-                    self.kill();
-                    return Err(WorkerFailure::TimedOut(deadline));
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => {
+                    return Err(Failure {
+                        what: WorkerFailure::Died(self.reap()),
+                        during: during.map(|d| d.0),
+                        slow,
+                    })
                 }
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    self.kill();
-                    return Err(WorkerFailure::Garbled(e));
-                }
-                Err(_) => return Err(WorkerFailure::Died(self.reap())),
             }
         }
     }
@@ -144,7 +401,8 @@ impl WorkerProcess {
         self.child.wait().ok()
     }
 
-    fn kill(&mut self) {
+    /// Kills the worker now (a hang, garbage, or a stop).
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,28 +1,33 @@
-//! What the agent and a provider worker say to each other. One request is
-//! answered by exactly one reply, in order; the worker may send any number
-//! of [`FromWorker::Log`] records before the reply (a provider's log lines,
-//! passed through with its name and level).
+//! What the agent and a provider worker say to each other. The worker
+//! speaks first, unasked: [`FromWorker::Loaded`] (or
+//! [`FromWorker::LoadFailed`]). Then one request is answered by exactly
+//! one reply, in order; before the reply the worker may send any number of
+//! [`FromWorker::Entering`] marks (which callback it is about to call) and
+//! [`FromWorker::Log`] records (a provider's log lines, passed through
+//! with its name and level).
 //!
-//! Calls are batched, as the worker-process design asks: every
-//! `port_prepare` of one agent iteration travels in one
-//! [`ToWorker::Prepare`], and every `port_finish` / `port_ctx_destroy`
-//! after the commit in one [`ToWorker::Settle`]. Operations are named by
-//! ids the agent chooses, unique for the life of a worker; the worker keeps
-//! the provider's `ctx_out` of each prepared CREATE under its id until it
-//! is settled.
+//! One worker serves every class of one library. Calls are batched, as the
+//! worker-process design asks: every `port_prepare` of one agent iteration
+//! travels in one [`ToWorker::Prepare`], and every `port_finish` /
+//! `port_ctx_destroy` after the commit in one [`ToWorker::Settle`].
+//! Operations are named by ids the agent chooses, unique for the life of a
+//! worker; the worker keeps the provider's `ctx_out` of each prepared
+//! CREATE under its id until it is settled.
 
 use serde::{Deserialize, Serialize};
 
 /// The agent's side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Call `init` with the provider's `--provider-config` pairs.
-    /// Reply: [`FromWorker::Started`] or [`FromWorker::InitFailed`].
+    /// Call `init` on each named class of the library, in order, with its
+    /// `--provider-config` pairs, then read its maintained options.
+    /// Classes not named are never initialised (a type another library
+    /// registered first). Reply: [`FromWorker::Started`].
     Init {
-        /// Configuration pairs, in the order given.
-        config: Vec<(String, String)>,
+        /// `(type, configuration pairs)` per class to initialise.
+        classes: Vec<(String, Vec<(String, String)>)>,
     },
-    /// Call `run`. Reply: [`FromWorker::Ran`].
+    /// Call `run` on every initialised class. Reply: [`FromWorker::Ran`].
     Run,
     /// Call `port_prepare` for each operation, in order. Reply:
     /// [`FromWorker::Prepared`], one answer per call, in the same order.
@@ -36,12 +41,13 @@ pub enum ToWorker {
         /// Ids of operations that did not commit.
         dropped: Vec<u64>,
     },
-    /// Call `destroy` and exit. Reply: [`FromWorker::Done`].
+    /// Release what is held, call `destroy` on every initialised class and
+    /// exit. Reply: [`FromWorker::Done`].
     Destroy,
 }
 
 /// The operation of one `port_prepare`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
     /// `VIF_PLUG_OP_CREATE`: create or update.
     Create,
@@ -54,6 +60,8 @@ pub enum Op {
 pub struct Call {
     /// The agent's id for the operation.
     pub id: u64,
+    /// The class (provider type) to call.
+    pub provider: String,
     /// Create or remove.
     pub op: Op,
     /// Logical port name (`vif_plug_port_ctx_in.lport_name`).
@@ -81,37 +89,98 @@ pub struct Iface {
     pub options: Vec<(String, String)>,
 }
 
+/// A `vif_plug_class` member, named as in the C header, for reports of
+/// what a worker was doing when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Callback {
+    /// Loading the library (its constructors, the ABI check).
+    Load,
+    /// `init` (and `get_maintained_iface_options`, read right after it).
+    Init,
+    /// `run`.
+    Run,
+    /// `port_prepare`.
+    PortPrepare,
+    /// `port_finish`.
+    PortFinish,
+    /// `port_ctx_destroy`.
+    PortCtxDestroy,
+    /// `destroy`.
+    Destroy,
+}
+
+impl std::fmt::Display for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Callback::Load => "loading the library",
+            Callback::Init => "init",
+            Callback::Run => "run",
+            Callback::PortPrepare => "port_prepare",
+            Callback::PortFinish => "port_finish",
+            Callback::PortCtxDestroy => "port_ctx_destroy",
+            Callback::Destroy => "destroy",
+        })
+    }
+}
+
+/// What the worker found in its library, sent unasked as its first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loaded {
+    /// The library's ABI major version.
+    pub abi_major: u32,
+    /// The library's ABI minor version.
+    pub abi_minor: u32,
+    /// Whether it exported the Rust layout record (a Rust provider).
+    pub rust_layout_checked: bool,
+    /// Each entry of `vif_plug_provider_classes`, in order: its type, or
+    /// the loader's refusal of it (one line naming the file).
+    pub classes: Vec<Result<String, String>>,
+}
+
+/// Why `init` of one class failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitError {
+    /// The errno `init` returned (EINVAL when it could not be called).
+    pub errno: i32,
+    /// Why, when the worker knows more than the errno.
+    pub why: Option<String>,
+}
+
 /// The worker's side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromWorker {
-    /// `init` returned 0.
-    Started {
-        /// The maintained interface option keys, read after `init`.
-        maintained: Vec<String>,
-    },
-    /// `init` returned this errno (positive), or the configuration could
-    /// not be passed (then `errno` is EINVAL and `why` says why).
-    InitFailed {
-        /// The errno.
-        errno: i32,
-        /// Why, when the worker knows more than the errno.
-        why: Option<String>,
-    },
-    /// `run` returned.
-    Ran {
-        /// True if the provider reports a change.
-        changed: bool,
-    },
+    /// The library loaded (first message, unasked).
+    Loaded(Loaded),
+    /// The library could not be loaded (first message, unasked); the worker
+    /// exits after it.
+    LoadFailed(String),
+    /// The result of [`ToWorker::Init`], per class in its order: the
+    /// maintained interface option keys, or why `init` failed.
+    Started(Vec<(String, Result<Vec<String>, InitError>)>),
+    /// `run` returned for every class: the types that report a change.
+    Ran(Vec<String>),
     /// The answers to a [`ToWorker::Prepare`], in its order.
     Prepared(Vec<Answer>),
     /// A [`ToWorker::Settle`] or [`ToWorker::Destroy`] is done.
     Done,
-    /// A log record from the provider (through the host's log callback or
-    /// the Rust SDK).
+    /// The worker is about to call `callback` of class `provider` (for the
+    /// operation `id`, if it concerns one). Not a reply: it tells the
+    /// agent, at the cost of a small write and no round trip, which call a
+    /// crash or a hang happened in, and how long each call took.
+    Entering {
+        /// The class.
+        provider: String,
+        /// The member about to be called.
+        callback: Callback,
+        /// The operation, for port callbacks.
+        id: Option<u64>,
+    },
+    /// A log record from a provider (through the host's log callback or
+    /// the Rust SDK), re-logged by the agent under the same target.
     Log {
         /// 1 (error) to 5 (trace), as the ABI's levels.
         level: u8,
-        /// The provider's log target.
+        /// The provider's log target (`provider::TYPE`).
         target: String,
         /// The text.
         text: String,
@@ -138,7 +207,8 @@ pub enum Answer {
     /// The answer was unusable (every problem listed); the worker has
     /// already called `port_ctx_destroy`.
     BadOutput(Vec<String>),
-    /// The request could not be passed to C (a NUL byte).
+    /// The request could not be passed to C (a NUL byte), or named a class
+    /// the worker does not serve.
     BadRequest(String),
 }
 
@@ -153,6 +223,7 @@ mod tests {
         let calls: Vec<Call> = (0..3)
             .map(|i| Call {
                 id: i,
+                provider: "dummy".into(),
                 op: if i == 2 { Op::Remove } else { Op::Create },
                 lport_name: format!("lsp{i}"),
                 lport_options: vec![("vif-plug-type".into(), "dummy".into())],

@@ -1,58 +1,121 @@
-//! The worker's side of the socketpair: one provider class, whose callbacks
-//! run on the calling thread, one at a time, in the order the agent's
-//! messages ask for them (the ABI's threading promise holds inside the
-//! worker exactly as it does in process).
+//! The worker's side of the socketpair: the classes of one library, whose
+//! callbacks run on the calling thread, one at a time, in the order the
+//! agent's messages ask for them (the ABI's threading promise holds inside
+//! the worker exactly as it does in process).
 //!
 //! The call-order contract is kept by the same types as in process: a
 //! prepared CREATE is held as a [`PreparedCreate`] under the agent's id
 //! until a [`ToWorker::Settle`] finishes or drops it, so `port_ctx_destroy`
 //! happens exactly once; when the agent goes away, what is still held is
-//! destroyed and `destroy` is called before the worker returns.
+//! destroyed and every initialised class's `destroy` is called before the
+//! worker returns.
+//!
+//! Before each callback the worker sends a [`FromWorker::Entering`] mark,
+//! so that if the callback never returns the agent knows which one it was.
 
 use super::frame::{read_frame, write_frame};
-use super::protocol::{Answer, Call, FromWorker, Op, ToWorker};
+use super::protocol::{Answer, Call, Callback, FromWorker, InitError, Loaded, Op, ToWorker};
+use crate::loader::LoadedLibrary;
 use crate::provider::{
     BridgeInfo, ExistingIface, InitFailure, PortRequest, PrepareError, PreparedCreate,
     PreparedRemove, Provider, ProviderClass,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
+use std::sync::Mutex;
 
 const EINVAL: i32 = 22;
 
-/// Serves the agent on `stream` until it sends [`ToWorker::Destroy`] or
-/// closes the stream; then releases every operation still held and calls
-/// `destroy` if `init` succeeded.
+/// Where the worker's messages go: one writer, shared by the replies and
+/// by the log records a provider may emit from any of its threads, so that
+/// frames never interleave.
+pub struct Outbox(Mutex<Box<dyn Write + Send>>);
+
+impl Outbox {
+    /// An outbox writing to `w`.
+    pub fn new(w: impl Write + Send + 'static) -> Outbox {
+        Outbox(Mutex::new(Box::new(w)))
+    }
+
+    /// Sends one message, whole.
+    ///
+    /// # Errors
+    /// The writer's error (the agent is gone).
+    pub fn send(&self, msg: &FromWorker) -> io::Result<()> {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        write_frame(&mut *w, msg)
+    }
+}
+
+/// What the worker says of its library first: its versions and classes
+/// (an unusable class as the loader's refusal of it, naming `path`).
+pub fn loaded(lib: &LoadedLibrary, path: &std::path::Path) -> Loaded {
+    Loaded {
+        abi_major: lib.abi.major,
+        abi_minor: lib.abi.minor,
+        rust_layout_checked: lib.rust_layout_checked,
+        classes: lib
+            .classes
+            .iter()
+            .map(|c| match c {
+                Ok(c) => Ok(c.type_name().to_owned()),
+                Err((i, e)) => Err(format!(
+                    "refusing class #{i} of provider {}: {e}",
+                    path.display()
+                )),
+            })
+            .collect(),
+    }
+}
+
+/// Serves the agent: sends [`FromWorker::Loaded`], then answers requests
+/// read from `input` until [`ToWorker::Destroy`] or the end of `input`;
+/// then releases every operation still held and calls `destroy` on every
+/// class whose `init` succeeded.
 ///
 /// # Errors
-/// A broken or garbled stream (see [`read_frame`]); the provider is
+/// A broken or garbled stream (see [`read_frame`]); the providers are
 /// destroyed first all the same.
-pub fn serve<S: Read + Write>(class: ProviderClass, stream: &mut S) -> io::Result<()> {
+pub fn serve<R: Read>(
+    lib: LoadedLibrary,
+    path: &std::path::Path,
+    input: &mut R,
+    out: &Outbox,
+) -> io::Result<()> {
+    out.send(&FromWorker::Loaded(loaded(&lib, path)))?;
     let mut state = Worker {
-        class: Some(class),
-        provider: None,
+        classes: lib
+            .classes
+            .into_iter()
+            .flatten()
+            .map(|c| (c.type_name().to_owned(), c))
+            .collect(),
+        providers: BTreeMap::new(),
         creates: HashMap::new(),
         removes: HashMap::new(),
+        out,
     };
-    let result = state.serve(stream);
+    let result = state.serve(input);
     state.shut_down();
     result
 }
 
-struct Worker {
-    /// The class until `init` is asked for.
-    class: Option<ProviderClass>,
-    provider: Option<Provider>,
+struct Worker<'o> {
+    /// Classes not (yet) initialised.
+    classes: BTreeMap<String, ProviderClass>,
+    /// Initialised classes, by type.
+    providers: BTreeMap<String, Provider>,
     creates: HashMap<u64, PreparedCreate>,
     removes: HashMap<u64, PreparedRemove>,
+    out: &'o Outbox,
 }
 
-impl Worker {
-    fn serve<S: Read + Write>(&mut self, stream: &mut S) -> io::Result<()> {
-        while let Some(msg) = read_frame::<_, ToWorker>(stream)? {
+impl Worker<'_> {
+    fn serve<R: Read>(&mut self, input: &mut R) -> io::Result<()> {
+        while let Some(msg) = read_frame::<_, ToWorker>(input)? {
             let last = msg == ToWorker::Destroy;
-            let reply = self.handle(msg);
-            write_frame(stream, &reply)?;
+            let reply = self.handle(msg)?;
+            self.out.send(&reply)?;
             if last {
                 break;
             }
@@ -60,44 +123,67 @@ impl Worker {
         Ok(())
     }
 
-    fn handle(&mut self, msg: ToWorker) -> FromWorker {
-        match msg {
-            ToWorker::Init { config } => match self.class.take() {
-                Some(class) => match Provider::init(class, &config) {
-                    Ok(p) => {
-                        let maintained = p.maintained_options().to_vec();
-                        self.provider = Some(p);
-                        FromWorker::Started { maintained }
+    /// Marks the call about to be made.
+    fn entering(&self, provider: &str, callback: Callback, id: Option<u64>) -> io::Result<()> {
+        self.out.send(&FromWorker::Entering {
+            provider: provider.to_owned(),
+            callback,
+            id,
+        })
+    }
+
+    fn handle(&mut self, msg: ToWorker) -> io::Result<FromWorker> {
+        Ok(match msg {
+            ToWorker::Init { classes } => {
+                let mut started = Vec::new();
+                for (type_name, config) in classes {
+                    let result = self.init(&type_name, &config)?;
+                    started.push((type_name, result));
+                }
+                FromWorker::Started(started)
+            }
+            ToWorker::Run => {
+                let mut changed = Vec::new();
+                for (t, p) in &self.providers {
+                    self.entering(t, Callback::Run, None)?;
+                    if p.run() {
+                        changed.push(t.clone());
                     }
-                    Err(InitFailure::Errno(errno)) => FromWorker::InitFailed { errno, why: None },
-                    Err(InitFailure::BadConfig(why)) => FromWorker::InitFailed {
-                        errno: EINVAL,
-                        why: Some(why),
-                    },
-                },
-                None => FromWorker::InitFailed {
-                    errno: EINVAL,
-                    why: Some("init was asked for twice".into()),
-                },
-            },
-            ToWorker::Run => FromWorker::Ran {
-                changed: self.provider.as_ref().is_some_and(Provider::run),
-            },
+                }
+                FromWorker::Ran(changed)
+            }
             ToWorker::Prepare(calls) => {
-                FromWorker::Prepared(calls.into_iter().map(|c| self.prepare(c)).collect())
+                let mut answers = Vec::with_capacity(calls.len());
+                for c in calls {
+                    answers.push(self.prepare(c)?);
+                }
+                FromWorker::Prepared(answers)
             }
             ToWorker::Settle { committed, dropped } => {
                 for id in committed {
                     if let Some(op) = self.creates.remove(&id) {
-                        op.finish();
+                        self.entering(op.type_name(), Callback::PortFinish, Some(id))?;
+                        let out = self.out;
+                        let t = op.type_name().to_owned();
+                        op.finish_then(|| {
+                            let _ = out.send(&FromWorker::Entering {
+                                provider: t,
+                                callback: Callback::PortCtxDestroy,
+                                id: Some(id),
+                            });
+                        });
                     } else if let Some(op) = self.removes.remove(&id) {
+                        self.entering(op.type_name(), Callback::PortFinish, Some(id))?;
                         op.finish();
                     }
                 }
                 for id in dropped {
                     // Dropping a CREATE calls ctx_destroy; a REMOVE that did
                     // not commit is told nothing, as the ABI says.
-                    self.creates.remove(&id);
+                    if let Some(op) = self.creates.remove(&id) {
+                        self.entering(op.type_name(), Callback::PortCtxDestroy, Some(id))?;
+                        drop(op);
+                    }
                     self.removes.remove(&id);
                 }
                 FromWorker::Done
@@ -106,12 +192,45 @@ impl Worker {
                 self.shut_down();
                 FromWorker::Done
             }
-        }
+        })
     }
 
-    fn prepare(&mut self, call: Call) -> Answer {
-        let Some(provider) = &self.provider else {
-            return Answer::Declined;
+    fn init(
+        &mut self,
+        type_name: &str,
+        config: &[(String, String)],
+    ) -> io::Result<Result<Vec<String>, InitError>> {
+        let Some(class) = self.classes.remove(type_name) else {
+            return Ok(Err(InitError {
+                errno: EINVAL,
+                why: Some(if self.providers.contains_key(type_name) {
+                    "init was asked for twice".into()
+                } else {
+                    format!("the library has no usable class of type {type_name:?}")
+                }),
+            }));
+        };
+        self.entering(type_name, Callback::Init, None)?;
+        Ok(match Provider::init(class, config) {
+            Ok(p) => {
+                let maintained = p.maintained_options().to_vec();
+                self.providers.insert(type_name.to_owned(), p);
+                Ok(maintained)
+            }
+            Err(InitFailure::Errno(errno)) => Err(InitError { errno, why: None }),
+            Err(InitFailure::BadConfig(why)) => Err(InitError {
+                errno: EINVAL,
+                why: Some(why),
+            }),
+        })
+    }
+
+    fn prepare(&mut self, call: Call) -> io::Result<Answer> {
+        let Some(provider) = self.providers.get(&call.provider) else {
+            return Ok(Answer::BadRequest(format!(
+                "this worker serves no initialised class of type {:?}",
+                call.provider
+            )));
         };
         let req = PortRequest {
             lport_name: call.lport_name,
@@ -131,8 +250,10 @@ impl Worker {
             PrepareError::Declined => Answer::Declined,
             PrepareError::BadRequest(e) => Answer::BadRequest(e.to_string()),
             PrepareError::BadOutput(problems) => Answer::BadOutput(problems),
+            PrepareError::Unavailable(why) => Answer::BadRequest(why),
         };
-        match call.op {
+        self.entering(&call.provider, Callback::PortPrepare, Some(call.id))?;
+        Ok(match call.op {
             Op::Create => match provider.prepare_create(&req) {
                 Ok(op) => {
                     let out = op.output();
@@ -155,16 +276,17 @@ impl Worker {
                 }
                 Err(e) => failed(e),
             },
-        }
+        })
     }
 
-    /// Releases what is held, then `destroy` (once).
+    /// Releases what is held, then `destroy` (once per class).
     fn shut_down(&mut self) {
         self.creates.clear();
         self.removes.clear();
-        if let Some(p) = self.provider.take() {
+        for (t, p) in std::mem::take(&mut self.providers) {
+            let _ = self.entering(&t, Callback::Destroy, None);
             if let Err(rc) = p.destroy() {
-                log::warn!("provider {}: destroy returned {rc}", p.type_name());
+                log::warn!("provider {t}: destroy returned {rc}");
             }
         }
     }

@@ -1,0 +1,230 @@
+//! The providers as the agent calls them, in either isolation mode
+//! (`--provider-isolation`):
+//!
+//! - `process` (the default): each library in a worker process of its own
+//!   ([`workers`], [`library`]); a crash or a hang costs that library's
+//!   calls in flight, never the agent;
+//! - `none`: in the agent's own process, through the [`Registry`], as
+//!   ovn-controller loads its providers.
+//!
+//! The same `.so` works in both; the agent sees one interface, and
+//! operations ([`ops`]) keep the call-order contract in both.
+
+pub mod library;
+pub mod ops;
+pub mod workers;
+
+pub use library::Settings;
+pub use ops::{CreateOp, RemoveOp};
+pub use workers::{WorkerEvent, Workers};
+
+use crate::config::ProviderConfig;
+use crate::provider::{PortRequest, PrepareError};
+use crate::registry::Registry;
+use crate::worker::protocol::Op;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicI32;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where provider code runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// One worker process per library (the default).
+    #[default]
+    Process,
+    /// In the agent's process.
+    None,
+}
+
+impl std::str::FromStr for Isolation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "process" => Ok(Isolation::Process),
+            "none" => Ok(Isolation::None),
+            _ => Err(format!("{s:?}: expected process or none")),
+        }
+    }
+}
+
+enum Mode {
+    InProcess(Registry),
+    Workers(Workers),
+}
+
+/// The registered providers.
+pub struct Providers(Mode);
+
+impl From<Registry> for Providers {
+    fn from(r: Registry) -> Self {
+        Providers(Mode::InProcess(r))
+    }
+}
+
+impl From<Workers> for Providers {
+    fn from(w: Workers) -> Self {
+        Providers(Mode::Workers(w))
+    }
+}
+
+impl Providers {
+    /// Loads and registers the providers of `files` in `isolation` mode,
+    /// logging one line per refusal.
+    pub fn load(
+        files: &[PathBuf],
+        config: &ProviderConfig,
+        isolation: Isolation,
+        settings: Settings,
+    ) -> Providers {
+        let providers: Providers = match isolation {
+            Isolation::None => {
+                let mut registry = Registry::new();
+                crate::loader::load_files_into(&mut registry, files, config);
+                registry.into()
+            }
+            Isolation::Process => Workers::load(files, config, settings).into(),
+        };
+        for t in config.types() {
+            if !providers.is_loaded(t) {
+                log::warn!("--provider-config given for {t:?}, but no such provider is registered");
+            }
+        }
+        providers
+    }
+
+    /// Registered types, in order.
+    pub fn types(&self) -> Vec<String> {
+        match &self.0 {
+            Mode::InProcess(r) => r.iter().map(|p| p.type_name().to_owned()).collect(),
+            Mode::Workers(w) => w.types().map(str::to_owned).collect(),
+        }
+    }
+
+    /// The isolation mode.
+    pub fn isolation(&self) -> Isolation {
+        match &self.0 {
+            Mode::InProcess(_) => Isolation::None,
+            Mode::Workers(_) => Isolation::Process,
+        }
+    }
+
+    /// True if any provider is registered.
+    pub fn has_providers(&self) -> bool {
+        !self.types().is_empty()
+    }
+
+    /// Whether `t` is registered and usable (a worker that is restarting
+    /// counts; one left down does not).
+    pub fn is_loaded(&self, t: &str) -> bool {
+        match &self.0 {
+            Mode::InProcess(r) => r.get(t).is_some(),
+            Mode::Workers(w) => w.is_loaded(t),
+        }
+    }
+
+    /// The interface option keys `t` maintains.
+    pub fn maintained(&self, t: &str) -> &[String] {
+        match &self.0 {
+            Mode::InProcess(r) => r.get(t).map_or(&[], |p| p.maintained_options()),
+            Mode::Workers(w) => w.maintained(t).unwrap_or(&[]),
+        }
+    }
+
+    /// The file `t` was loaded from.
+    pub fn origin(&self, t: &str) -> Option<PathBuf> {
+        match &self.0 {
+            Mode::InProcess(r) => r.get(t).map(|p| p.origin().to_owned()),
+            Mode::Workers(w) => w.origin(t),
+        }
+    }
+
+    /// Stops waits on workers when `flag` is raised (the agent stopping).
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicI32>) {
+        if let Mode::Workers(w) = &mut self.0 {
+            w.set_interrupt(flag);
+        }
+    }
+
+    /// Calls every provider's `run`; true if any reported a change.
+    pub fn run_all(&self) -> bool {
+        match &self.0 {
+            Mode::InProcess(r) => r.run_all(),
+            Mode::Workers(w) => w.run_all(),
+        }
+    }
+
+    /// The `port_prepare` calls an iteration will make, asked in one batch
+    /// per worker (nothing in process, where calls cost no round trip).
+    pub fn prefetch(&self, requests: &[(String, Op, PortRequest)]) {
+        if let Mode::Workers(w) = &self.0 {
+            w.prefetch(requests);
+        }
+    }
+
+    /// Prepares a CREATE through provider `t`.
+    ///
+    /// # Errors
+    /// See [`PrepareError`]; [`PrepareError::Unavailable`] when `t`'s worker
+    /// is down or died during the call.
+    pub fn prepare_create(&self, t: &str, req: &PortRequest) -> Result<CreateOp, PrepareError> {
+        match &self.0 {
+            Mode::InProcess(r) => match r.get(t) {
+                Some(p) => p.prepare_create(req).map(CreateOp::local),
+                None => Err(PrepareError::Unavailable(format!(
+                    "provider {t:?} is not loaded"
+                ))),
+            },
+            Mode::Workers(w) => w.prepare_create(t, req),
+        }
+    }
+
+    /// Prepares a REMOVE through provider `t`.
+    ///
+    /// # Errors
+    /// As [`Providers::prepare_create`].
+    pub fn prepare_remove(&self, t: &str, req: &PortRequest) -> Result<RemoveOp, PrepareError> {
+        match &self.0 {
+            Mode::InProcess(r) => match r.get(t) {
+                Some(p) => p.prepare_remove(req).map(RemoveOp::local),
+                None => Err(PrepareError::Unavailable(format!(
+                    "provider {t:?} is not loaded"
+                ))),
+            },
+            Mode::Workers(w) => w.prepare_remove(t, req),
+        }
+    }
+
+    /// Ends an iteration: unclaimed answers are released and what is owed
+    /// to workers is sent.
+    pub fn end_iteration(&self) {
+        if let Mode::Workers(w) = &self.0 {
+            w.end_iteration();
+        }
+    }
+
+    /// Restarts workers whose time has come; returns when the next is due.
+    pub fn tick(&self, now: Instant) -> Option<Instant> {
+        match &self.0 {
+            Mode::InProcess(_) => None,
+            Mode::Workers(w) => w.tick(now),
+        }
+    }
+
+    /// Crashes, restarts and give-ups since the last call.
+    pub fn take_events(&self) -> Vec<WorkerEvent> {
+        match &self.0 {
+            Mode::InProcess(_) => Vec::new(),
+            Mode::Workers(w) => w.take_events(),
+        }
+    }
+
+    /// Destroys every provider (in process: `destroy`; workers: told to
+    /// destroy and exit).
+    pub fn destroy_all(&mut self) {
+        match &mut self.0 {
+            Mode::InProcess(r) => r.destroy_all(),
+            Mode::Workers(w) => w.destroy_all(),
+        }
+    }
+}

@@ -1,0 +1,797 @@
+//! The providers in worker processes: one [`Library`] per file, batched
+//! calls, crash and hang handling, restarts.
+//!
+//! Batching: [`Workers::prefetch`] sends every `port_prepare` the agent
+//! will make in an iteration, one message per worker (all workers at work
+//! at once), and keeps the answers; [`Workers::prepare`] then takes the
+//! answer to an identical request from there, and only a request nobody
+//! foresaw (a replacement decided on an answer) costs a round trip of its
+//! own. Settlements are queued by the operations and sent by
+//! [`Workers::flush`], one message per worker.
+
+use super::library::{describe_failure, Class, Library, Restart, Settings, State};
+use super::ops::{CreateOp, RemoveOp};
+use crate::config::ProviderConfig;
+use crate::provider::{
+    check_iface_type, check_ifname, Options, PortOutput, PortRequest, PrepareError,
+};
+use crate::worker::process::{Failure, Limits, Reply, SlowCall, WorkerProcess, LOAD_DEADLINE};
+use crate::worker::protocol::{Answer, Call, FromWorker, Iface, Op, ToWorker};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Something the agent must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerEvent {
+    /// A worker died or hung and was killed. The agent logs one line with
+    /// this and the quarantine of `lports`.
+    Crashed {
+        /// The class whose callback was running (or every class of the
+        /// library when none was).
+        provider: String,
+        /// The library.
+        library: PathBuf,
+        /// "port_prepare crashed (SIGSEGV)", "run did not return within
+        /// 1000 ms".
+        what: String,
+        /// The logical ports of the call in flight.
+        lports: Vec<String>,
+        /// When the worker is started again.
+        restart_in: Duration,
+    },
+    /// A worker is up again: everything it held is gone, so every port of
+    /// its classes is to be decided afresh.
+    Restarted {
+        /// Its classes.
+        types: Vec<String>,
+        /// The library.
+        library: PathBuf,
+        /// Its new process id.
+        pid: u32,
+        /// Restarts so far.
+        restarts: u32,
+    },
+    /// A library is left down; its ports are kept as they are.
+    GaveUp {
+        /// Its classes.
+        types: Vec<String>,
+    },
+}
+
+/// A prepared answer, before the agent takes it.
+enum Prepared {
+    Create(Box<CreateOp>),
+    Remove(RemoveOp),
+}
+
+type Key = (String, Op, String);
+
+/// The prefetched answers to one key, each with the request it answers.
+type Answers = Vec<(PortRequest, Result<Prepared, PrepareError>)>;
+
+struct Inner {
+    libs: Vec<Library>,
+    /// Prefetched answers by (type, op, logical port), with the request
+    /// each answers.
+    cache: HashMap<Key, Answers>,
+    events: Vec<WorkerEvent>,
+}
+
+/// Every library's worker.
+pub struct Workers {
+    settings: Settings,
+    /// Registered types: the library serving each, and its maintained
+    /// options.
+    types: BTreeMap<String, (usize, Vec<String>)>,
+    inner: RefCell<Inner>,
+    interrupt: Option<Arc<AtomicI32>>,
+}
+
+fn to_call(id: u64, provider: &str, op: Op, req: &PortRequest) -> Call {
+    Call {
+        id,
+        provider: provider.to_owned(),
+        op,
+        lport_name: req.lport_name.clone(),
+        lport_options: req.lport_options.clone(),
+        iface: req.iface.as_ref().map(|i| Iface {
+            name: i.name.clone(),
+            iface_type: i.iface_type.clone(),
+            options: i.options.clone(),
+        }),
+        bridge: req.bridge.name.clone(),
+        datapath_type: req.bridge.datapath_type.clone(),
+        dpdk_initialized: req.bridge.dpdk_initialized,
+    }
+}
+
+/// Checks a worker's answer to a CREATE as the in-process host checks a
+/// `ctx_out`: the worker is a process that may have been corrupted, so
+/// its word is not taken.
+pub fn validate(
+    name: String,
+    iface_type: Option<String>,
+    options: Vec<(String, String)>,
+) -> Result<PortOutput, Vec<String>> {
+    let mut problems = Vec::new();
+    if let Err(e) = check_ifname(&name) {
+        problems.push(e);
+    }
+    if let Some(Err(e)) = iface_type.as_deref().map(check_iface_type) {
+        problems.push(e);
+    }
+    let mut seen = Options::new();
+    for (k, v) in options {
+        if k.is_empty() {
+            problems.push("an option has an empty key".into());
+        } else if k.contains('\0') || v.contains('\0') {
+            problems.push(format!("option {k:?} holds a NUL byte"));
+        } else if seen.iter().any(|(s, _)| *s == k) {
+            problems.push(format!("option {k:?} appears twice"));
+        } else {
+            seen.push((k, v));
+        }
+    }
+    if problems.is_empty() {
+        Ok(PortOutput {
+            name,
+            iface_type,
+            options: seen,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Logs the slow calls of one reply: one line per provider and callback.
+fn log_slow(slow: &[SlowCall], lport_of: &dyn Fn(u64) -> Option<String>, threshold: Duration) {
+    let mut groups: BTreeMap<(String, String), Vec<&SlowCall>> = BTreeMap::new();
+    for s in slow {
+        groups
+            .entry((s.mark.provider.clone(), s.mark.callback.to_string()))
+            .or_default()
+            .push(s);
+    }
+    for ((provider, callback), calls) in groups {
+        let worst = calls
+            .iter()
+            .max_by_key(|c| c.took)
+            .expect("a group is never empty");
+        let port = worst
+            .mark
+            .id
+            .and_then(lport_of)
+            .map(|l| format!(" for logical port {l}"))
+            .unwrap_or_default();
+        if calls.len() == 1 {
+            log::warn!(
+                "provider {provider}: {callback}{port} took {} ms (more than {} ms; the agent waits for every call)",
+                worst.took.as_millis(),
+                threshold.as_millis()
+            );
+        } else {
+            log::warn!(
+                "provider {provider}: {} {callback} calls took more than {} ms (slowest {} ms{port}; the agent waits for every call)",
+                calls.len(),
+                threshold.as_millis(),
+                worst.took.as_millis()
+            );
+        }
+    }
+}
+
+impl Workers {
+    /// Starts one worker per library file, registers the classes whose
+    /// `init` succeeded (a type already registered from an earlier file is
+    /// refused, as in process), and logs one line per refusal.
+    pub fn load(files: &[PathBuf], config: &ProviderConfig, settings: Settings) -> Workers {
+        let mut libs: Vec<Library> = Vec::new();
+        let mut types: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
+        for file in files {
+            let (mut worker, loaded) =
+                match WorkerProcess::spawn(&settings.exe, file, LOAD_DEADLINE) {
+                    Ok(w) => w,
+                    Err(Ok(why)) => {
+                        log::error!("{why}");
+                        continue;
+                    }
+                    Err(Err(f)) => {
+                        log::error!(
+                            "refusing provider {}: {}",
+                            file.display(),
+                            describe_failure(&f)
+                        );
+                        continue;
+                    }
+                };
+            if loaded.classes.is_empty() {
+                log::warn!("provider {} exports no classes", file.display());
+            }
+            let mut wanted = Vec::new();
+            for class in &loaded.classes {
+                match class {
+                    Err(e) => log::error!("{e}"),
+                    Ok(t) => match types.get(t) {
+                        Some((i, _)) => log::error!(
+                            "provider type {t:?} from {} is already registered from {}; keeping the first",
+                            file.display(),
+                            libs[*i].path.display()
+                        ),
+                        None if wanted.contains(t) => log::error!(
+                            "provider type {t:?} appears twice in {}; keeping the first",
+                            file.display()
+                        ),
+                        None => wanted.push(t.clone()),
+                    },
+                }
+            }
+            if wanted.is_empty() {
+                continue;
+            }
+            let init = ToWorker::Init {
+                classes: wanted
+                    .iter()
+                    .map(|t| (t.clone(), config.for_type(t).to_vec()))
+                    .collect(),
+            };
+            let limits = Limits {
+                per_call: settings.per_call,
+                slow: settings.slow,
+                interrupted: None,
+            };
+            let results = match worker.call(&init, &limits) {
+                Ok(Reply {
+                    msg: FromWorker::Started(r),
+                    slow,
+                }) => {
+                    log_slow(&slow, &|_| None, settings.slow);
+                    r
+                }
+                Ok(other) => {
+                    log::error!(
+                        "refusing provider {}: its worker answered init with {:?}",
+                        file.display(),
+                        other.msg
+                    );
+                    continue;
+                }
+                Err(f) => {
+                    log::error!(
+                        "provider {} from {} not registered: {}{}",
+                        f.during
+                            .as_ref()
+                            .map_or("(unknown)".to_owned(), |m| format!("{:?}", m.provider)),
+                        file.display(),
+                        describe_failure(&f),
+                        if wanted.len() > 1 {
+                            format!(
+                                "; the library's other classes ({}) go with it",
+                                wanted.join(", ")
+                            )
+                        } else {
+                            String::new()
+                        }
+                    );
+                    continue;
+                }
+            };
+            let mut classes = Vec::new();
+            for (t, r) in results {
+                match r {
+                    Ok(maintained) => {
+                        log::info!(
+                            "registered provider {t:?} from {} (maintains {} interface option(s), worker pid {})",
+                            file.display(),
+                            maintained.len(),
+                            worker.pid()
+                        );
+                        classes.push(Class {
+                            config: config.for_type(&t).to_vec(),
+                            type_name: t,
+                            maintained,
+                        });
+                    }
+                    Err(e) => {
+                        let err = crate::registry::RegisterError::InitFailed {
+                            type_name: t,
+                            failure: match e.why {
+                                Some(why) => crate::provider::InitFailure::BadConfig(why),
+                                None => crate::provider::InitFailure::Errno(e.errno),
+                            },
+                        };
+                        log::error!("{err}");
+                    }
+                }
+            }
+            if classes.is_empty() {
+                continue;
+            }
+            for c in &classes {
+                types.insert(c.type_name.clone(), (libs.len(), c.maintained.clone()));
+            }
+            libs.push(Library::new(file.clone(), classes, worker));
+        }
+        Workers {
+            settings,
+            types,
+            inner: RefCell::new(Inner {
+                libs,
+                cache: HashMap::new(),
+                events: Vec::new(),
+            }),
+            interrupt: None,
+        }
+    }
+
+    /// Raised by a stop: waits on workers end, and the worker is killed.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicI32>) {
+        self.interrupt = Some(flag);
+    }
+
+    /// Registered types.
+    pub fn types(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(String::as_str)
+    }
+
+    /// Whether `t` is registered and its library not given up.
+    pub fn is_loaded(&self, t: &str) -> bool {
+        self.types
+            .get(t)
+            .is_some_and(|(i, _)| !self.inner.borrow().libs[*i].given_up())
+    }
+
+    /// The maintained options of `t`.
+    pub fn maintained(&self, t: &str) -> Option<&[String]> {
+        self.types.get(t).map(|(_, m)| m.as_slice())
+    }
+
+    /// The file `t` came from.
+    pub fn origin(&self, t: &str) -> Option<PathBuf> {
+        self.types
+            .get(t)
+            .map(|(i, _)| self.inner.borrow().libs[*i].path.clone())
+    }
+
+    /// The worker pid and restarts of `t`'s library (pid 0 while down).
+    pub fn worker_info(&self, t: &str) -> Option<(u32, u32)> {
+        let (i, _) = self.types.get(t)?;
+        let mut inner = self.inner.borrow_mut();
+        let lib = &mut inner.libs[*i];
+        let restarts = lib.restarts;
+        Some((lib.worker().map_or(0, |w| w.pid()), restarts))
+    }
+
+    fn limits(&self) -> (Duration, Duration) {
+        (self.settings.per_call, self.settings.slow)
+    }
+
+    /// Handles a failed request to library `i`: the worker is down, the
+    /// event recorded.
+    fn failed(&self, inner: &mut Inner, i: usize, f: Failure, lport_of: &HashMap<u64, String>) {
+        let lib = &mut inner.libs[i];
+        if matches!(f.what, crate::worker::process::WorkerFailure::Interrupted) {
+            lib.went_down(Instant::now());
+            return;
+        }
+        log_slow(
+            &f.slow,
+            &|id| lport_of.get(&id).cloned(),
+            self.settings.slow,
+        );
+        let lports: Vec<String> = f
+            .during
+            .as_ref()
+            .and_then(|m| m.id)
+            .and_then(|id| lport_of.get(&id).or_else(|| lib.held.get(&id)).cloned())
+            .into_iter()
+            .collect();
+        let provider = f
+            .during
+            .as_ref()
+            .map(|m| m.provider.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| lib.types().join(","));
+        let what = describe_failure(&f);
+        let restart_in = lib.went_down(Instant::now());
+        inner.events.push(WorkerEvent::Crashed {
+            provider,
+            library: lib.path.clone(),
+            what,
+            lports,
+            restart_in,
+        });
+    }
+
+    /// Calls `run` on every class; true if any reported a change.
+    pub fn run_all(&self) -> bool {
+        let (per_call, slow) = self.limits();
+        let flag = self.interrupt.clone();
+        let stop = move || flag.as_ref().is_some_and(|f| f.load(Ordering::SeqCst) != 0);
+        let limits = Limits {
+            per_call,
+            slow,
+            interrupted: Some(&stop),
+        };
+        let mut inner = self.inner.borrow_mut();
+        let mut sent = Vec::new();
+        for i in 0..inner.libs.len() {
+            if let Some(w) = inner.libs[i].worker() {
+                match w.send(&ToWorker::Run) {
+                    Ok(()) => sent.push(i),
+                    Err(f) => self.failed(&mut inner, i, f, &HashMap::new()),
+                }
+            }
+        }
+        let mut changed = false;
+        for i in sent {
+            let Some(w) = inner.libs[i].worker() else {
+                continue;
+            };
+            match w.receive(&limits) {
+                Ok(Reply {
+                    msg: FromWorker::Ran(c),
+                    slow: s,
+                }) => {
+                    log_slow(&s, &|_| None, slow);
+                    changed |= !c.is_empty();
+                }
+                Ok(other) => self.garbled(&mut inner, i, other.msg),
+                Err(f) => self.failed(&mut inner, i, f, &HashMap::new()),
+            }
+        }
+        changed
+    }
+
+    fn garbled(&self, inner: &mut Inner, i: usize, msg: FromWorker) {
+        if let Some(w) = inner.libs[i].worker() {
+            w.kill();
+        }
+        let f = Failure {
+            what: crate::worker::process::WorkerFailure::Garbled(format!("unexpected {msg:?}")),
+            during: None,
+            slow: Vec::new(),
+        };
+        self.failed(inner, i, f, &HashMap::new());
+    }
+
+    /// Asks every `port_prepare` of `requests` ahead, one batch per worker;
+    /// the answers wait for [`Workers::prepare`]. Unclaimed ones are
+    /// released by [`Workers::end_iteration`].
+    pub fn prefetch(&self, requests: &[(String, Op, PortRequest)]) {
+        let mut inner = self.inner.borrow_mut();
+        let mut batches: BTreeMap<usize, Vec<(u64, &String, Op, &PortRequest)>> = BTreeMap::new();
+        for (t, op, req) in requests {
+            let Some((i, _)) = self.types.get(t) else {
+                continue;
+            };
+            let id = inner.libs[*i].next_id();
+            batches.entry(*i).or_default().push((id, t, *op, req));
+        }
+        drop(inner);
+        self.flush();
+        let results = self.ask(batches);
+        let mut inner = self.inner.borrow_mut();
+        for (key, req, r) in results {
+            inner.cache.entry(key).or_default().push((req, r));
+        }
+    }
+
+    /// Sends each batch to its worker (all first, then collects), and
+    /// returns each call's outcome.
+    fn ask(
+        &self,
+        batches: BTreeMap<usize, Vec<(u64, &String, Op, &PortRequest)>>,
+    ) -> Vec<(Key, PortRequest, Result<Prepared, PrepareError>)> {
+        let (per_call, slow) = self.limits();
+        let flag = self.interrupt.clone();
+        let stop = move || flag.as_ref().is_some_and(|f| f.load(Ordering::SeqCst) != 0);
+        let limits = Limits {
+            per_call,
+            slow,
+            interrupted: Some(&stop),
+        };
+        let mut inner = self.inner.borrow_mut();
+        let mut out = Vec::new();
+        let unavailable = |why: &str| PrepareError::Unavailable(why.to_owned());
+        let mut sent = Vec::new();
+        for (i, calls) in batches {
+            let msg = ToWorker::Prepare(
+                calls
+                    .iter()
+                    .map(|(id, t, op, req)| to_call(*id, t, *op, req))
+                    .collect(),
+            );
+            let lport_of: HashMap<u64, String> = calls
+                .iter()
+                .map(|(id, _, _, r)| (*id, r.lport_name.clone()))
+                .collect();
+            let ok = match inner.libs[i].worker() {
+                None => Err("its worker is down".to_owned()),
+                Some(w) => w.send(&msg).map_err(|f| {
+                    let why = describe_failure(&f);
+                    self.failed(&mut inner, i, f, &lport_of);
+                    why
+                }),
+            };
+            match ok {
+                Ok(()) => sent.push((i, calls, lport_of)),
+                Err(why) => {
+                    for (_, t, op, req) in calls {
+                        out.push((
+                            (t.clone(), op, req.lport_name.clone()),
+                            req.clone(),
+                            Err(unavailable(&why)),
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, calls, lport_of) in sent {
+            let reply = match inner.libs[i].worker() {
+                Some(w) => w.receive(&limits),
+                None => continue,
+            };
+            let answers = match reply {
+                Ok(Reply {
+                    msg: FromWorker::Prepared(a),
+                    slow: s,
+                }) if a.len() == calls.len() => {
+                    log_slow(&s, &|id| lport_of.get(&id).cloned(), slow);
+                    a
+                }
+                Ok(other) => {
+                    self.garbled(&mut inner, i, other.msg);
+                    for (_, t, op, req) in calls {
+                        out.push((
+                            (t.clone(), op, req.lport_name.clone()),
+                            req.clone(),
+                            Err(unavailable("its worker answered out of turn")),
+                        ));
+                    }
+                    continue;
+                }
+                Err(f) => {
+                    let why = format!("its worker failed: {}", describe_failure(&f));
+                    self.failed(&mut inner, i, f, &lport_of);
+                    for (_, t, op, req) in calls {
+                        out.push((
+                            (t.clone(), op, req.lport_name.clone()),
+                            req.clone(),
+                            Err(unavailable(&why)),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let lib = &mut inner.libs[i];
+            let generation = lib.generation();
+            for ((id, t, op, req), answer) in calls.into_iter().zip(answers) {
+                let r = match (op, answer) {
+                    (_, Answer::Declined) => Err(PrepareError::Declined),
+                    (_, Answer::BadOutput(p)) => Err(PrepareError::BadOutput(p)),
+                    (_, Answer::BadRequest(why)) => Err(PrepareError::Unavailable(why)),
+                    (
+                        Op::Create,
+                        Answer::Create {
+                            name,
+                            iface_type,
+                            options,
+                        },
+                    ) => {
+                        lib.held.insert(id, req.lport_name.clone());
+                        match validate(name, iface_type, options) {
+                            Ok(output) => Ok(Prepared::Create(Box::new(CreateOp::remote(
+                                lib.settlements.clone(),
+                                generation,
+                                id,
+                                t,
+                                output,
+                            )))),
+                            Err(p) => {
+                                // Refused: the worker releases it
+                                // (port_ctx_destroy) at the next settlement.
+                                lib.settlements.borrow_mut().push(generation, id, false);
+                                Err(PrepareError::BadOutput(p))
+                            }
+                        }
+                    }
+                    (Op::Remove, Answer::Remove) => {
+                        lib.held.insert(id, req.lport_name.clone());
+                        Ok(Prepared::Remove(RemoveOp::remote(
+                            lib.settlements.clone(),
+                            generation,
+                            id,
+                            t,
+                        )))
+                    }
+                    (_, a) => Err(PrepareError::BadOutput(vec![format!(
+                        "the worker answered {a:?} to a {op:?}"
+                    )])),
+                };
+                out.push(((t.clone(), op, req.lport_name.clone()), req.clone(), r));
+            }
+        }
+        out
+    }
+
+    fn take(&self, t: &str, op: Op, req: &PortRequest) -> Result<Prepared, PrepareError> {
+        let key = (t.to_owned(), op, req.lport_name.clone());
+        {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(v) = inner.cache.get_mut(&key) {
+                if let Some(pos) = v.iter().position(|(r, _)| r == req) {
+                    return v.swap_remove(pos).1;
+                }
+            }
+        }
+        let mut batches = BTreeMap::new();
+        let Some((i, _)) = self.types.get(t) else {
+            return Err(PrepareError::Unavailable(format!(
+                "no provider of type {t:?}"
+            )));
+        };
+        let id = self.inner.borrow_mut().libs[*i].next_id();
+        let owned = t.to_owned();
+        batches.insert(*i, vec![(id, &owned, op, req)]);
+        self.flush();
+        self.ask(batches).pop().map_or_else(
+            || Err(PrepareError::Unavailable("no answer".into())),
+            |(_, _, r)| r,
+        )
+    }
+
+    /// A CREATE for `req` through `t`: the prefetched answer, or a call.
+    pub fn prepare_create(&self, t: &str, req: &PortRequest) -> Result<CreateOp, PrepareError> {
+        match self.take(t, Op::Create, req)? {
+            Prepared::Create(op) => Ok(*op),
+            Prepared::Remove(_) => Err(PrepareError::Unavailable("mismatched answer".into())),
+        }
+    }
+
+    /// A REMOVE for `req` through `t`.
+    pub fn prepare_remove(&self, t: &str, req: &PortRequest) -> Result<RemoveOp, PrepareError> {
+        match self.take(t, Op::Remove, req)? {
+            Prepared::Remove(op) => Ok(op),
+            Prepared::Create(_) => Err(PrepareError::Unavailable("mismatched answer".into())),
+        }
+    }
+
+    /// Releases prefetched answers nobody took, then sends what is owed.
+    pub fn end_iteration(&self) {
+        let cache = std::mem::take(&mut self.inner.borrow_mut().cache);
+        drop(cache);
+        self.flush();
+    }
+
+    /// Sends every worker the settlements it is owed, one message each.
+    pub fn flush(&self) {
+        let (per_call, slow) = self.limits();
+        let limits = Limits {
+            per_call,
+            slow,
+            interrupted: None,
+        };
+        let mut inner = self.inner.borrow_mut();
+        for i in 0..inner.libs.len() {
+            let lib = &mut inner.libs[i];
+            if lib.settlements.borrow().is_empty() || lib.worker().is_none() {
+                continue;
+            }
+            let (committed, dropped) = {
+                let mut s = lib.settlements.borrow_mut();
+                (
+                    std::mem::take(&mut s.committed),
+                    std::mem::take(&mut s.dropped),
+                )
+            };
+            let ids: Vec<u64> = committed.iter().chain(&dropped).copied().collect();
+            let Some(w) = lib.worker() else { continue };
+            match w.call(&ToWorker::Settle { committed, dropped }, &limits) {
+                Ok(Reply {
+                    msg: FromWorker::Done,
+                    slow: s,
+                }) => {
+                    let lib = &mut inner.libs[i];
+                    log_slow(&s, &|id| lib.held.get(&id).cloned(), slow);
+                    for id in ids {
+                        lib.held.remove(&id);
+                    }
+                }
+                Ok(other) => self.garbled(&mut inner, i, other.msg),
+                Err(f) => self.failed(&mut inner, i, f, &HashMap::new()),
+            }
+        }
+    }
+
+    /// Restarts the workers whose time has come; returns when the next is
+    /// due.
+    pub fn tick(&self, now: Instant) -> Option<Instant> {
+        let mut inner = self.inner.borrow_mut();
+        let mut next: Option<Instant> = None;
+        for i in 0..inner.libs.len() {
+            let Some(due) = inner.libs[i].restart_due() else {
+                continue;
+            };
+            if due > now {
+                next = Some(next.map_or(due, |n| n.min(due)));
+                continue;
+            }
+            let lib = &mut inner.libs[i];
+            let event = match lib.restart(&self.settings, now) {
+                Restart::Up => {
+                    let pid = lib.worker().map_or(0, |w| w.pid());
+                    log::info!(
+                        "provider {} ({}): worker restarted (pid {pid}, restart #{}); its ports are decided afresh",
+                        lib.types().join(", "),
+                        lib.path.display(),
+                        lib.restarts
+                    );
+                    Some(WorkerEvent::Restarted {
+                        types: lib.types(),
+                        library: lib.path.clone(),
+                        pid,
+                        restarts: lib.restarts,
+                    })
+                }
+                Restart::Failed(why, wait) => {
+                    log::warn!(
+                        "provider {} ({}): restarting its worker failed: {why}; trying again in {} ms",
+                        lib.types().join(", "),
+                        lib.path.display(),
+                        wait.as_millis()
+                    );
+                    if let Some(d) = lib.restart_due() {
+                        next = Some(next.map_or(d, |n| n.min(d)));
+                    }
+                    None
+                }
+                Restart::GaveUp(why) => {
+                    log::error!(
+                        "provider {} ({}) stays down: its worker failed to start {} times in a row (last: {why}); its ports are kept as they are and nothing more is plugged through it; restart the agent once the library is fixed",
+                        lib.types().join(", "),
+                        lib.path.display(),
+                        super::library::GIVE_UP_AFTER
+                    );
+                    Some(WorkerEvent::GaveUp { types: lib.types() })
+                }
+            };
+            inner.events.extend(event);
+        }
+        next
+    }
+
+    /// What happened to the workers since the last call.
+    pub fn take_events(&self) -> Vec<WorkerEvent> {
+        std::mem::take(&mut self.inner.borrow_mut().events)
+    }
+
+    /// Tells every worker to destroy its classes and exit, each within the
+    /// call deadline.
+    pub fn destroy_all(&mut self) {
+        let (per_call, slow) = self.limits();
+        let limits = Limits {
+            per_call,
+            slow,
+            interrupted: None,
+        };
+        self.end_iteration();
+        let inner = self.inner.get_mut();
+        for lib in &mut inner.libs {
+            if let Some(w) = lib.worker() {
+                if let Err(f) = w.call(&ToWorker::Destroy, &limits) {
+                    log::warn!(
+                        "provider {} ({}): at shutdown: {}",
+                        lib.types().join(", "),
+                        lib.path.display(),
+                        describe_failure(&f)
+                    );
+                }
+            }
+            lib.state = State::GivenUp;
+        }
+    }
+}
