@@ -20,6 +20,15 @@ pub mod sdk;
 mod version;
 
 pub use class::vif_plug_class;
+
+/// How a host recognises a panic the Rust SDK caught in a callback: the
+/// SDK logs it through `vif_plug_host.log` at `VIF_PLUG_LOG_ERROR` as one
+/// line that starts with this tag, e.g. `[caught panic] port_prepare
+/// panicked at src/lib.rs:26: boom`. `vif-plug-host check` reports such a
+/// line as a failure, whatever the callback returned. A C or C++ provider
+/// that catches its own faults at the boundary (a C++ exception) may start
+/// its error line with the same tag to be judged the same way.
+pub const CAUGHT_PANIC_TAG: &str = "[caught panic] ";
 pub use host::{
     log_level_from_number, log_level_number, vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR,
     VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF, VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,

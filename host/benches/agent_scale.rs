@@ -21,7 +21,10 @@
 //! Environment: VIF_PLUG_BENCH_SIZES (default "500,5000"),
 //! VIF_PLUG_BENCH_RUNS (runs per size and contestant, default 3),
 //! VIF_PLUG_BENCH_IDLE_SECS (default 60), VIF_PLUG_BENCH_OTHER_PBS (default
-//! 20000), VIF_PLUG_BENCH_SVG (a path to write the plot to).
+//! 20000), VIF_PLUG_BENCH_SVG (a path to write the plot to),
+//! VIF_PLUG_BENCH_VERSUS (`reference`, the default, or `in-process`: the
+//! agent with its providers in worker processes, as shipped, against the
+//! agent with `--provider-isolation=none`, in the reference's column).
 
 use serde_json::{json, Value};
 use std::fs;
@@ -120,8 +123,13 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
+    /// The agent as shipped: providers in worker processes.
     Agent,
+    /// ovn-controller --enable-dummy-vif-plug.
     Reference,
+    /// The agent with --provider-isolation=none (VIF_PLUG_BENCH_VERSUS=
+    /// in-process puts it in the reference's place).
+    AgentInProcess,
 }
 
 struct AgentProc(Child);
@@ -138,11 +146,13 @@ impl Drop for AgentProc {
     }
 }
 
-fn start_agent(sb: &Sandbox, provider_dir: &Path, log: &Path) -> AgentProc {
+fn start_agent(sb: &Sandbox, provider_dir: &Path, log: &Path, in_process: bool) -> AgentProc {
+    let isolation = if in_process { "none" } else { "process" };
     let child = sb
         .command(env!("CARGO_BIN_EXE_vif-plug-host"))
         .args(["run", "--ovs-remote", &sb.ovs_remote(), "--provider-dir"])
         .arg(provider_dir)
+        .args(["--provider-isolation", isolation])
         // The agent's debug lines (a handful per transaction) time its
         // steps; per-port lines stay at info.
         .env(
@@ -245,7 +255,8 @@ fn plug_run(n: usize, mode: Mode, provider_dir: &Path, idle_secs: u64) -> PlugRu
     };
     let sb = Sandbox::start(opts).unwrap();
     let log = sb.dir().join("agent.log");
-    let agent = (mode == Mode::Agent).then(|| start_agent(&sb, provider_dir, &log));
+    let agent = (mode != Mode::Reference)
+        .then(|| start_agent(&sb, provider_dir, &log, mode == Mode::AgentInProcess));
     sb.nbctl(&["ls-add", "sw0"]).unwrap();
     let sw = sb
         .nbctl(&["get", "Logical_Switch", "sw0", "_uuid"])
@@ -433,7 +444,7 @@ fn traffic(others: usize, ours: usize, provider_dir: &Path) -> (u64, u64) {
     .unwrap();
 
     let log = sb.dir().join("agent.log");
-    let mut agent = start_agent(&sb, provider_dir, &log);
+    let mut agent = start_agent(&sb, provider_dir, &log, false);
     wait_until(TIMEOUT, "our ports plugged", || {
         sb.vsctl(&[
             "--bare",
@@ -563,7 +574,20 @@ fn main() {
     let providers = testkit::private_dir();
     testkit::cargo_cdylib_in("vif-plug-dummy", "vif_plug_dummy", providers.path(), true);
 
-    println!("| N | run | vif-plug-host run | ovn-controller --enable-dummy-vif-plug | agent / reference | SB update at the agent | agent's transaction sent |");
+    // VIF_PLUG_BENCH_VERSUS=in-process: the agent with providers in worker
+    // processes against the agent with them in process, instead of against
+    // the reference.
+    let versus = if env_or("VIF_PLUG_BENCH_VERSUS", "reference") == "in-process" {
+        Mode::AgentInProcess
+    } else {
+        Mode::Reference
+    };
+    let versus_label = if versus == Mode::Reference {
+        "ovn-controller --enable-dummy-vif-plug"
+    } else {
+        "vif-plug-host run --provider-isolation=none"
+    };
+    println!("| N | run | vif-plug-host run | {versus_label} | agent / reference | SB update at the agent | agent's transaction sent |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut summaries = Vec::new();
     let mut cpu_lines = Vec::new();
@@ -583,12 +607,9 @@ fn main() {
             // speed does not favour one.
             let (a, r) = if run % 2 == 1 {
                 let a = plug_run(n, Mode::Agent, providers.path(), measure_idle);
-                (
-                    a,
-                    plug_run(n, Mode::Reference, providers.path(), measure_idle),
-                )
+                (a, plug_run(n, versus, providers.path(), measure_idle))
             } else {
-                let r = plug_run(n, Mode::Reference, providers.path(), measure_idle);
+                let r = plug_run(n, versus, providers.path(), measure_idle);
                 (plug_run(n, Mode::Agent, providers.path(), measure_idle), r)
             };
             let ms = |t: Option<f64>| t.map_or("?".to_owned(), |t| format!("{:.2} s", t));

@@ -9,6 +9,11 @@
 //! directly with a prebuilt context, isolating the calls themselves.
 //! Figures are medians of several samples; compare ratios, not absolute
 //! times, across machines.
+//!
+//! The worker rows run the same life cycle through a provider worker
+//! process (the agent's default): one CREATE per message pair (prepare,
+//! then settle), and batched as the agent sends them (1,000 prepares in
+//! one message, their settlements in one more), per CREATE.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -19,6 +24,8 @@ use vif_plug_abi::{
 };
 use vif_plug_host::loader::load_library;
 use vif_plug_host::provider::{PortRequest, ProviderClass};
+use vif_plug_host::worker::process::{Limits, WorkerProcess};
+use vif_plug_host::worker::protocol::{Call, FromWorker, Op, ToWorker};
 use vif_plug_host::{ProviderConfig, Registry};
 
 const SAMPLES: usize = 15;
@@ -66,6 +73,77 @@ fn raw_cycle(class: &vif_plug_class, ctx_in: &vif_plug_port_ctx_in) {
         (class.port_finish.unwrap())(ctx_in, &mut out);
         (class.port_ctx_destroy.unwrap())(ctx_in, &mut out);
     }
+}
+
+/// Nanoseconds per CREATE life cycle through a worker, `batch` at a time,
+/// median of `SAMPLES` runs of `cycles` life cycles.
+fn through_worker(so: &std::path::Path, batch: usize, cycles: usize) -> f64 {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_vif-plug-host"));
+    let (mut w, _) = WorkerProcess::spawn(exe, so, std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("worker for {}", so.display()));
+    let limits = Limits {
+        per_call: std::time::Duration::from_secs(5),
+        slow: std::time::Duration::from_secs(5),
+        interrupted: None,
+    };
+    let started = w
+        .call(
+            &ToWorker::Init {
+                classes: vec![("dummy".into(), vec![])],
+            },
+            &limits,
+        )
+        .unwrap();
+    assert!(matches!(started.msg, FromWorker::Started(_)));
+    let mut id = 0u64;
+    let mut round = |w: &mut WorkerProcess| {
+        let calls: Vec<Call> = (0..batch)
+            .map(|_| {
+                id += 1;
+                Call {
+                    id,
+                    provider: "dummy".into(),
+                    op: Op::Create,
+                    lport_name: "lsp-benchmark-1".into(),
+                    lport_options: vec![
+                        ("vif-plug-type".into(), "dummy".into()),
+                        ("requested-chassis".into(), "chassis-1".into()),
+                    ],
+                    iface: None,
+                    bridge: "br-int".into(),
+                    datapath_type: "netdev".into(),
+                    dpdk_initialized: false,
+                }
+            })
+            .collect();
+        let committed: Vec<u64> = calls.iter().map(|c| c.id).collect();
+        let reply = w.call(&ToWorker::Prepare(calls), &limits).unwrap();
+        black_box(&reply.msg);
+        let reply = w
+            .call(
+                &ToWorker::Settle {
+                    committed,
+                    dropped: vec![],
+                },
+                &limits,
+            )
+            .unwrap();
+        assert_eq!(reply.msg, FromWorker::Done);
+    };
+    for _ in 0..cycles / batch / 10 + 1 {
+        round(&mut w);
+    }
+    let mut samples: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..cycles / batch {
+                round(&mut w);
+            }
+            t.elapsed().as_nanos() as f64 / (cycles / batch * batch) as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[SAMPLES / 2]
 }
 
 fn main() {
@@ -140,5 +218,21 @@ fn main() {
     println!(
         "| raw vtable calls | {raw_static:.0} ns | {raw_dynamic:.0} ns | {:.2} |",
         raw_dynamic / raw_static
+    );
+
+    let one = through_worker(&so, 1, 2_000);
+    let batched = through_worker(&so, 1_000, 100_000);
+    println!("\nthe same life cycle through a provider worker process (the agent's default):\n");
+    println!("| path | per CREATE | / in process (loaded) | / linked |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| worker, one CREATE per prepare + settle message pair | {one:.0} ns | {:.1} | {:.1} |",
+        one / dynamic,
+        one / statik
+    );
+    println!(
+        "| worker, 1,000 CREATEs per message pair (as the agent batches) | {batched:.0} ns | {:.1} | {:.1} |",
+        batched / dynamic,
+        batched / statik
     );
 }

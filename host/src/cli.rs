@@ -19,8 +19,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check provider libraries against the ABI contract before shipping
-    /// them: load each file, drive every class through CREATE, UPDATE and
-    /// REMOVE on sample ports, and report. Exits 1 on any violation.
+    /// them: load each file in a worker process, drive every class through
+    /// CREATE, UPDATE and REMOVE on sample ports, and report. A crash or a
+    /// hang is a FAIL naming the callback; callbacks slower than 10 ms get
+    /// a WARN. Exits 1 on any violation.
     Check {
         /// Provider libraries (.so) to check.
         #[arg(required = true, value_name = "FILE.so")]
@@ -32,6 +34,10 @@ pub enum Command {
         /// keys a hardware provider needs (repeatable).
         #[arg(long = "lport-option", value_name = "KEY=VALUE", value_parser = parse_kv)]
         lport_options: Vec<(String, String)>,
+        /// Each callback's deadline in milliseconds: past it the step FAILs
+        /// and the worker is killed.
+        #[arg(long = "provider-timeout", value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
     },
     /// Run the plugging agent beside ovn-controller: plug, update and unplug
     /// the logical ports that the Southbound database requests on this

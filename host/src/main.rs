@@ -137,7 +137,7 @@ fn main() -> ExitCode {
     // Only `check` records provider errors (to report them as violations);
     // a long-running agent must not keep every line a provider logs.
     let installed = if matches!(cli.command, Command::Worker { .. }) {
-        let max = logger.filter();
+        let max = logger.filter().max(log::LevelFilter::Error);
         log::set_boxed_logger(Box::new(vif_plug_host::worker::child::WorkerLogger(logger)))
             .map(|()| max)
     } else if matches!(cli.command, Command::Check { .. }) {
@@ -155,10 +155,13 @@ fn main() -> ExitCode {
             files,
             provider_config,
             lport_options,
+            timeout,
         } => {
             let opts = CheckOptions {
                 config: config_from(provider_config),
                 lport_options,
+                worker_exe: std::env::current_exe().unwrap_or_else(|_| "vif-plug-host".into()),
+                deadline: Duration::from_millis(timeout),
             };
             match check::run(&files, &opts, &mut std::io::stdout().lock()) {
                 Ok(summary) if summary.passed() => ExitCode::SUCCESS,

@@ -178,3 +178,138 @@ fn the_devlink_provider_says_plainly_that_devlink_is_unavailable() {
         );
     }
 }
+
+/// The faulty provider of the worker tests (`ffi-tests/c/faulty_provider.c`).
+fn faulty(dir: &Path) -> std::path::PathBuf {
+    let so = dir.join("libfaulty.so");
+    testkit::compile_c_shared(
+        &testkit::workspace_root().join("ffi-tests/c/faulty_provider.c"),
+        &[],
+        &so,
+    );
+    so
+}
+
+fn check_with(files: &[&Path], args: &[&str], rust_log: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .args(files)
+        .args(args)
+        .env("RUST_LOG", rust_log)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_crash_or_a_hang_is_a_fail_naming_the_step_and_the_next_file_is_checked() {
+    let dir = private_dir();
+    let so = faulty(dir.path());
+    let good = cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir.path());
+    let out = check_with(
+        &[&so, &good],
+        &["--provider-config", "faulty:crash-lport=lsp1"],
+        "warn",
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  CREATE lsp1: port_prepare crashed (SIGSEGV)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ok    destroy"),
+        "the dummy was checked:\n{report}"
+    );
+
+    let t = std::time::Instant::now();
+    let out = check_with(
+        &[&so],
+        &[
+            "--provider-config",
+            "faulty:hang-lport=lsp1",
+            "--provider-timeout",
+            "300",
+        ],
+        "warn",
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  CREATE lsp1: port_prepare did not return within 300 ms"),
+        "{report}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+
+    let out = check_with(
+        &[&so],
+        &["--provider-config", "faulty:abort-in-init=true"],
+        "warn",
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  class \"faulty\": init crashed (SIGABRT)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_slow_callback_is_a_warning_and_answers_are_counted() {
+    let dir = private_dir();
+    let so = faulty(dir.path());
+    let out = check_with(
+        &[&so],
+        &["--provider-config", "faulty:slow-lport=lsp1"],
+        "warn",
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("WARN  CREATE lsp1: port_prepare took ")
+            && report.contains("(more than 10 ms"),
+        "{report}"
+    );
+    assert!(
+        report.contains("PASS: 1 file(s), 1 class(es), 0 violation(s),")
+            && report.contains("warning(s), 6 answer(s) validated"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_panic_the_sdk_caught_is_a_fail_not_a_decline() {
+    let dir = private_dir();
+    let so = cargo_cdylib(
+        "vif-plug-fixture-panicky",
+        "vif_plug_fixture_panicky",
+        dir.path(),
+    );
+    // Even with the provider's lines filtered out of the log.
+    let out = check_with(&[&so], &[], "off");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "FAIL  run: provider \"panicky\" panicked (caught by the SDK): run panicked at"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn c_host_logging_passes_through_the_worker_with_its_name_and_filter() {
+    let dir = private_dir();
+    let so = faulty(dir.path());
+    let shown = check_with(&[&so], &[], "info");
+    let stderr = String::from_utf8_lossy(&shown.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("faulty provider ready (pid "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("INFO  provider::faulty]"), "{line}");
+    let hidden = check_with(&[&so], &[], "info,provider::faulty=warn");
+    assert!(
+        !String::from_utf8_lossy(&hidden.stderr).contains("faulty provider ready"),
+        "RUST_LOG filters it"
+    );
+}

@@ -16,6 +16,11 @@ use testkit::sandbox::Daemon;
 /// directory; returns the environment, the agent's arguments (to restart
 /// it) and the journal's path.
 fn start_counting() -> (Env, Vec<String>, PathBuf) {
+    start_counting_in("process")
+}
+
+/// As [`start_counting`], with `--provider-isolation ISOLATION`.
+fn start_counting_in(isolation: &str) -> (Env, Vec<String>, PathBuf) {
     let mut journal = PathBuf::new();
     let mut args = Vec::new();
     let env = Env::start_with(|_, dir| {
@@ -24,6 +29,8 @@ fn start_counting() -> (Env, Vec<String>, PathBuf) {
         args = vec![
             "--provider-config".to_owned(),
             format!("counting:journal={}", journal.display()),
+            "--provider-isolation".to_owned(),
+            isolation.to_owned(),
         ];
         args.clone()
     });
@@ -139,7 +146,19 @@ fn the_local_database_killed_again_and_again_during_a_plug_loses_and_duplicates_
 
 #[test]
 fn the_agent_killed_mid_plug_and_restarted_churns_nothing() {
-    let (mut env, args, journal) = start_counting();
+    agent_killed_mid_plug("process");
+}
+
+#[test]
+fn the_agent_killed_mid_plug_and_restarted_churns_nothing_with_providers_in_process() {
+    agent_killed_mid_plug("none");
+}
+
+/// With the agent's providers in worker processes, killing the agent
+/// kills its workers too (they must not outlive it): either way one
+/// process of the provider is killed and one stops cleanly.
+fn agent_killed_mid_plug(isolation: &str) {
+    let (mut env, args, journal) = start_counting_in(isolation);
     env.wait("the agent connected", || {
         env.agent.log().contains("southbound: connected")
     });

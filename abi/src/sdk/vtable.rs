@@ -36,7 +36,8 @@ pub(crate) const fn class<T: Exported>() -> vif_plug_class {
 /// disposes of the payload without letting its destructor unwind further.
 fn report_panic(what: &str, payload: Box<dyn Any + Send>) {
     log::error!(
-        "{what} panicked{}: {}; reported to the host as a failure",
+        "{}{what} panicked{}: {}; reported to the host as a failure",
+        crate::CAUGHT_PANIC_TAG,
         logging::take_panic_location(),
         logging::payload_text(&*payload)
     );

@@ -25,11 +25,26 @@ pub fn backoff(n: u32) -> Duration {
     (FIRST_HOLD * 2u32.saturating_pow(n.saturating_sub(1).min(6))).min(MAX_HOLD)
 }
 
+/// Up to [`NAMES_PER_LINE`] of `names`, then how many more.
+fn names_line(names: &[String]) -> String {
+    let shown: Vec<&str> = names
+        .iter()
+        .take(NAMES_PER_LINE)
+        .map(String::as_str)
+        .collect();
+    match names.len() - shown.len() {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 #[derive(Debug, Default)]
 struct Entry {
     rec: PortRecord,
     /// Complaints already logged: topic → the value complained about.
     warned: BTreeMap<String, String>,
+    /// Whether the end of its current quarantine was logged.
+    release_said: bool,
 }
 
 /// The ports and their pending decisions.
@@ -153,14 +168,26 @@ impl PortTable {
     /// next one is due.
     pub fn release_quarantine(&mut self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
-        for (lport, e) in &self.ports {
+        let mut released = Vec::new();
+        for (lport, e) in &mut self.ports {
             if let Phase::Quarantined { until } = e.rec.phase {
                 if until <= now {
                     self.dirty.insert(lport.clone());
+                    if !e.release_said {
+                        e.release_said = true;
+                        released.push(lport.clone());
+                    }
                 } else {
                     next = Some(next.map_or(until, |n| n.min(until)));
                 }
             }
+        }
+        if !released.is_empty() {
+            released.sort();
+            log::info!(
+                "released from quarantine: {}; deciding again",
+                names_line(&released)
+            );
         }
         next
     }
@@ -249,6 +276,7 @@ impl PortTable {
         e.rec.applied = None;
         let hold = backoff(e.rec.failures);
         e.rec.phase = Phase::Quarantined { until: now + hold };
+        e.release_said = false;
         hold
     }
 
@@ -309,22 +337,11 @@ impl PortTable {
                 log::log!(level, "logical port {}: {message}", lports[0]);
                 continue;
             }
-            let shown: Vec<&str> = lports
-                .iter()
-                .take(NAMES_PER_LINE)
-                .map(String::as_str)
-                .collect();
-            let more = lports.len() - shown.len();
-            let tail = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
             log::log!(
                 level,
-                "{} logical ports ({}{tail}): {message}",
+                "{} logical ports ({}): {message}",
                 lports.len(),
-                shown.join(", ")
+                names_line(&lports)
             );
         }
         let dirty = &self.dirty;

@@ -91,7 +91,7 @@ pub struct Workers {
     interrupt: Option<Arc<AtomicI32>>,
 }
 
-fn to_call(id: u64, provider: &str, op: Op, req: &PortRequest) -> Call {
+pub(crate) fn to_call(id: u64, provider: &str, op: Op, req: &PortRequest) -> Call {
     Call {
         id,
         provider: provider.to_owned(),

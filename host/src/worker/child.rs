@@ -26,13 +26,20 @@ static OUTBOX: OnceLock<Arc<Outbox>> = OnceLock::new();
 /// The worker's logger: provider records to the agent, the rest to `inner`.
 pub struct WorkerLogger<L>(pub L);
 
+/// A provider's error lines always reach the agent, whatever the filter:
+/// `check` reads them (a provider's reasons, the SDK's caught panics); the
+/// agent's own logger still decides whether they are printed.
+fn always(m: &log::Metadata<'_>) -> bool {
+    m.level() == log::Level::Error && m.target().starts_with("provider::")
+}
+
 impl<L: log::Log> log::Log for WorkerLogger<L> {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        self.0.enabled(m)
+        self.0.enabled(m) || always(m)
     }
 
     fn log(&self, r: &log::Record<'_>) {
-        if !self.0.enabled(r.metadata()) {
+        if !self.0.enabled(r.metadata()) && !always(r.metadata()) {
             return;
         }
         match OUTBOX.get() {

@@ -41,6 +41,9 @@ pub enum ToWorker {
         /// Ids of operations that did not commit.
         dropped: Vec<u64>,
     },
+    /// Call `destroy` on one initialised class (`check` destroys each class
+    /// after driving it). Reply: [`FromWorker::Destroyed`].
+    DestroyClass(String),
     /// Release what is held, call `destroy` on every initialised class and
     /// exit. Reply: [`FromWorker::Done`].
     Destroy,
@@ -163,6 +166,9 @@ pub enum FromWorker {
     Prepared(Vec<Answer>),
     /// A [`ToWorker::Settle`] or [`ToWorker::Destroy`] is done.
     Done,
+    /// The result of [`ToWorker::DestroyClass`]: the errno `destroy`
+    /// returned, if not 0, or why it was not called.
+    Destroyed(Result<(), InitError>),
     /// The worker is about to call `callback` of class `provider` (for the
     /// operation `id`, if it concerns one). Not a reply: it tells the
     /// agent, at the cost of a small write and no round trip, which call a

@@ -188,6 +188,24 @@ impl Worker<'_> {
                 }
                 FromWorker::Done
             }
+            ToWorker::DestroyClass(t) => FromWorker::Destroyed(match self.providers.remove(&t) {
+                None => Err(InitError {
+                    errno: EINVAL,
+                    why: Some(format!("no initialised class of type {t:?}")),
+                }),
+                Some(p) => {
+                    // Its operations still held go first, as in shut_down.
+                    self.creates.retain(|_, op| op.type_name() != t);
+                    self.removes.retain(|_, op| op.type_name() != t);
+                    self.entering(&t, Callback::Destroy, None)?;
+                    let r = p.destroy();
+                    if r.is_err() {
+                        // It may still use its context: leak rather than free.
+                        std::mem::forget(p);
+                    }
+                    r.map_err(|errno| InitError { errno, why: None })
+                }
+            }),
             ToWorker::Destroy => {
                 self.shut_down();
                 FromWorker::Done
@@ -287,6 +305,7 @@ impl Worker<'_> {
             let _ = self.entering(&t, Callback::Destroy, None);
             if let Err(rc) = p.destroy() {
                 log::warn!("provider {t}: destroy returned {rc}");
+                std::mem::forget(p);
             }
         }
     }

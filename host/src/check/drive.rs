@@ -1,0 +1,317 @@
+//! One class's life cycle as `check` drives it through the worker: init's
+//! results, run, CREATE, UPDATE, the paths that do not commit, REMOVE, run
+//! again, destroy. Each step's request is one message; its answers are
+//! validated as the agent validates them.
+
+use super::report::Reporter;
+use super::{limits, CheckOptions, SLOW};
+use crate::dispatch::library::describe_failure;
+use crate::dispatch::workers::{to_call, validate};
+use crate::provider::{ExistingIface, PortOutput, PortRequest, PrepareError};
+use crate::worker::process::{Reply, WorkerProcess};
+use crate::worker::protocol::{Answer, FromWorker, Op, ToWorker};
+use std::io;
+
+/// The worker is gone: the file's remaining steps cannot run.
+pub(crate) type Gone = ();
+
+/// Drives the classes of one worker.
+pub(crate) struct Driver<'a> {
+    pub worker: &'a mut WorkerProcess,
+    pub opts: &'a CheckOptions,
+    pub next_id: u64,
+}
+
+/// What a prepare came to.
+enum Prepared {
+    Create(u64, Box<PortOutput>),
+    Remove(u64),
+    /// Declined (prepare returned false).
+    Declined,
+    /// Refused: reported as a FAIL already.
+    Refused,
+}
+
+fn sample(type_name: &str, lport: &str, opts: &CheckOptions) -> PortRequest {
+    opts.lport_options.iter().fold(
+        PortRequest::new(lport, "br-int")
+            .with_option("vif-plug-type", type_name)
+            .with_option("requested-chassis", "check-chassis"),
+        |req, (k, v)| req.with_option(k, v),
+    )
+}
+
+fn describe(o: &PortOutput) -> String {
+    let opts: Vec<String> = o.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "interface {:?}, type {}, options {{{}}}",
+        o.name,
+        o.iface_type
+            .as_deref()
+            .map_or("NULL (system)".into(), |t| format!("{t:?}")),
+        opts.join(", ")
+    )
+}
+
+impl Driver<'_> {
+    /// Sends one request; reports slow callbacks, caught panics, and a
+    /// worker that died or hung (then `Err`).
+    fn ask(
+        &mut self,
+        what: &str,
+        msg: &ToWorker,
+        r: &mut Reporter<'_>,
+    ) -> io::Result<Result<FromWorker, Gone>> {
+        let result = self.worker.call(msg, &limits(self.opts));
+        let slow = match &result {
+            Ok(reply) => &reply.slow,
+            Err(f) => &f.slow,
+        };
+        for s in slow {
+            r.warn(&format!(
+                "{what}: {} took {} ms (more than {} ms; the agent warns above 50 ms and kills the worker past --provider-timeout)",
+                s.mark.callback,
+                s.took.as_millis(),
+                SLOW.as_millis()
+            ))?;
+        }
+        match result {
+            Ok(Reply { msg, .. }) => {
+                r.caught_panics(what)?;
+                Ok(Ok(msg))
+            }
+            Err(f) => {
+                r.caught_panics(what)?;
+                r.fail(2, &format!("{what}: {}", describe_failure(&f)))?;
+                Ok(Err(()))
+            }
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        t: &str,
+        op: Op,
+        req: &PortRequest,
+        what: &str,
+        r: &mut Reporter<'_>,
+    ) -> io::Result<Result<Prepared, Gone>> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = ToWorker::Prepare(vec![to_call(id, t, op, req)]);
+        let answer = match self.ask(what, &msg, r)? {
+            Ok(FromWorker::Prepared(mut a)) if a.len() == 1 => a.remove(0),
+            Ok(other) => {
+                r.fail(2, &format!("{what}: the worker answered {other:?}"))?;
+                return Ok(Err(()));
+            }
+            Err(()) => return Ok(Err(())),
+        };
+        r.summary.answers += 1;
+        Ok(Ok(match (op, answer) {
+            (_, Answer::Declined) => Prepared::Declined,
+            (
+                Op::Create,
+                Answer::Create {
+                    name,
+                    iface_type,
+                    options,
+                },
+            ) => match validate(name, iface_type, options) {
+                Ok(out) => Prepared::Create(id, Box::new(out)),
+                Err(problems) => {
+                    r.fail(2, &format!("{what}: {}", PrepareError::BadOutput(problems)))?;
+                    // Released in the worker: port_ctx_destroy.
+                    if self.settle(vec![], vec![id], what, r)?.is_err() {
+                        return Ok(Err(()));
+                    }
+                    Prepared::Refused
+                }
+            },
+            (Op::Remove, Answer::Remove) => Prepared::Remove(id),
+            (_, Answer::BadOutput(problems)) => {
+                r.fail(2, &format!("{what}: {}", PrepareError::BadOutput(problems)))?;
+                Prepared::Refused
+            }
+            (_, Answer::BadRequest(why)) => {
+                r.fail(
+                    2,
+                    &format!("{what}: cannot pass the port to the provider: {why}"),
+                )?;
+                Prepared::Refused
+            }
+            (_, other) => {
+                r.fail(
+                    2,
+                    &format!("{what}: the worker answered {other:?} to a {op:?}"),
+                )?;
+                Prepared::Refused
+            }
+        }))
+    }
+
+    fn settle(
+        &mut self,
+        committed: Vec<u64>,
+        dropped: Vec<u64>,
+        what: &str,
+        r: &mut Reporter<'_>,
+    ) -> io::Result<Result<(), Gone>> {
+        match self.ask(what, &ToWorker::Settle { committed, dropped }, r)? {
+            Ok(FromWorker::Done) => Ok(Ok(())),
+            Ok(other) => {
+                r.fail(2, &format!("{what}: the worker answered {other:?}"))?;
+                Ok(Err(()))
+            }
+            Err(()) => Ok(Err(())),
+        }
+    }
+
+    fn run(&mut self, t: &str, r: &mut Reporter<'_>) -> io::Result<Result<(), Gone>> {
+        match self.ask("run", &ToWorker::Run, r)? {
+            Ok(FromWorker::Ran(changed)) => {
+                r.ok(&format!("run -> {}", changed.iter().any(|c| c == t)))?;
+                Ok(Ok(()))
+            }
+            Ok(other) => {
+                r.fail(2, &format!("run: the worker answered {other:?}"))?;
+                Ok(Err(()))
+            }
+            Err(()) => Ok(Err(())),
+        }
+    }
+
+    /// CREATE prepare -> finish -> ctx_destroy; the answer if any.
+    fn create(
+        &mut self,
+        t: &str,
+        req: &PortRequest,
+        what: &str,
+        r: &mut Reporter<'_>,
+    ) -> io::Result<Result<Option<PortOutput>, Gone>> {
+        let step = format!("{what} {}", req.lport_name);
+        match self.prepare(t, Op::Create, req, &step, r)? {
+            Ok(Prepared::Create(id, out)) => {
+                r.ok(&format!("{step}: prepare -> {}", describe(&out)))?;
+                if self.settle(vec![id], vec![], &step, r)?.is_err() {
+                    return Ok(Err(()));
+                }
+                r.ok(&format!("{step}: finish, ctx_destroy"))?;
+                Ok(Ok(Some(*out)))
+            }
+            Ok(Prepared::Declined) => {
+                r.note(&format!(
+                    "{step}: declined (prepare returned false); if the provider needs lookup keys, pass them with --lport-option"
+                ))?;
+                Ok(Ok(None))
+            }
+            Ok(Prepared::Refused) => Ok(Ok(None)),
+            Ok(Prepared::Remove(_)) => Ok(Ok(None)),
+            Err(()) => Ok(Err(())),
+        }
+    }
+
+    /// Drives class `t` through its life cycle.
+    pub fn drive(
+        &mut self,
+        t: &str,
+        maintained: &[String],
+        r: &mut Reporter<'_>,
+    ) -> io::Result<Result<(), Gone>> {
+        r.ok("init")?;
+        r.ok(&format!(
+            "maintained interface options: {}",
+            if maintained.is_empty() {
+                "(none)".to_owned()
+            } else {
+                maintained.join(", ")
+            }
+        ))?;
+        if self.run(t, r)?.is_err() {
+            return Ok(Err(()));
+        }
+        let opts = self.opts;
+        let first = sample(t, "lsp1", opts);
+        let Ok(created) = self.create(t, &first, "CREATE", r)? else {
+            return Ok(Err(()));
+        };
+        let long = sample(t, "a-logical-port-name-longer-than-ifnamsiz", opts);
+        if self.create(t, &long, "CREATE", r)?.is_err() {
+            return Ok(Err(()));
+        }
+
+        let mut existing = first.clone();
+        if let Some(out) = &created {
+            // The update path: the interface exists, with an option another
+            // program maintains next to the provider's own.
+            let mut options: Vec<(String, String)> = out.options.iter().cloned().collect();
+            options.push(("check-foreign-option".into(), "kept".into()));
+            existing.iface = Some(ExistingIface {
+                name: out.name.clone(),
+                iface_type: out.iface_type.clone().unwrap_or_default(),
+                options,
+            });
+            if self.create(t, &existing, "UPDATE", r)?.is_err() {
+                return Ok(Err(()));
+            }
+        }
+
+        // A transaction that did not commit: ctx_destroy without finish, and
+        // a removal that is simply dropped.
+        let step = "CREATE lsp1 (not committed)";
+        match self.prepare(t, Op::Create, &existing, step, r)? {
+            Ok(Prepared::Create(id, _)) => {
+                if self.settle(vec![], vec![id], step, r)?.is_err() {
+                    return Ok(Err(()));
+                }
+                r.ok("CREATE lsp1 (not committed): prepare, ctx_destroy without finish")?;
+            }
+            Ok(_) => {}
+            Err(()) => return Ok(Err(())),
+        }
+        let step = "REMOVE lsp1 (not committed)";
+        match self.prepare(t, Op::Remove, &existing, step, r)? {
+            Ok(Prepared::Remove(id)) => {
+                if self.settle(vec![], vec![id], step, r)?.is_err() {
+                    return Ok(Err(()));
+                }
+                r.ok("REMOVE lsp1 (not committed): prepare (ctx_out NULL) -> true, no finish")?;
+            }
+            Ok(_) => {}
+            Err(()) => return Ok(Err(())),
+        }
+        let step = "REMOVE lsp1";
+        match self.prepare(t, Op::Remove, &existing, step, r)? {
+            Ok(Prepared::Remove(id)) => {
+                if self.settle(vec![id], vec![], step, r)?.is_err() {
+                    return Ok(Err(()));
+                }
+                r.ok("REMOVE lsp1: prepare (ctx_out NULL) -> true, finish")?;
+            }
+            Ok(Prepared::Declined) => r.note("REMOVE lsp1: declined (prepare returned false)")?,
+            Ok(_) => {}
+            Err(()) => return Ok(Err(())),
+        }
+        self.run(t, r)
+    }
+
+    /// Destroys class `t`.
+    pub fn destroy(&mut self, t: &str, r: &mut Reporter<'_>) -> io::Result<Result<(), Gone>> {
+        match self.ask("destroy", &ToWorker::DestroyClass(t.to_owned()), r)? {
+            Ok(FromWorker::Destroyed(Ok(()))) => {
+                r.ok("destroy")?;
+                Ok(Ok(()))
+            }
+            Ok(FromWorker::Destroyed(Err(e))) => {
+                let e = crate::registry::UnregisterError::DestroyFailed(t.to_owned(), e.errno);
+                r.fail(2, &e.to_string())?;
+                Ok(Ok(()))
+            }
+            Ok(other) => {
+                r.fail(2, &format!("destroy: the worker answered {other:?}"))?;
+                Ok(Err(()))
+            }
+            Err(()) => Ok(Err(())),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! `vif-plug-host check`: the conformance run a vendor does before shipping a
+//! provider. It loads each file in a worker process, as the agent does by
+//! default, drives every class through the whole port life cycle on sample
+//! ports, and reports each step and each violation of the contract. A
+//! provider that crashes or hangs gets a FAIL line naming the callback and
+//! the step; `check` itself never dies of it and goes on with the next
+//! file.
+//!
+//! - [`report`]: the report's lines, totals, and the provider errors heard;
+//! - [`drive`]: the steps of one class's life cycle.
+
+mod drive;
+mod report;
+
+pub use report::{RecordingLogger, Summary};
+
+use crate::config::ProviderConfig;
+use crate::provider::InitFailure;
+use crate::registry::RegisterError;
+use crate::worker::process::{Limits, Reply, WorkerProcess, LOAD_DEADLINE};
+use crate::worker::protocol::{FromWorker, ToWorker};
+use report::{take_provider_errors, Reporter};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Callbacks slower than this get a WARN line.
+pub const SLOW: Duration = Duration::from_millis(10);
+
+/// Inputs to a check run.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Configuration given to the providers' `init`.
+    pub config: ProviderConfig,
+    /// Extra logical port options on the sample ports, e.g. the lookup keys
+    /// a hardware provider needs (`vif-plug:representor:pf-mac=...`).
+    pub lport_options: Vec<(String, String)>,
+    /// The program started as the worker (`vif-plug-host` itself).
+    pub worker_exe: PathBuf,
+    /// Each callback's deadline; past it the step FAILs and the worker is
+    /// killed.
+    pub deadline: Duration,
+}
+
+/// Checks each file in turn and writes a readable report to `out`.
+pub fn run(
+    files: &[impl AsRef<Path>],
+    opts: &CheckOptions,
+    out: &mut dyn Write,
+) -> io::Result<Summary> {
+    let mut r = Reporter {
+        out,
+        summary: Summary::default(),
+    };
+    for file in files {
+        check_file(file.as_ref(), opts, &mut r)?;
+    }
+    let s = r.summary;
+    writeln!(
+        r.out,
+        "\n{}: {} file(s), {} class(es), {} violation(s), {} warning(s), {} answer(s) validated",
+        if s.passed() { "PASS" } else { "FAIL" },
+        s.files,
+        s.classes,
+        s.violations,
+        s.warnings,
+        s.answers
+    )?;
+    Ok(s)
+}
+
+/// The limits of each request to the worker.
+fn limits(opts: &CheckOptions) -> Limits<'static> {
+    Limits {
+        per_call: opts.deadline,
+        slow: SLOW,
+        interrupted: None,
+    }
+}
+
+fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Result<()> {
+    r.summary.files += 1;
+    writeln!(r.out, "{}", path.display())?;
+    take_provider_errors();
+    let (mut worker, loaded) = match WorkerProcess::spawn(&opts.worker_exe, path, LOAD_DEADLINE) {
+        Ok(w) => w,
+        Err(Ok(why)) => return r.fail(1, &why),
+        Err(Err(f)) => {
+            return r.fail(
+                1,
+                &format!("loading the library: the worker {}", f.what.short()),
+            )
+        }
+    };
+    r.line(
+        1,
+        "ok",
+        &format!(
+            "loaded: ABI {}.{}, struct sizes match{}",
+            loaded.abi_major,
+            loaded.abi_minor,
+            if loaded.rust_layout_checked {
+                ", Rust type layout matches"
+            } else {
+                " (no Rust layout exported: a C provider)"
+            }
+        ),
+    )?;
+    if loaded.classes.is_empty() {
+        return r.fail(1, "vif_plug_provider_classes is empty: nothing to load");
+    }
+    // Register every class first, as the agent does, so that two classes
+    // with the same type are caught; then drive each; then destroy each.
+    let mut types: Vec<String> = Vec::new();
+    for class in &loaded.classes {
+        r.summary.classes += 1;
+        match class {
+            Err(e) => r.fail(1, e)?,
+            Ok(t) if types.contains(t) => r.fail(
+                1,
+                &format!(
+                    "provider type {t:?} from {} is already registered from {}; keeping the first",
+                    path.display(),
+                    path.display()
+                ),
+            )?,
+            Ok(t) => types.push(t.clone()),
+        }
+    }
+    let init = ToWorker::Init {
+        classes: types
+            .iter()
+            .map(|t| (t.clone(), opts.config.for_type(t).to_vec()))
+            .collect(),
+    };
+    let started = match worker.call(&init, &limits(opts)) {
+        Ok(Reply {
+            msg: FromWorker::Started(s),
+            slow,
+        }) => {
+            for s in slow {
+                r.warn(&format!(
+                    "{} of {:?} took {} ms (more than {} ms)",
+                    s.mark.callback,
+                    s.mark.provider,
+                    s.took.as_millis(),
+                    SLOW.as_millis()
+                ))?;
+            }
+            s
+        }
+        Ok(other) => return r.fail(1, &format!("the worker answered init with {:?}", other.msg)),
+        Err(f) => {
+            let who = f
+                .during
+                .as_ref()
+                .map_or_else(String::new, |m| format!("class {:?}: ", m.provider));
+            r.fail(
+                1,
+                &format!("{who}{}", crate::dispatch::library::describe_failure(&f)),
+            )?;
+            return r.note("the worker is gone: the rest of this file is not checked");
+        }
+    };
+    let said = r.caught_panics("init")?;
+    let mut ready = Vec::new();
+    for (t, result) in started {
+        let said: Vec<&str> = said
+            .iter()
+            .filter(|(p, _)| *p == t)
+            .map(|(_, l)| l.as_str())
+            .collect();
+        match result {
+            Ok(maintained) => ready.push((t, maintained)),
+            Err(e) => {
+                let failure = match e.why {
+                    Some(why) => InitFailure::BadConfig(why),
+                    None => InitFailure::Errno(e.errno),
+                };
+                let e = RegisterError::InitFailed {
+                    type_name: t,
+                    failure,
+                };
+                if said.is_empty() {
+                    r.fail(1, &e.to_string())?
+                } else {
+                    r.fail(1, &format!("{e}: {}", said.join("; ")))?
+                }
+            }
+        }
+    }
+    for t in opts.config.types() {
+        if !types.iter().any(|x| x == t) {
+            r.line(
+                1,
+                "note",
+                &format!("--provider-config given for {t:?}, which this file does not provide"),
+            )?;
+        }
+    }
+    let mut driver = drive::Driver {
+        worker: &mut worker,
+        opts,
+        next_id: 0,
+    };
+    for (type_name, maintained) in ready {
+        writeln!(r.out, "  class {type_name:?}")?;
+        if driver.drive(&type_name, &maintained, r)?.is_err() {
+            return r.note("the worker is gone: the rest of this file is not checked");
+        }
+        match driver.destroy(&type_name, r)? {
+            Ok(()) => {}
+            Err(()) => return r.note("the worker is gone: the rest of this file is not checked"),
+        }
+    }
+    let _ = worker.call(&ToWorker::Destroy, &limits(opts));
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! What `check` writes, and what it hears from providers: the report's
+//! lines and totals, and the provider error lines (including the SDK's
+//! caught-panic reports) recorded by the program's logger.
+
+use std::io::{self, Write};
+
+/// Error lines providers logged and nobody reported yet; `check` quotes
+/// them in its report, so a failure reads with the provider's own reason.
+static PROVIDER_ERRORS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Wraps the program's logger to remember the providers' error lines
+/// (those a worker forwards are logged in this process under the same
+/// target, so they are seen here too).
+pub struct RecordingLogger<L>(pub L);
+
+impl<L: log::Log> log::Log for RecordingLogger<L> {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        self.0.enabled(m)
+            || (m.level() == log::Level::Error && m.target().starts_with("provider::"))
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if r.level() == log::Level::Error && r.target().starts_with("provider::") {
+            PROVIDER_ERRORS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((
+                    r.target().trim_start_matches("provider::").to_owned(),
+                    r.args().to_string(),
+                ));
+        }
+        if self.0.enabled(r.metadata()) {
+            self.0.log(r);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush()
+    }
+}
+
+/// Takes the provider error lines recorded so far: (provider type, text).
+pub(crate) fn take_provider_errors() -> Vec<(String, String)> {
+    std::mem::take(&mut *PROVIDER_ERRORS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Totals of a check run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Files checked.
+    pub files: usize,
+    /// Classes found.
+    pub classes: usize,
+    /// Contract violations found.
+    pub violations: usize,
+    /// Warnings (slow callbacks).
+    pub warnings: usize,
+    /// `port_prepare` answers received and validated.
+    pub answers: usize,
+}
+
+impl Summary {
+    /// True when nothing was violated.
+    pub fn passed(&self) -> bool {
+        self.violations == 0
+    }
+}
+
+/// Writes the report lines and counts violations.
+pub(crate) struct Reporter<'w> {
+    pub out: &'w mut dyn Write,
+    pub summary: Summary,
+}
+
+impl Reporter<'_> {
+    pub fn line(&mut self, indent: usize, tag: &str, text: &str) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{:indent$}{tag:<5} {text}",
+            "",
+            indent = indent * 2
+        )
+    }
+    pub fn ok(&mut self, text: &str) -> io::Result<()> {
+        self.line(2, "ok", text)
+    }
+    pub fn note(&mut self, text: &str) -> io::Result<()> {
+        self.line(2, "note", text)
+    }
+    pub fn warn(&mut self, text: &str) -> io::Result<()> {
+        self.summary.warnings += 1;
+        self.line(2, "WARN", text)
+    }
+    pub fn fail(&mut self, indent: usize, text: &str) -> io::Result<()> {
+        self.summary.violations += 1;
+        self.line(indent, "FAIL", text)
+    }
+
+    /// A FAIL for each panic the SDK caught since the last step; returns
+    /// the other error lines, by provider type.
+    pub fn caught_panics(&mut self, what: &str) -> io::Result<Vec<(String, String)>> {
+        let mut others = Vec::new();
+        for (provider, line) in take_provider_errors() {
+            match line.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
+                Some(panic) => self.fail(
+                    2,
+                    &format!("{what}: provider {provider:?} panicked (caught by the SDK): {panic}"),
+                )?,
+                None => others.push((provider, line)),
+            }
+        }
+        Ok(others)
+    }
+}
