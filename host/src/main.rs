@@ -15,8 +15,7 @@ use vif_plug_host::ovsdb::remote;
 use vif_plug_host::ovsdb::stream::{TlsFiles, TlsSource};
 use vif_plug_host::ProviderConfig;
 
-/// Provider calls slower than this are logged.
-const SLOW_CALL: Duration = Duration::from_millis(50);
+use vif_plug_host::dispatch::SLOW_CALL;
 
 fn config_from(settings: Vec<Setting>) -> ProviderConfig {
     let mut config = ProviderConfig::default();

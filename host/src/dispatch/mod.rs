@@ -48,6 +48,23 @@ impl std::str::FromStr for Isolation {
     }
 }
 
+/// In process, as through workers: a call slower than this is logged.
+pub const SLOW_CALL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Logs an in-process call that took longer than [`SLOW_CALL`] (a worker's
+/// calls are timed from its marks instead).
+fn slow_in_process(provider: &str, callback: &str, lport: Option<&str>, start: Instant) {
+    let took = start.elapsed();
+    if took > SLOW_CALL {
+        log::warn!(
+            "provider {provider}: {callback}{} took {} ms (more than {} ms; the agent waits for every call)",
+            lport.map(|l| format!(" for logical port {l}")).unwrap_or_default(),
+            took.as_millis(),
+            SLOW_CALL.as_millis()
+        );
+    }
+}
+
 enum Mode {
     InProcess(Registry),
     Workers(Workers),
@@ -149,7 +166,12 @@ impl Providers {
     /// Calls every provider's `run`; true if any reported a change.
     pub fn run_all(&self) -> bool {
         match &self.0 {
-            Mode::InProcess(r) => r.run_all(),
+            Mode::InProcess(r) => r.iter().fold(false, |changed, p| {
+                let t = Instant::now();
+                let c = p.run();
+                slow_in_process(p.type_name(), "run", None, t);
+                c | changed
+            }),
             Mode::Workers(w) => w.run_all(),
         }
     }
@@ -170,7 +192,12 @@ impl Providers {
     pub fn prepare_create(&self, t: &str, req: &PortRequest) -> Result<CreateOp, PrepareError> {
         match &self.0 {
             Mode::InProcess(r) => match r.get(t) {
-                Some(p) => p.prepare_create(req).map(CreateOp::local),
+                Some(p) => {
+                    let start = Instant::now();
+                    let op = p.prepare_create(req).map(CreateOp::local);
+                    slow_in_process(t, "port_prepare", Some(&req.lport_name), start);
+                    op
+                }
                 None => Err(PrepareError::Unavailable(format!(
                     "provider {t:?} is not loaded"
                 ))),
@@ -186,7 +213,12 @@ impl Providers {
     pub fn prepare_remove(&self, t: &str, req: &PortRequest) -> Result<RemoveOp, PrepareError> {
         match &self.0 {
             Mode::InProcess(r) => match r.get(t) {
-                Some(p) => p.prepare_remove(req).map(RemoveOp::local),
+                Some(p) => {
+                    let start = Instant::now();
+                    let op = p.prepare_remove(req).map(RemoveOp::local);
+                    slow_in_process(t, "port_prepare", Some(&req.lport_name), start);
+                    op
+                }
                 None => Err(PrepareError::Unavailable(format!(
                     "provider {t:?} is not loaded"
                 ))),

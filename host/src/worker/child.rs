@@ -64,6 +64,16 @@ impl<L: log::Log> log::Log for WorkerLogger<L> {
 /// cannot be loaded (after saying why to the agent), 2 when the stream
 /// broke.
 pub fn main(library: &Path) -> u8 {
+    // The agent decides when its workers end: a SIGTERM or a Ctrl-C meant
+    // for it (systemd signals the whole unit, a terminal the whole process
+    // group) must not read as a provider crash. A worker ends when the
+    // agent closes the socketpair, or with it (PR_SET_PDEATHSIG).
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread
+    // of ours exists; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
     let stream = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()

@@ -187,12 +187,19 @@ impl WorkerProcess {
             .arg(library)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null());
-        // SAFETY: prctl and getppid are async-signal-safe; the closure
-        // allocates nothing. A worker must not outlive an agent killed
-        // with SIGKILL while a provider call hangs.
+        let agent = std::process::id();
+        // SAFETY: prctl, getppid and _exit are async-signal-safe; the
+        // closure allocates nothing. A worker must not outlive an agent
+        // killed with SIGKILL while a provider call hangs; one whose agent
+        // died before the prctl took effect exits at once. (The signal
+        // follows the spawning thread: the agent and `check` spawn from
+        // their main thread.)
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() as u32 != agent {
+                    libc::_exit(1);
+                }
                 Ok(())
             });
         }
