@@ -196,6 +196,9 @@ impl WorkerProcess {
         // their main thread.)
         unsafe {
             cmd.pre_exec(move || {
+                // A process group of its own: a kill reaches whatever the
+                // provider forked too, and a terminal's Ctrl-C does not.
+                libc::setpgid(0, 0);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 if libc::getppid() as u32 != agent {
                     libc::_exit(1);
@@ -405,11 +408,24 @@ impl WorkerProcess {
 
     /// The worker's exit status once it is gone.
     fn reap(&mut self) -> Option<ExitStatus> {
+        self.kill_group();
         self.child.wait().ok()
+    }
+
+    /// Kills what is left of the worker's process group (what a provider
+    /// forked), before the worker is reaped.
+    fn kill_group(&self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling the worker's own process group (its pid,
+            // set in `spawn`); the worker is not reaped yet, so the group
+            // id cannot have been reused.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
     }
 
     /// Kills the worker now (a hang, garbage, or a stop).
     pub fn kill(&mut self) {
+        self.kill_group();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

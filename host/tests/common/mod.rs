@@ -27,6 +27,13 @@ impl AgentProc {
         if !extra.contains(&"--ovs-remote") {
             cmd.arg("--ovs-remote").arg(sb.ovs_remote());
         }
+        // The suite runs in the default mode (workers); the test script
+        // runs the agent's behaviour tests again with providers in process.
+        if let Ok(mode) = std::env::var("VIF_PLUG_TEST_ISOLATION") {
+            if !extra.contains(&"--provider-isolation") {
+                cmd.args(["--provider-isolation", &mode]);
+            }
+        }
         let child = cmd
             .arg("--provider-dir")
             .arg(provider_dir)
