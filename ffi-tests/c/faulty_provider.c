@@ -11,6 +11,13 @@
  *                           NAME (built as C++; as C it aborts instead)
  *   double-free-lport=NAME  frees its answer twice in port_ctx_destroy
  *   crash-finish-lport=NAME writes through NULL in port_finish for NAME
+ *   close-sockets-lport=NAME  shuts down every socket it has, then sleeps
+ *                           30 s, in port_prepare for NAME
+ *   forge-lport=NAME        writes forged "entering a callback" frames to
+ *                           every socket it has, then sleeps 30 s
+ *   fork-crash-lport=NAME   forks a child that sleeps 30 s, then writes
+ *                           through NULL
+ *   big-option-lport=NAME   answers with a 100 kB interface option
  *   abort-in-init=true      calls abort() in init
  *   abort-in-init-if=PATH   calls abort() in init when PATH exists (a
  *                           provider that starts once, then never again)
@@ -27,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __cplusplus
@@ -114,7 +123,50 @@ faulty_run(const struct vif_plug_class *cls)
 struct answer {
     char name[16];
     char lport[64];
+    struct vif_plug_kv option;
+    char *big;
 };
+
+static bool
+is_socket(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* Writes `body` as one frame of the worker protocol to every socket. */
+static void
+frame(const char *body)
+{
+    unsigned char len[4];
+    int fd;
+    size_t n = strlen(body);
+    len[0] = (unsigned char)(n >> 24);
+    len[1] = (unsigned char)(n >> 16);
+    len[2] = (unsigned char)(n >> 8);
+    len[3] = (unsigned char)n;
+    for (fd = 0; fd < 64; fd++) {
+        if (is_socket(fd)) {
+            if (write(fd, len, 4) < 0 || write(fd, body, n) < 0) {
+                continue;
+            }
+        }
+    }
+}
+
+/* A log record claiming to be the agent's, then frames the worker
+ * protocol would take as "entering port_prepare", once a second. */
+static void
+forge(void)
+{
+    int i;
+    frame("{\"Log\":{\"level\":1,\"target\":\"vif_plug_host::agent\","
+          "\"text\":\"forged: unplugging everything\"}}");
+    for (i = 0; i < 20; i++) {
+        frame("{\"Entering\":{\"provider\":\"faulty\",\"callback\":\"PortPrepare\",\"id\":1}}");
+        sleep(1);
+    }
+}
 
 static bool
 faulty_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out *out)
@@ -129,6 +181,25 @@ faulty_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
     if (named("slow-lport", in->lport_name)) {
         struct timespec t = { 0, 60 * 1000 * 1000 };
         nanosleep(&t, NULL);
+    }
+    if (named("close-sockets-lport", in->lport_name)) {
+        int fd;
+        for (fd = 0; fd < 1024; fd++) {
+            if (is_socket(fd)) {
+                shutdown(fd, SHUT_RDWR);
+            }
+        }
+        sleep(30);
+    }
+    if (named("forge-lport", in->lport_name)) {
+        forge();
+    }
+    if (named("fork-crash-lport", in->lport_name)) {
+        if (fork() == 0) {
+            sleep(30);
+            _exit(0);
+        }
+        crash();
     }
     if (named("throw-lport", in->lport_name)) {
 #ifdef __cplusplus
@@ -150,6 +221,17 @@ faulty_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
     out->type = "internal";
     out->iface_options.entries = NULL;
     out->iface_options.n_entries = 0;
+    if (named("big-option-lport", in->lport_name)) {
+        a->big = (char *)malloc(100 * 1000 + 1);
+        if (a->big) {
+            memset(a->big, 'x', 100 * 1000);
+            a->big[100 * 1000] = '\0';
+            a->option.key = "faulty-big";
+            a->option.value = a->big;
+            out->iface_options.entries = &a->option;
+            out->iface_options.n_entries = 1;
+        }
+    }
     out->provider_data = a;
     return true;
 }
@@ -169,6 +251,9 @@ faulty_ctx_destroy(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_c
     /* volatile: the double free below is the bug asked for, not one for
      * the compiler to warn about. */
     struct answer *volatile a = (struct answer *)out->provider_data;
+    if (a) {
+        free(a->big);
+    }
     free(a);
     if (named("double-free-lport", in->lport_name)) {
         free(a);

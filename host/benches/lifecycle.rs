@@ -79,7 +79,7 @@ fn raw_cycle(class: &vif_plug_class, ctx_in: &vif_plug_port_ctx_in) {
 /// median of `SAMPLES` runs of `cycles` life cycles.
 fn through_worker(so: &std::path::Path, batch: usize, cycles: usize) -> f64 {
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_vif-plug-host"));
-    let (mut w, _) = WorkerProcess::spawn(exe, so, std::time::Duration::from_secs(10))
+    let (mut w, _) = WorkerProcess::spawn(exe, so, &vif_plug_host::worker::process::LOAD_LIMITS)
         .unwrap_or_else(|_| panic!("worker for {}", so.display()));
     let limits = Limits {
         per_call: std::time::Duration::from_secs(5),

@@ -313,3 +313,57 @@ fn c_host_logging_passes_through_the_worker_with_its_name_and_filter() {
         "RUST_LOG filters it"
     );
 }
+
+/// Each fault in `port_prepare` for lsp1, with the FAIL line it must give,
+/// within a few seconds: the worker cannot stall `check` by closing its
+/// socket, forging progress marks, or leaving a forked child behind, and a
+/// huge answer is refused, not fatal.
+#[test]
+fn a_provider_that_attacks_its_channel_still_gets_a_fail_line() {
+    let dir = private_dir();
+    let so = faulty(dir.path());
+    let table = [
+        (
+            "close-sockets-lport=lsp1",
+            "FAIL  CREATE lsp1: port_prepare closed its connection (killed)",
+        ),
+        (
+            "forge-lport=lsp1",
+            "FAIL  CREATE lsp1: port_prepare sent garbage (2 call marks for a request of 1 call(s))",
+        ),
+        (
+            "fork-crash-lport=lsp1",
+            "FAIL  CREATE lsp1: port_prepare crashed (SIGSEGV)",
+        ),
+        (
+            "big-option-lport=lsp1",
+            "FAIL  CREATE lsp1: the provider returned an unusable answer: option \"faulty-big\" has a value of 100000 bytes, longer than 4096",
+        ),
+    ];
+    for (config, line) in table {
+        let t = std::time::Instant::now();
+        let out = check_with(
+            &[&so],
+            &["--provider-config", &format!("faulty:{config}")],
+            "warn",
+        );
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{config}: {report}");
+        assert!(report.contains(line), "{config}: {report}");
+        if config.starts_with("forge") {
+            // A record claiming the agent's own target is the provider's.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(
+                    "ERROR provider::faulty] [claimed target \"vif_plug_host::agent\"] forged: unplugging everything"
+                ),
+                "{stderr}"
+            );
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{config}: {:?}",
+            t.elapsed()
+        );
+    }
+}

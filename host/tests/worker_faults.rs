@@ -201,11 +201,20 @@ fn a_hang_in_port_prepare_is_cut_at_the_deadline() {
 
 #[test]
 fn a_hang_in_run_restarts_the_worker_with_growing_back_off_and_sigterm_still_works() {
-    let mut env = start(
-        faulty_c,
-        &["hang-in-run=true"],
-        &["--provider-timeout", "300"],
-    );
+    // The dummy beside it is never blamed for the time the faulty one
+    // takes, and keeps plugging.
+    let mut env = Env::start_with(|_, dir| {
+        faulty_c(dir);
+        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
+        [
+            "--provider-config",
+            "faulty:hang-in-run=true",
+            "--provider-timeout",
+            "300",
+        ]
+        .map(String::from)
+        .to_vec()
+    });
     env.wait_for(Duration::from_secs(30), "five hangs", || {
         crash_lines(&env).len() >= 5
     });
@@ -218,6 +227,14 @@ fn a_hang_in_run_restarts_the_worker_with_growing_back_off_and_sigterm_still_wor
         .collect();
     assert_eq!(&waits[..5], [250, 500, 1000, 2000, 4000], "{waits:?}");
     assert!(crash_lines(&env)[0].contains("run did not return within 300 ms"));
+    assert!(
+        crash_lines(&env)
+            .iter()
+            .all(|l| l.contains("provider faulty (")),
+        "{:?}",
+        crash_lines(&env)
+    );
+    common::plug(&env, "lsp1", &[]);
     // The databases are not blamed for the time spent in the provider.
     assert!(!env.agent.log().contains("did not answer within"));
     let t = Instant::now();

@@ -81,7 +81,7 @@ fn ask(w: &mut WorkerProcess, msg: &ToWorker) -> Result<FromWorker, Failure> {
 
 /// A worker for `so`, with class `type_name` initialised with `config`.
 fn started(so: &Path, type_name: &str, config: Vec<(String, String)>) -> WorkerProcess {
-    let (mut w, loaded) = WorkerProcess::spawn(Path::new(EXE), so, Duration::from_secs(10))
+    let (mut w, loaded) = WorkerProcess::spawn(Path::new(EXE), so, &LIMITS)
         .unwrap_or_else(|e| panic!("{:?}", e.map_err(|f| f.what.to_string())));
     assert!(
         loaded.classes.contains(&Ok(type_name.to_owned())),
@@ -195,4 +195,28 @@ fn the_counting_provider_keeps_its_contract_across_the_process_boundary() {
         (1, 0, 2, 1, 2),
         "{report:#?}"
     );
+}
+
+#[test]
+fn a_stopped_worker_that_does_not_read_its_batch_is_killed_at_the_deadline() {
+    let dir = private_dir();
+    let so = faulty(dir.path());
+    let mut w = started(&so, "faulty", vec![]);
+    let pid = w.pid();
+    std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    // Far more than a socket buffer holds.
+    let big: Vec<Call> = (0..2000)
+        .map(|i| Call {
+            lport_options: vec![("pad".into(), "x".repeat(1000))],
+            ..call(i, &format!("lsp{i}"))
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let e = ask(&mut w, &ToWorker::Prepare(big)).unwrap_err();
+    assert!(matches!(e.what, WorkerFailure::Stuck(_)), "{}", e.what);
+    assert_eq!(e.what.short(), "did not read its request within 1000 ms");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }

@@ -17,7 +17,7 @@ pub use report::{RecordingLogger, Summary};
 use crate::config::ProviderConfig;
 use crate::provider::InitFailure;
 use crate::registry::RegisterError;
-use crate::worker::process::{Limits, Reply, WorkerProcess, LOAD_DEADLINE};
+use crate::worker::process::{Limits, Reply, WorkerProcess, LOAD_LIMITS};
 use crate::worker::protocol::{FromWorker, ToWorker};
 use report::{take_provider_errors, Reporter};
 use std::io::{self, Write};
@@ -82,7 +82,7 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
     r.summary.files += 1;
     writeln!(r.out, "{}", path.display())?;
     take_provider_errors();
-    let (mut worker, loaded) = match WorkerProcess::spawn(&opts.worker_exe, path, LOAD_DEADLINE) {
+    let (mut worker, loaded) = match WorkerProcess::spawn(&opts.worker_exe, path, &LOAD_LIMITS) {
         Ok(w) => w,
         Err(Ok(why)) => return r.fail(1, &why),
         Err(Err(f)) => {

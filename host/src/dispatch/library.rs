@@ -65,6 +65,8 @@ pub enum State {
 pub struct Library {
     /// The file.
     pub path: PathBuf,
+    /// The program started as its worker.
+    exe: PathBuf,
     /// Its registered classes.
     pub classes: Vec<Class>,
     /// The worker.
@@ -95,8 +97,9 @@ pub enum Restart {
 
 impl Library {
     /// A library whose worker is up and whose `classes` were initialised.
-    pub fn new(path: PathBuf, classes: Vec<Class>, worker: WorkerProcess) -> Library {
+    pub fn new(exe: PathBuf, path: PathBuf, classes: Vec<Class>, worker: WorkerProcess) -> Library {
         Library {
+            exe,
             path,
             classes,
             state: State::Up(worker, Instant::now()),
@@ -171,10 +174,11 @@ impl Library {
         }
     }
 
-    /// Starts the worker again and initialises every class as at start-up.
-    pub fn restart(&mut self, settings: &Settings, now: Instant) -> Restart {
+    /// Starts the worker again and initialises every class as at start-up,
+    /// loading and each `init` within `limits` (the agent's loop waits).
+    pub fn restart(&mut self, limits: &Limits<'_>, now: Instant) -> Restart {
         self.restarts += 1;
-        match self.start_and_init(settings) {
+        match self.start_and_init(limits) {
             Ok(worker) => {
                 self.failed_restarts = 0;
                 self.state = State::Up(worker, Instant::now());
@@ -192,12 +196,8 @@ impl Library {
         }
     }
 
-    fn start_and_init(&self, settings: &Settings) -> Result<WorkerProcess, String> {
-        let (mut worker, loaded) = match WorkerProcess::spawn(
-            &settings.exe,
-            &self.path,
-            crate::worker::process::LOAD_DEADLINE,
-        ) {
+    fn start_and_init(&self, limits: &Limits<'_>) -> Result<WorkerProcess, String> {
+        let (mut worker, loaded) = match WorkerProcess::spawn(&self.exe, &self.path, limits) {
             Ok(w) => w,
             Err(Ok(why)) => return Err(why),
             Err(Err(f)) => return Err(format!("loading it: the worker {}", f.what.short())),
@@ -218,12 +218,7 @@ impl Library {
                 .map(|c| (c.type_name.clone(), c.config.clone()))
                 .collect(),
         };
-        let limits = Limits {
-            per_call: settings.per_call,
-            slow: settings.slow,
-            interrupted: None,
-        };
-        match worker.call(&init, &limits) {
+        match worker.call(&init, limits) {
             Ok(Reply {
                 msg: FromWorker::Started(results),
                 ..

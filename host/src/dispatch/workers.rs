@@ -13,9 +13,10 @@ use super::library::{describe_failure, Class, Library, Restart, Settings, State}
 use super::ops::{CreateOp, RemoveOp};
 use crate::config::ProviderConfig;
 use crate::provider::{
-    check_iface_type, check_ifname, Options, PortOutput, PortRequest, PrepareError,
+    check_iface_type, check_ifname, check_option_sizes, Options, PortOutput, PortRequest,
+    PrepareError,
 };
-use crate::worker::process::{Failure, Limits, Reply, SlowCall, WorkerProcess, LOAD_DEADLINE};
+use crate::worker::process::{Failure, Limits, Reply, SlowCall, WorkerProcess, LOAD_LIMITS};
 use crate::worker::protocol::{Answer, Call, FromWorker, Iface, Op, ToWorker};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Each worker's `destroy` at shutdown has at most this long (or
+/// `--provider-timeout` if shorter).
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(1);
+
+/// The most `port_prepare` calls sent to a worker in one message, so that
+/// a batch's answers stay far below the frame limit.
+pub const MAX_BATCH: usize = 1000;
 
 /// Something the agent must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +145,9 @@ pub fn validate(
             seen.push((k, v));
         }
     }
+    problems.extend(check_option_sizes(
+        seen.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ));
     if problems.is_empty() {
         Ok(PortOutput {
             name,
@@ -192,22 +204,22 @@ impl Workers {
         let mut libs: Vec<Library> = Vec::new();
         let mut types: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
         for file in files {
-            let (mut worker, loaded) =
-                match WorkerProcess::spawn(&settings.exe, file, LOAD_DEADLINE) {
-                    Ok(w) => w,
-                    Err(Ok(why)) => {
-                        log::error!("{why}");
-                        continue;
-                    }
-                    Err(Err(f)) => {
-                        log::error!(
-                            "refusing provider {}: {}",
-                            file.display(),
-                            describe_failure(&f)
-                        );
-                        continue;
-                    }
-                };
+            let (mut worker, loaded) = match WorkerProcess::spawn(&settings.exe, file, &LOAD_LIMITS)
+            {
+                Ok(w) => w,
+                Err(Ok(why)) => {
+                    log::error!("{why}");
+                    continue;
+                }
+                Err(Err(f)) => {
+                    log::error!(
+                        "refusing provider {}: {}",
+                        file.display(),
+                        describe_failure(&f)
+                    );
+                    continue;
+                }
+            };
             if loaded.classes.is_empty() {
                 log::warn!("provider {} exports no classes", file.display());
             }
@@ -313,7 +325,12 @@ impl Workers {
             for c in &classes {
                 types.insert(c.type_name.clone(), (libs.len(), c.maintained.clone()));
             }
-            libs.push(Library::new(file.clone(), classes, worker));
+            libs.push(Library::new(
+                settings.exe.clone(),
+                file.clone(),
+                classes,
+                worker,
+            ));
         }
         Workers {
             settings,
@@ -369,6 +386,13 @@ impl Workers {
         (self.settings.per_call, self.settings.slow)
     }
 
+    /// Whether the agent is stopping (every wait on a worker ends then).
+    fn stopping(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst) != 0)
+    }
+
     /// Handles a failed request to library `i`: the worker is down, the
     /// event recorded.
     fn failed(&self, inner: &mut Inner, i: usize, f: Failure, lport_of: &HashMap<u64, String>) {
@@ -393,7 +417,9 @@ impl Workers {
             .during
             .as_ref()
             .map(|m| m.provider.clone())
-            .filter(|p| !p.is_empty())
+            // The worker's word on which class it was in is only taken for
+            // a class it has.
+            .filter(|p| lib.types().contains(p))
             .unwrap_or_else(|| lib.types().join(","));
         let what = describe_failure(&f);
         let restart_in = lib.went_down(Instant::now());
@@ -408,9 +434,11 @@ impl Workers {
 
     /// Calls `run` on every class; true if any reported a change.
     pub fn run_all(&self) -> bool {
+        if self.stopping() {
+            return false;
+        }
         let (per_call, slow) = self.limits();
-        let flag = self.interrupt.clone();
-        let stop = move || flag.as_ref().is_some_and(|f| f.load(Ordering::SeqCst) != 0);
+        let stop = || self.stopping();
         let limits = Limits {
             per_call,
             slow,
@@ -420,7 +448,7 @@ impl Workers {
         let mut sent = Vec::new();
         for i in 0..inner.libs.len() {
             if let Some(w) = inner.libs[i].worker() {
-                match w.send(&ToWorker::Run) {
+                match w.send(&ToWorker::Run, &limits) {
                     Ok(()) => sent.push(i),
                     Err(f) => self.failed(&mut inner, i, f, &HashMap::new()),
                 }
@@ -473,10 +501,20 @@ impl Workers {
         }
         drop(inner);
         self.flush();
-        let results = self.ask(batches);
-        let mut inner = self.inner.borrow_mut();
-        for (key, req, r) in results {
-            inner.cache.entry(key).or_default().push((req, r));
+        // Rounds of at most MAX_BATCH calls per worker, every worker at
+        // work in each round.
+        while !batches.is_empty() {
+            let mut round = BTreeMap::new();
+            for (i, calls) in batches.iter_mut() {
+                let rest = calls.split_off(calls.len().min(MAX_BATCH));
+                round.insert(*i, std::mem::replace(calls, rest));
+            }
+            batches.retain(|_, c| !c.is_empty());
+            let results = self.ask(round);
+            let mut inner = self.inner.borrow_mut();
+            for (key, req, r) in results {
+                inner.cache.entry(key).or_default().push((req, r));
+            }
         }
     }
 
@@ -487,8 +525,7 @@ impl Workers {
         batches: BTreeMap<usize, Vec<(u64, &String, Op, &PortRequest)>>,
     ) -> Vec<(Key, PortRequest, Result<Prepared, PrepareError>)> {
         let (per_call, slow) = self.limits();
-        let flag = self.interrupt.clone();
-        let stop = move || flag.as_ref().is_some_and(|f| f.load(Ordering::SeqCst) != 0);
+        let stop = || self.stopping();
         let limits = Limits {
             per_call,
             slow,
@@ -511,7 +548,7 @@ impl Workers {
                 .collect();
             let ok = match inner.libs[i].worker() {
                 None => Err("its worker is down".to_owned()),
-                Some(w) => w.send(&msg).map_err(|f| {
+                Some(w) => w.send(&msg, &limits).map_err(|f| {
                     let why = describe_failure(&f);
                     self.failed(&mut inner, i, f, &lport_of);
                     why
@@ -670,10 +707,11 @@ impl Workers {
     /// Sends every worker the settlements it is owed, one message each.
     pub fn flush(&self) {
         let (per_call, slow) = self.limits();
+        let stop = || self.stopping();
         let limits = Limits {
             per_call,
             slow,
-            interrupted: None,
+            interrupted: Some(&stop),
         };
         let mut inner = self.inner.borrow_mut();
         for i in 0..inner.libs.len() {
@@ -720,8 +758,18 @@ impl Workers {
                 next = Some(next.map_or(due, |n| n.min(due)));
                 continue;
             }
+            if self.stopping() {
+                break;
+            }
+            let (per_call, slow) = self.limits();
+            let stop = || self.stopping();
+            let limits = Limits {
+                per_call,
+                slow,
+                interrupted: Some(&stop),
+            };
             let lib = &mut inner.libs[i];
-            let event = match lib.restart(&self.settings, now) {
+            let event = match lib.restart(&limits, now) {
                 Restart::Up => {
                     let pid = lib.worker().map_or(0, |w| w.pid());
                     log::info!(
@@ -773,17 +821,24 @@ impl Workers {
     /// call deadline.
     pub fn destroy_all(&mut self) {
         let (per_call, slow) = self.limits();
+        // Stopping is not held up by a provider: at most a second each.
         let limits = Limits {
-            per_call,
+            per_call: per_call.min(SHUTDOWN_DEADLINE),
             slow,
             interrupted: None,
         };
-        self.end_iteration();
+        // Owed settlements first, unless a stop cut the last wait short.
+        if !self.stopping() {
+            self.end_iteration();
+        }
+        drop(std::mem::take(&mut self.inner.get_mut().cache));
         let inner = self.inner.get_mut();
         for lib in &mut inner.libs {
             if let Some(w) = lib.worker() {
                 if let Err(f) = w.call(&ToWorker::Destroy, &limits) {
-                    log::warn!(
+                    // Under a unit that signals the whole group, a worker
+                    // may be gone already: said, not warned about.
+                    log::info!(
                         "provider {} ({}): at shutdown: {}",
                         lib.types().join(", "),
                         lib.path.display(),

@@ -14,6 +14,54 @@ pub const MAX_IFNAME_LEN: usize = 15;
 const MAX_OPTIONS: usize = 1024;
 /// Interface types are short identifiers ("internal", "dpdkvhostuserclient").
 const MAX_TYPE_LEN: usize = 64;
+/// The longest interface option key accepted, in bytes.
+pub const MAX_OPTION_KEY: usize = 256;
+/// The longest interface option value accepted, in bytes (a DPDK devargs
+/// string or a socket path is far shorter).
+pub const MAX_OPTION_VALUE: usize = 4096;
+/// The most bytes of options one answer may carry in all (with the batch
+/// size of a worker, this keeps a batch's answers far below its frame
+/// limit).
+pub const MAX_OPTIONS_BYTES: usize = 16 << 10;
+
+/// Checks the sizes of an answer's options (each key and value, and all of
+/// them together) and that they hold no control characters. Returns every
+/// problem.
+pub fn check_option_sizes<'a>(
+    options: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut total = 0usize;
+    for (k, v) in options {
+        total += k.len() + v.len();
+        if k.len() > MAX_OPTION_KEY {
+            problems.push(format!(
+                "option key {:?}... is {} bytes, longer than {MAX_OPTION_KEY}",
+                k.chars().take(32).collect::<String>(),
+                k.len()
+            ));
+        }
+        if k.chars().chain(v.chars()).any(char::is_control) {
+            problems.push(format!(
+                "option {:?} holds a control character",
+                k.chars().take(32).collect::<String>()
+            ));
+        }
+        if v.len() > MAX_OPTION_VALUE {
+            problems.push(format!(
+                "option {:?} has a value of {} bytes, longer than {MAX_OPTION_VALUE}",
+                k.chars().take(32).collect::<String>(),
+                v.len()
+            ));
+        }
+    }
+    if total > MAX_OPTIONS_BYTES {
+        problems.push(format!(
+            "the options take {total} bytes in all, more than {MAX_OPTIONS_BYTES}"
+        ));
+    }
+    problems
+}
 
 /// Interface options, usually a handful: kept inline without allocating.
 pub type Options = SmallVec<[(String, String); 4]>;
@@ -155,6 +203,9 @@ pub(crate) unsafe fn read_output(raw: &vif_plug_port_ctx_out) -> Result<PortOutp
             }
         }
     }
+    problems.extend(check_option_sizes(
+        options.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ));
     if problems.is_empty() {
         Ok(PortOutput {
             name,
@@ -182,6 +233,26 @@ mod tests {
         assert!(check_ifname("a:b").is_err());
         assert!(check_ifname("a b").is_err());
         assert!(check_ifname("a\tb").is_err());
+    }
+
+    #[test]
+    fn option_sizes_and_characters_are_bounded() {
+        let long_value = "v".repeat(MAX_OPTION_VALUE + 1);
+        let long_key = "k".repeat(MAX_OPTION_KEY + 1);
+        let table: [(Vec<(&str, &str)>, usize); 5] = [
+            (vec![("a", "b")], 0),
+            (vec![("a", long_value.as_str())], 1),
+            (vec![(long_key.as_str(), "b")], 1),
+            (vec![("a", "line\nbreak")], 1),
+            (vec![("a", &long_value[..4000]); 5], 1),
+        ];
+        for (options, problems) in table {
+            assert_eq!(
+                check_option_sizes(options.clone()).len(),
+                problems,
+                "{options:?}"
+            );
+        }
     }
 
     #[test]

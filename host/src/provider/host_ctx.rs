@@ -103,6 +103,36 @@ thread_local! {
     static IN_LOG: Cell<bool> = const { Cell::new(false) };
 }
 
+/// The longest provider message logged whole, in bytes; longer ones are
+/// cut, saying how much was left out.
+pub const MAX_LOG_TEXT: usize = 8 << 10;
+
+/// A provider's message as one log line: line breaks and other control
+/// characters are escaped (`\n`, `\u{1b}`), so that a provider cannot
+/// forge lines that look like the agent's own, and a message longer than
+/// [`MAX_LOG_TEXT`] is cut.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() > MAX_LOG_TEXT {
+        let mut cut = MAX_LOG_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let shown = one_line(&text[..cut]);
+        return format!("{shown}... ({} more bytes not logged)", text.len() - cut).into();
+    }
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\t' => "\t".to_owned(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// `vif_plug_host.log`: called by providers, from C.
 unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *const c_char) {
     // A provider linked into a Rust program (rather than loaded) shares its
@@ -119,7 +149,36 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
         // SAFETY: the ABI requires a NUL-terminated string.
         let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
         let level = log_level_from_number(level).unwrap_or(log::Level::Error);
-        log::log!(target: &ctx.target, level, "{}", text.trim_end());
+        log::log!(target: &ctx.target, level, "{}", one_line(text.trim_end()));
     }));
     IN_LOG.with(|f| f.set(false));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{one_line, MAX_LOG_TEXT};
+
+    #[test]
+    fn provider_lines_stay_one_line() {
+        let table = [
+            ("plain text", "plain text"),
+            ("tab\tkept", "tab\tkept"),
+            (
+                "a\n[2099 INFO agent] forged",
+                "a\\n[2099 INFO agent] forged",
+            ),
+            ("cr\rlf", "cr\\rlf"),
+            ("esc\u{1b}[31m", "esc\\u{1b}[31m"),
+        ];
+        for (given, shown) in table {
+            assert_eq!(one_line(given), shown, "{given:?}");
+        }
+        let long = "x".repeat(10 << 20);
+        let cut = one_line(&long);
+        assert!(cut.len() < MAX_LOG_TEXT + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!(
+            "... ({} more bytes not logged)",
+            (10 << 20) - MAX_LOG_TEXT
+        )));
+    }
 }

@@ -12,9 +12,11 @@ mod ctx_out;
 mod host_ctx;
 
 pub use ctx_in::{BridgeInfo, ExistingIface, NulInRequest, PortRequest};
-pub use ctx_out::{check_iface_type, check_ifname, Options, PortOutput, MAX_IFNAME_LEN};
-pub use host_ctx::log_target;
+pub use ctx_out::{
+    check_iface_type, check_ifname, check_option_sizes, Options, PortOutput, MAX_IFNAME_LEN,
+};
 pub(crate) use host_ctx::HostContext;
+pub use host_ctx::{log_target, one_line};
 
 use ctx_in::RawCtxIn;
 use std::ffi::CStr;

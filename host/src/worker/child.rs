@@ -15,7 +15,7 @@
 use super::protocol::FromWorker;
 use super::serve::{serve, Outbox};
 use crate::loader::load_library;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -64,16 +64,9 @@ impl<L: log::Log> log::Log for WorkerLogger<L> {
 /// cannot be loaded (after saying why to the agent), 2 when the stream
 /// broke.
 pub fn main(library: &Path) -> u8 {
-    // The agent decides when its workers end: a SIGTERM or a Ctrl-C meant
-    // for it (systemd signals the whole unit, a terminal the whole process
-    // group) must not read as a provider crash. A worker ends when the
-    // agent closes the socketpair, or with it (PR_SET_PDEATHSIG).
-    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread
-    // of ours exists; no handler runs.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_IGN);
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-    }
+    // The worker has a process group of its own (a terminal's Ctrl-C is not
+    // for it) and ends when the agent closes the socketpair, or with the
+    // agent (PR_SET_PDEATHSIG).
     let stream = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
@@ -88,6 +81,14 @@ pub fn main(library: &Path) -> u8 {
             return 2;
         }
     };
+    // The socketpair now lives on close-on-exec descriptors; standard input
+    // becomes /dev/null, so that a helper a provider runs (system(3)) does
+    // not inherit the agent's channel.
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        // SAFETY: dup2 onto fd 0, which this process owns; `null` stays
+        // valid for the call.
+        unsafe { libc::dup2(null.as_raw_fd(), 0) };
+    }
     let out = OUTBOX.get_or_init(|| Arc::new(Outbox::new(out)));
     let lib = match load_library(library) {
         Ok(lib) => lib,

@@ -18,11 +18,22 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long a worker may take to load its library and say so.
+/// How long a worker may take to load its library and say so, when the
+/// agent starts or `check` runs (a restart gets `--provider-timeout`).
 pub const LOAD_DEADLINE: Duration = Duration::from_secs(10);
 
-/// How often a wait looks at its interruption flag.
+/// The limits of loading a library at start-up.
+pub const LOAD_LIMITS: Limits<'static> = Limits {
+    per_call: LOAD_DEADLINE,
+    slow: LOAD_DEADLINE,
+    interrupted: None,
+};
+
+/// How often a wait looks at its interruption flag and at the worker.
 const POLL: Duration = Duration::from_millis(50);
+
+/// How long a worker that closed its end may take to exit.
+const REAP_WAIT: Duration = Duration::from_millis(200);
 
 /// Why a request got no answer.
 #[derive(Debug)]
@@ -38,6 +49,9 @@ pub enum WorkerFailure {
     /// The caller's interruption flag was raised while waiting (the agent
     /// is stopping); the worker has been killed.
     Interrupted,
+    /// The worker did not read its request within the deadline (stopped,
+    /// or hung with a full socket buffer); it has been killed.
+    Stuck(Duration),
 }
 
 impl WorkerFailure {
@@ -49,10 +63,13 @@ impl WorkerFailure {
                 Some(sig) => format!("crashed ({})", signal_name(sig)),
                 None => format!("exited with status {}", status.code().unwrap_or(-1)),
             },
-            WorkerFailure::Died(None) => "closed its connection".into(),
+            WorkerFailure::Died(None) => "closed its connection (killed)".into(),
             WorkerFailure::TimedOut(d) => format!("did not return within {} ms", d.as_millis()),
             WorkerFailure::Garbled(e) => format!("sent garbage ({e})"),
             WorkerFailure::Interrupted => "was interrupted (the agent is stopping)".into(),
+            WorkerFailure::Stuck(d) => {
+                format!("did not read its request within {} ms", d.as_millis())
+            }
         }
     }
 }
@@ -74,6 +91,13 @@ impl std::fmt::Display for WorkerFailure {
             }
             WorkerFailure::Garbled(e) => write!(f, "the worker sent garbage: {e}"),
             WorkerFailure::Interrupted => f.write_str("the wait was interrupted"),
+            WorkerFailure::Stuck(d) => {
+                write!(
+                    f,
+                    "the worker did not read its request within {} ms",
+                    d.as_millis()
+                )
+            }
         }
     }
 }
@@ -154,12 +178,17 @@ pub struct WorkerProcess {
     frames: FrameBuffer,
     /// When the request awaiting its reply was sent.
     sent: Instant,
+    /// The log targets its library's classes may use (`provider::TYPE`).
+    targets: Vec<String>,
+    /// Callbacks the request in flight may mark, and how many it marked.
+    expected: usize,
+    marks: usize,
 }
 
 impl WorkerProcess {
     /// Starts `exe worker --library LIBRARY`, sharing this process's
     /// standard error (for the worker's own log lines), and waits up to
-    /// `load_deadline` for it to say what the library holds.
+    /// `limits.per_call` for it to say what the library holds.
     ///
     /// # Errors
     /// `Err(Ok(why))` when the library could not be loaded (the loader's
@@ -168,7 +197,7 @@ impl WorkerProcess {
     pub fn spawn(
         exe: &Path,
         library: &Path,
-        load_deadline: Duration,
+        limits: &Limits<'_>,
     ) -> Result<(WorkerProcess, Loaded), Result<String, Failure>> {
         let fail = |e: io::Error| {
             Err(Err(Failure {
@@ -215,17 +244,23 @@ impl WorkerProcess {
             stream: ours,
             frames: FrameBuffer::default(),
             sent: Instant::now(),
+            targets: Vec::new(),
+            expected: 1,
+            marks: 0,
         };
-        let limits = Limits {
-            per_call: load_deadline,
-            slow: load_deadline,
-            interrupted: None,
-        };
-        match w.wait_reply(Instant::now(), &limits, Some(Callback::Load)) {
+        match w.wait_reply(Instant::now(), limits, Some(Callback::Load)) {
             Ok(Reply {
                 msg: FromWorker::Loaded(l),
                 ..
-            }) => Ok((w, l)),
+            }) => {
+                w.targets = l
+                    .classes
+                    .iter()
+                    .flatten()
+                    .map(|t| crate::provider::log_target(t))
+                    .collect();
+                Ok((w, l))
+            }
             Ok(Reply {
                 msg: FromWorker::LoadFailed(why),
                 ..
@@ -254,25 +289,42 @@ impl WorkerProcess {
     /// See [`Failure`]; the worker is gone after any of them and this
     /// handle must be dropped.
     pub fn call(&mut self, msg: &ToWorker, limits: &Limits<'_>) -> Result<Reply, Failure> {
-        self.send(msg)?;
+        self.send(msg, limits)?;
         self.receive(limits)
     }
 
     /// The first half of [`WorkerProcess::call`], so that several workers
-    /// can work on their batches at once: sends `msg` and starts its clock.
+    /// can work on their batches at once: sends `msg` (a worker that does
+    /// not read it within `limits.per_call` is killed) and starts its clock.
     ///
     /// # Errors
-    /// The worker is gone (see [`Failure`]).
-    pub fn send(&mut self, msg: &ToWorker) -> Result<(), Failure> {
+    /// The worker is gone, or stuck (see [`Failure`]).
+    pub fn send(&mut self, msg: &ToWorker, limits: &Limits<'_>) -> Result<(), Failure> {
         self.sent = Instant::now();
-        if write_frame(&mut self.stream, msg).is_err() {
-            return Err(Failure {
+        self.expected = self.expected_marks(msg);
+        self.marks = 0;
+        let _ = self.stream.set_write_timeout(Some(limits.per_call));
+        match write_frame(&mut self.stream, msg) {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                self.kill();
+                Err(Failure {
+                    what: WorkerFailure::Stuck(limits.per_call),
+                    during: None,
+                    slow: Vec::new(),
+                })
+            }
+            Err(_) => Err(Failure {
                 what: WorkerFailure::Died(self.reap()),
                 during: None,
                 slow: Vec::new(),
-            });
+            }),
         }
-        Ok(())
     }
 
     /// The second half of [`WorkerProcess::call`]: the reply to what
@@ -283,6 +335,18 @@ impl WorkerProcess {
     pub fn receive(&mut self, limits: &Limits<'_>) -> Result<Reply, Failure> {
         let sent = self.sent;
         self.wait_reply(sent, limits, None)
+    }
+
+    /// How many callbacks `msg` makes the worker enter, at most: each must
+    /// be marked once, so a worker cannot buy time by marking more.
+    fn expected_marks(&self, msg: &ToWorker) -> usize {
+        match msg {
+            ToWorker::Init { classes } => classes.len(),
+            ToWorker::Run | ToWorker::Destroy => self.targets.len().max(1),
+            ToWorker::Prepare(calls) => calls.len(),
+            ToWorker::Settle { committed, dropped } => 2 * committed.len() + dropped.len(),
+            ToWorker::DestroyClass(_) => 1,
+        }
     }
 
     fn wait_reply(
@@ -303,18 +367,22 @@ impl WorkerProcess {
         });
         let mut slow = Vec::new();
         let mut since = sent;
+        // However the worker marks its calls, the request as a whole ends
+        // within one deadline per call it makes (and one more).
+        let overall = sent + limits.per_call.saturating_mul(self.expected as u32 + 1);
         let mut chunk = vec![0u8; 64 << 10];
+        let fail = |w: &mut Self, what, during: Option<(Mark, Instant)>, slow| {
+            w.kill();
+            Err(Failure {
+                what,
+                during: during.map(|d| d.0),
+                slow,
+            })
+        };
         loop {
             let next = match self.frames.take::<FromWorker>() {
                 Ok(n) => n,
-                Err(e) => {
-                    self.kill();
-                    return Err(Failure {
-                        what: WorkerFailure::Garbled(e.to_string()),
-                        during: during.map(|d| d.0),
-                        slow,
-                    });
-                }
+                Err(e) => return fail(self, WorkerFailure::Garbled(e.to_string()), during, slow),
             };
             match next {
                 Some(FromWorker::Log {
@@ -322,12 +390,20 @@ impl WorkerProcess {
                     target,
                     text,
                 }) => {
-                    let level = vif_plug_abi::log_level_from_number(level.into())
-                        .unwrap_or(log::Level::Error);
-                    log::log!(target: &target, level, "{text}");
+                    self.relog(level, &target, &text);
                     continue;
                 }
                 Some(msg) => {
+                    if matches!(msg, FromWorker::Entering { .. }) {
+                        self.marks += 1;
+                        if self.marks > self.expected {
+                            let why = format!(
+                                "{} call marks for a request of {} call(s)",
+                                self.marks, self.expected
+                            );
+                            return fail(self, WorkerFailure::Garbled(why), during, slow);
+                        }
+                    }
                     let now = Instant::now();
                     if let Some((mark, at)) = during.take() {
                         if now - at > limits.slow && mark.callback != Callback::Load {
@@ -359,26 +435,22 @@ impl WorkerProcess {
                 None => {}
             }
             let now = Instant::now();
-            let left = (since + limits.per_call).saturating_duration_since(now);
+            let due = (since + limits.per_call).min(overall);
             let stop = limits.interrupted.is_some_and(|f| f());
-            if left.is_zero() || stop {
-                self.kill();
-                return Err(Failure {
-                    what: if stop {
-                        WorkerFailure::Interrupted
-                    } else {
-                        WorkerFailure::TimedOut(limits.per_call)
-                    },
-                    during: during.map(|d| d.0),
-                    slow,
-                });
+            if now >= due || stop {
+                // What already arrived counts: this worker may have answered
+                // while the agent was reading another's reply.
+                if !stop && self.read_ready(&mut chunk) {
+                    continue;
+                }
+                let what = if stop {
+                    WorkerFailure::Interrupted
+                } else {
+                    WorkerFailure::TimedOut(limits.per_call)
+                };
+                return fail(self, what, during, slow);
             }
-            let wait = if limits.interrupted.is_some() {
-                left.min(POLL)
-            } else {
-                left
-            };
-            let _ = self.stream.set_read_timeout(Some(wait));
+            let _ = self.stream.set_read_timeout(Some((due - now).min(POLL)));
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     return Err(Failure {
@@ -394,7 +466,22 @@ impl WorkerProcess {
                         io::ErrorKind::WouldBlock
                             | io::ErrorKind::TimedOut
                             | io::ErrorKind::Interrupted
-                    ) => {}
+                    ) =>
+                {
+                    // Dead, though a process it forked still holds the
+                    // socket open: what it sent before dying is read first.
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        if self.read_ready(&mut chunk) {
+                            continue;
+                        }
+                        self.kill_group();
+                        return Err(Failure {
+                            what: WorkerFailure::Died(Some(status)),
+                            during: during.map(|d| d.0),
+                            slow,
+                        });
+                    }
+                }
                 Err(_) => {
                     return Err(Failure {
                         what: WorkerFailure::Died(self.reap()),
@@ -406,10 +493,53 @@ impl WorkerProcess {
         }
     }
 
+    /// Reads what is already waiting on the socket, without waiting; true
+    /// if anything was.
+    fn read_ready(&mut self, chunk: &mut [u8]) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut got = false;
+        while let Ok(n @ 1..) = self.stream.read(chunk) {
+            self.frames.push(&chunk[..n]);
+            got = true;
+        }
+        let _ = self.stream.set_nonblocking(false);
+        got
+    }
+
+    /// Logs a provider's record here. The worker is not trusted with the
+    /// target: a record claiming another (the agent's own, or a class the
+    /// library does not have) is logged under the library's first class,
+    /// saying what it claimed; and the text is kept to one line.
+    fn relog(&self, level: u8, target: &str, text: &str) {
+        let level = vif_plug_abi::log_level_from_number(level.into()).unwrap_or(log::Level::Error);
+        let text = crate::provider::one_line(text);
+        if self.targets.iter().any(|t| t == target) {
+            log::log!(target: target, level, "{text}");
+        } else {
+            let own = self.targets.first().map_or("provider::?", String::as_str);
+            log::log!(target: own, level, "[claimed target {target:?}] {text}");
+        }
+    }
+
     /// The worker's exit status once it is gone.
+    /// The status of a worker that closed its end: it is normally dying;
+    /// one still alive shortly after (it closed the socket and lives on) is
+    /// killed, and reported as having closed its connection.
     fn reap(&mut self) -> Option<ExitStatus> {
-        self.kill_group();
-        self.child.wait().ok()
+        let until = Instant::now() + REAP_WAIT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.kill_group();
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                self.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Kills what is left of the worker's process group (what a provider
