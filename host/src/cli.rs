@@ -86,9 +86,10 @@ pub struct ProviderArgs {
     pub isolation: Isolation,
     /// Each provider callback's deadline in milliseconds, in process
     /// isolation: a worker whose callback runs longer is killed and
-    /// handled as a crash. Calls slower than 50 ms are logged.
-    #[arg(long = "provider-timeout", value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: u64,
+    /// handled as a crash [default: 1000]. Calls slower than 50 ms are
+    /// logged. Not applicable with --provider-isolation=none.
+    #[arg(long = "provider-timeout", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use vif_plug_host::agent::{Agent, AgentOptions};
 use vif_plug_host::check::{self, CheckOptions};
 use vif_plug_host::config::Setting;
-use vif_plug_host::dispatch::{Providers, Settings};
+use vif_plug_host::dispatch::{Isolation, Providers, Settings};
 use vif_plug_host::loader::{self, Sources};
 use vif_plug_host::ovsdb::remote;
 use vif_plug_host::ovsdb::stream::{TlsFiles, TlsSource};
@@ -25,8 +25,16 @@ fn config_from(settings: Vec<Setting>) -> ProviderConfig {
     config
 }
 
+/// `--provider-timeout` when not given, in milliseconds.
+const DEFAULT_TIMEOUT_MS: u64 = 1000;
+
 /// The providers `args` name, loaded in the isolation mode they ask for.
 fn load_providers(args: ProviderArgs) -> Providers {
+    if args.timeout.is_some() && args.isolation == Isolation::None {
+        log::warn!(
+            "--provider-timeout has no effect with --provider-isolation=none: in process, a provider's calls cannot be cut short"
+        );
+    }
     let config = config_from(args.config);
     let sources = Sources {
         files: args.files,
@@ -35,7 +43,7 @@ fn load_providers(args: ProviderArgs) -> Providers {
     .or_default();
     let settings = Settings {
         exe: std::env::current_exe().unwrap_or_else(|_| "vif-plug-host".into()),
-        per_call: Duration::from_millis(args.timeout),
+        per_call: Duration::from_millis(args.timeout.unwrap_or(DEFAULT_TIMEOUT_MS)),
         slow: SLOW_CALL,
     };
     Providers::load(

@@ -342,6 +342,9 @@ impl Agent {
                         .iter()
                         .map(|l| {
                             let hold = self.ports.quarantine(l, now);
+                            // Released, it is asked alone: if it crashes the
+                            // worker again, no other port's call goes too.
+                            self.ports.suspect_when_released(l);
                             format!("{l} quarantined for {} ms", hold.as_millis())
                         })
                         .collect();

@@ -280,6 +280,11 @@ impl PortTable {
         hold
     }
 
+    /// `lport` (quarantined) is decided alone when its hold ends.
+    pub fn suspect_when_released(&mut self, lport: &str) {
+        self.entry(lport).rec.suspect = true;
+    }
+
     /// `lport` was in a failed batch whose error named no port: it is
     /// decided alone next time.
     pub fn suspect(&mut self, lport: &str) {

@@ -82,7 +82,13 @@ impl Driver<'_> {
             }
             Err(f) => {
                 r.caught_panics(what)?;
-                r.fail(2, &format!("{what}: {}", describe_failure(&f)))?;
+                let d = describe_failure(&f);
+                // "run did not return…", not "run: run did not return…".
+                if d.starts_with(what) {
+                    r.fail(2, &d)?;
+                } else {
+                    r.fail(2, &format!("{what}: {d}"))?;
+                }
                 Ok(Err(()))
             }
         }
@@ -96,6 +102,8 @@ impl Driver<'_> {
         what: &str,
         r: &mut Reporter<'_>,
     ) -> io::Result<Result<Prepared, Gone>> {
+        // A step starts with its prepare.
+        r.step_failed = false;
         self.next_id += 1;
         let id = self.next_id;
         let msg = ToWorker::Prepare(vec![to_call(id, t, op, req)]);
@@ -168,6 +176,7 @@ impl Driver<'_> {
     }
 
     fn run(&mut self, t: &str, r: &mut Reporter<'_>) -> io::Result<Result<(), Gone>> {
+        r.step_failed = false;
         match self.ask("run", &ToWorker::Run, r)? {
             Ok(FromWorker::Ran(changed)) => {
                 r.ok(&format!("run -> {}", changed.iter().any(|c| c == t)))?;
@@ -297,6 +306,7 @@ impl Driver<'_> {
 
     /// Destroys class `t`.
     pub fn destroy(&mut self, t: &str, r: &mut Reporter<'_>) -> io::Result<Result<(), Gone>> {
+        r.step_failed = false;
         match self.ask("destroy", &ToWorker::DestroyClass(t.to_owned()), r)? {
             Ok(FromWorker::Destroyed(Ok(()))) => {
                 r.ok("destroy")?;

@@ -51,6 +51,7 @@ pub fn run(
     let mut r = Reporter {
         out,
         summary: Summary::default(),
+        step_failed: false,
     };
     for file in files {
         check_file(file.as_ref(), opts, &mut r)?;
@@ -162,13 +163,18 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
             return r.note("the worker is gone: the rest of this file is not checked");
         }
     };
-    let said = r.caught_panics("init")?;
+    // What each class said while it initialised: a panic the SDK caught
+    // is named in the class's own FAIL line, once.
+    let said = take_provider_errors();
     let mut ready = Vec::new();
     for (t, result) in started {
-        let said: Vec<&str> = said
+        let said: Vec<String> = said
             .iter()
             .filter(|(p, _)| *p == t)
-            .map(|(_, l)| l.as_str())
+            .map(|(_, l)| match l.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
+                Some(panic) => format!("it panicked (caught by the SDK): {panic}"),
+                None => l.clone(),
+            })
             .collect();
         match result {
             Ok(maintained) => ready.push((t, maintained)),

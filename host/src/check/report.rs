@@ -70,6 +70,9 @@ impl Summary {
 pub(crate) struct Reporter<'w> {
     pub out: &'w mut dyn Write,
     pub summary: Summary,
+    /// The provider panicked during the current step: its "ok" lines are
+    /// not written (the FAIL says what happened).
+    pub step_failed: bool,
 }
 
 impl Reporter<'_> {
@@ -82,6 +85,9 @@ impl Reporter<'_> {
         )
     }
     pub fn ok(&mut self, text: &str) -> io::Result<()> {
+        if self.step_failed {
+            return Ok(());
+        }
         self.line(2, "ok", text)
     }
     pub fn note(&mut self, text: &str) -> io::Result<()> {
@@ -102,10 +108,13 @@ impl Reporter<'_> {
         let mut others = Vec::new();
         for (provider, line) in take_provider_errors() {
             match line.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
-                Some(panic) => self.fail(
+                Some(panic) => {
+                    self.step_failed = true;
+                    self.fail(
                     2,
                     &format!("{what}: provider {provider:?} panicked (caught by the SDK): {panic}"),
-                )?,
+                )?
+                }
                 None => others.push((provider, line)),
             }
         }

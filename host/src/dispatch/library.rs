@@ -82,6 +82,8 @@ pub struct Library {
     failures: u32,
     /// Failed restarts since the worker was last up.
     failed_restarts: u32,
+    /// Whether the current worker answered a request since its `init`.
+    served: bool,
     next_id: u64,
 }
 
@@ -108,6 +110,7 @@ impl Library {
             restarts: 0,
             failures: 0,
             failed_restarts: 0,
+            served: false,
             next_id: 0,
         }
     }
@@ -115,6 +118,11 @@ impl Library {
     /// The classes' types.
     pub fn types(&self) -> Vec<String> {
         self.classes.iter().map(|c| c.type_name.clone()).collect()
+    }
+
+    /// The worker answered a request (`run`, a batch, a settlement).
+    pub fn answered(&mut self) {
+        self.served = true;
     }
 
     /// A fresh operation id.
@@ -145,10 +153,14 @@ impl Library {
     /// held is forgotten, and it is started again after the returned wait.
     pub fn went_down(&mut self, now: Instant) -> Duration {
         if let State::Up(_, since) = self.state {
-            if now.duration_since(since) > HEALTHY_AFTER {
+            // A worker that answered since it started is sound: the fault
+            // was one call's (that port is quarantined), so it comes back
+            // at once; one that never got that far backs off.
+            if now.duration_since(since) > HEALTHY_AFTER || self.served {
                 self.failures = 0;
             }
         }
+        self.served = false;
         self.failures += 1;
         let wait = restart_backoff(self.failures);
         // Dropping the handle reaps the dead worker.

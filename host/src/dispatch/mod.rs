@@ -104,7 +104,9 @@ impl Providers {
         };
         for t in config.types() {
             if !providers.is_loaded(t) {
-                log::warn!("--provider-config given for {t:?}, but no such provider is registered");
+                log::warn!(
+                    "--provider-config given for {t:?}, but no provider of that type is registered (none of the files has it, or it was refused: see above)"
+                );
             }
         }
         providers

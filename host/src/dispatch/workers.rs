@@ -464,6 +464,7 @@ impl Workers {
                     msg: FromWorker::Ran(c),
                     slow: s,
                 }) => {
+                    inner.libs[i].answered();
                     log_slow(&s, &|_| None, slow);
                     changed |= !c.is_empty();
                 }
@@ -605,6 +606,7 @@ impl Workers {
                 }
             };
             let lib = &mut inner.libs[i];
+            lib.answered();
             let generation = lib.generation();
             for ((id, t, op, req), answer) in calls.into_iter().zip(answers) {
                 let r = match (op, answer) {
@@ -734,6 +736,7 @@ impl Workers {
                     slow: s,
                 }) => {
                     let lib = &mut inner.libs[i];
+                    lib.answered();
                     log_slow(&s, &|id| lib.held.get(&id).cloned(), slow);
                     for id in ids {
                         lib.held.remove(&id);

@@ -162,7 +162,9 @@ pub fn load_into(registry: &mut Registry, sources: &Sources, config: &ProviderCo
     let registered = load_files_into(registry, &provider_files(sources), config);
     for t in config.types() {
         if registry.get(t).is_none() {
-            log::warn!("--provider-config given for {t:?}, but no such provider is registered");
+            log::warn!(
+                    "--provider-config given for {t:?}, but no provider of that type is registered (none of the files has it, or it was refused: see above)"
+                );
         }
     }
     registered

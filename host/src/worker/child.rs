@@ -9,8 +9,9 @@
 //! pass the agent's `RUST_LOG` filter (the worker inherits the same
 //! environment, so a provider is told the same maximum level) and are seen
 //! by `check`, which quotes a provider's errors and recognises the SDK's
-//! panic reports. The worker's own lines go to the standard error it shares
-//! with the agent.
+//! panic reports. The worker's own records travel the same way; only what
+//! is written to standard error directly (the C library's or the Rust
+//! runtime's last words) reaches the agent through a pipe.
 
 use super::protocol::FromWorker;
 use super::serve::{serve, Outbox};
@@ -42,8 +43,10 @@ impl<L: log::Log> log::Log for WorkerLogger<L> {
         if !self.0.enabled(r.metadata()) && !always(r.metadata()) {
             return;
         }
+        // Once connected, every record goes to the agent: a provider's
+        // under its name, the worker's own under the worker's.
         match OUTBOX.get() {
-            Some(out) if r.target().starts_with("provider::") => {
+            Some(out) => {
                 let _ = out.send(&FromWorker::Log {
                     level: vif_plug_abi::log_level_number(r.level()) as u8,
                     target: r.target().to_owned(),

@@ -32,6 +32,9 @@ pub const LOAD_LIMITS: Limits<'static> = Limits {
 /// How often a wait looks at its interruption flag and at the worker.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The log target of what workers say themselves.
+pub const WORKER_TARGET: &str = "vif_plug_host::worker";
+
 /// How long a worker that closed its end may take to exit.
 const REAP_WAIT: Duration = Duration::from_millis(200);
 
@@ -180,6 +183,8 @@ pub struct WorkerProcess {
     sent: Instant,
     /// The log targets its library's classes may use (`provider::TYPE`).
     targets: Vec<String>,
+    /// The library's file name, for what the worker says itself.
+    label: String,
     /// Callbacks the request in flight may mark, and how many it marked.
     expected: usize,
     marks: usize,
@@ -215,7 +220,8 @@ impl WorkerProcess {
             .arg("--library")
             .arg(library)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::null());
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let agent = std::process::id();
         // SAFETY: prctl, getppid and _exit are async-signal-safe; the
         // closure allocates nothing. A worker must not outlive an agent
@@ -235,16 +241,39 @@ impl WorkerProcess {
                 Ok(())
             });
         }
-        let child = match cmd.spawn() {
+        let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
+        let label = library
+            .file_name()
+            .map_or_else(|| library.display().to_string(), |f| f.to_string_lossy().into_owned());
+        if let Some(stderr) = child.stderr.take() {
+            // What the worker writes to standard error itself (the C
+            // library's "double free detected", the Rust runtime's last
+            // words) is logged here, one line each, saying whose it is.
+            let who = format!("worker for {label} (pid {})", child.id());
+            let _ = std::thread::Builder::new()
+                .name("worker-stderr".into())
+                .spawn(move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+                        let line = String::from_utf8_lossy(&line);
+                        log::warn!(
+                            target: WORKER_TARGET,
+                            "{who} wrote: {}",
+                            crate::provider::one_line(line.trim_end())
+                        );
+                    }
+                });
+        }
         let mut w = WorkerProcess {
             child,
             stream: ours,
             frames: FrameBuffer::default(),
             sent: Instant::now(),
             targets: Vec::new(),
+            label: label.clone(),
             expected: 1,
             marks: 0,
         };
@@ -517,6 +546,10 @@ impl WorkerProcess {
         let text = crate::provider::one_line(text);
         if self.targets.iter().any(|t| t == target) {
             log::log!(target: target, level, "{text}");
+        } else if target.starts_with("vif_plug_host") {
+            // The worker's own record (or one claiming to be): said as the
+            // worker's, never as the agent's.
+            log::log!(target: WORKER_TARGET, level, "worker for {}: {text}", self.label);
         } else {
             let own = self.targets.first().map_or("provider::?", String::as_str);
             log::log!(target: own, level, "[claimed target {target:?}] {text}");

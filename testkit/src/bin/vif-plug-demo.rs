@@ -154,7 +154,29 @@ fn demo(started: Instant) -> Result<(), String> {
     Ok(())
 }
 
+const USAGE: &str = "\
+Usage: vif-plug-demo
+
+Starts private OVN and Open vSwitch daemons in a temporary directory, runs
+vif-plug-host run with the dummy provider beside ovn-controller, plugs two
+logical ports, waits until both are plugged and bound, unplugs one, and
+removes everything. Takes no arguments; run it through ./scripts/demo,
+which installs and builds what it needs.
+";
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("-h" | "--help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprint!("vif-plug-demo: unexpected argument {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
     match demo(Instant::now()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
