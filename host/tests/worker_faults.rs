@@ -122,6 +122,19 @@ fn a_provider_that_segfaults_for_one_port_costs_that_port_only() {
     // Nothing was unplugged along the way.
     assert!(!env.agent.log().contains("unplugged logical port"));
     assert_eq!(env.plugged().len(), 99);
+    // The bad port keeps crashing its worker, and its neighbours are still
+    // served: a new port is plugged, a deleted one unplugged.
+    env.add_typed_lsps(&["late".into()], "faulty", &[]);
+    env.sb.nbctl(&["lsp-del", "good0"]).unwrap();
+    env.wait("late plugged", || env.iface_exists("late"));
+    env.wait("good0 unplugged", || !env.iface_exists("good0"));
+    env.wait("a third crash", || crash_lines(&env).len() >= 3);
+    assert!(
+        crash_lines(&env)[2].contains("restarting its worker in 250 ms"),
+        "a worker that answered comes back at once: {:?}",
+        crash_lines(&env)
+    );
+    assert!(alive(&mut env.agent));
     assert!(env.agent.stop().success());
 }
 

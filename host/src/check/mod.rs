@@ -171,10 +171,12 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
         let said: Vec<String> = said
             .iter()
             .filter(|(p, _)| *p == t)
-            .map(|(_, l)| match l.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
-                Some(panic) => format!("it panicked (caught by the SDK): {panic}"),
-                None => l.clone(),
-            })
+            .map(
+                |(_, l)| match l.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
+                    Some(panic) => format!("it panicked (caught by the SDK): {panic}"),
+                    None => l.clone(),
+                },
+            )
             .collect();
         match result {
             Ok(maintained) => ready.push((t, maintained)),

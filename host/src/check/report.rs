@@ -111,9 +111,11 @@ impl Reporter<'_> {
                 Some(panic) => {
                     self.step_failed = true;
                     self.fail(
-                    2,
-                    &format!("{what}: provider {provider:?} panicked (caught by the SDK): {panic}"),
-                )?
+                        2,
+                        &format!(
+                            "{what}: provider {provider:?} panicked (caught by the SDK): {panic}"
+                        ),
+                    )?
                 }
                 None => others.push((provider, line)),
             }

@@ -245,9 +245,10 @@ impl WorkerProcess {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
-        let label = library
-            .file_name()
-            .map_or_else(|| library.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let label = library.file_name().map_or_else(
+            || library.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
         if let Some(stderr) = child.stderr.take() {
             // What the worker writes to standard error itself (the C
             // library's "double free detected", the Rust runtime's last
@@ -257,7 +258,10 @@ impl WorkerProcess {
                 .name("worker-stderr".into())
                 .spawn(move || {
                     use std::io::BufRead;
-                    for line in std::io::BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+                    for line in std::io::BufReader::new(stderr)
+                        .split(b'\n')
+                        .map_while(Result::ok)
+                    {
                         let line = String::from_utf8_lossy(&line);
                         log::warn!(
                             target: WORKER_TARGET,
