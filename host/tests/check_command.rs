@@ -351,14 +351,16 @@ fn a_provider_that_attacks_its_channel_still_gets_a_fail_line() {
         assert_eq!(out.status.code(), Some(1), "{config}: {report}");
         assert!(report.contains(line), "{config}: {report}");
         if config.starts_with("forge") {
-            // A record claiming the agent's own target is the provider's.
+            // A record claiming the agent's own target is shown as the
+            // worker's, never as the agent's.
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(
                 stderr.contains(
-                    "ERROR provider::faulty] [claimed target \"vif_plug_host::agent\"] forged: unplugging everything"
+                    "ERROR vif_plug_host::worker] worker for libfaulty.so: forged: unplugging everything"
                 ),
                 "{stderr}"
             );
+            assert!(!stderr.contains("vif_plug_host::agent]"), "{stderr}");
         }
         assert!(
             t.elapsed() < std::time::Duration::from_secs(5),

@@ -41,6 +41,8 @@ pub struct Run {
     pub log: PathBuf,
     /// Agent processes started (restarts included).
     starts: usize,
+    /// More arguments for the agent (another provider, its configuration).
+    pub extra: Vec<String>,
 }
 
 impl Drop for Run {
@@ -56,8 +58,17 @@ impl Run {
         Run::start_with(who, provider_dir, SandboxOptions::default())
     }
 
+    /// Our agent, with `extra` arguments (a second provider).
+    pub fn start_agent_with(provider_dir: &Path, extra: Vec<String>) -> Run {
+        Run::start_full(Who::Agent, provider_dir, SandboxOptions::default(), extra)
+    }
+
     /// As [`Run::start`], with sandbox options.
     pub fn start_with(who: Who, provider_dir: &Path, opts: SandboxOptions) -> Run {
+        Run::start_full(who, provider_dir, opts, Vec::new())
+    }
+
+    fn start_full(who: Who, provider_dir: &Path, opts: SandboxOptions, extra: Vec<String>) -> Run {
         let mut opts = SandboxOptions {
             timeout: Duration::from_secs(120),
             ..opts
@@ -78,6 +89,7 @@ impl Run {
             journal,
             log,
             starts: 0,
+            extra,
         };
         if who == Who::Agent {
             run.start_agent();
@@ -121,6 +133,7 @@ impl Run {
             .arg(&self.provider)
             .arg("--provider-config")
             .arg(format!("counting:journal={}", self.journal.display()))
+            .args(&self.extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -270,8 +283,20 @@ impl Run {
     }
 }
 
-/// VmRSS and VmHWM of `pid`, in KiB.
+/// VmRSS and VmHWM of `pid` and of its child processes (our agent's
+/// provider workers: the memory its plugging costs), in KiB.
 pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let children =
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    children
+        .split_whitespace()
+        .filter_map(|c| c.parse::<u32>().ok())
+        .map(memory_kib_of)
+        .fold(memory_kib_of(pid), |(r, h), (cr, ch)| (r + cr, h + ch))
+}
+
+/// VmRSS and VmHWM of `pid` alone, in KiB.
+fn memory_kib_of(pid: u32) -> (u64, u64) {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let get = |key: &str| {
         status

@@ -11,7 +11,7 @@
 //!
 //! Environment: `VIF_PLUG_FAULTS` (comma-separated scenario names, default
 //! all: local-kills, plugger-kill, southbound, raft, local-stop, latency,
-//! churn, memory, fleet), `VIF_PLUG_FAULTS_FLEET` (chassis counts, default
+//! churn, memory, fleet, vendor-crash), `VIF_PLUG_FAULTS_FLEET` (chassis counts, default
 //! "20,40,80"), `VIF_PLUG_FAULTS_QUICK=1` (small sizes, for trying the suite).
 
 mod contestant;
@@ -19,6 +19,7 @@ mod fleet;
 mod kills;
 mod southbound;
 mod timing;
+mod vendor;
 mod watch;
 
 use contestant::Who;
@@ -96,6 +97,7 @@ const SCENARIOS: &[&str] = &[
     "churn",
     "memory",
     "fleet",
+    "vendor-crash",
 ];
 
 /// Says what is wrong and what is accepted, and exits with status 2.
@@ -229,6 +231,15 @@ fn main() {
                 fleet::PORTS
             ),
             &rows,
+        );
+    }
+    if want("vendor-crash") {
+        let (n, secs) = (scale(100, 20), scale(180, 30) as u64);
+        table(
+            &format!(
+                "A vendor's segfault: one logical port crashes its provider's worker at every call, for {secs} s, while {n} ports of that provider and {n} of another are plugged and one is created and one deleted every 2 s (our agent only: the reference loads providers into ovn-controller, which the same bug ends)"
+            ),
+            &[vendor::crash_loop(d, n, secs)],
         );
     }
     println!("Suite ran in {:.0} s.", started.elapsed().as_secs_f64());
