@@ -155,8 +155,7 @@ fn the_agent_killed_mid_plug_and_restarted_churns_nothing_with_providers_in_proc
 }
 
 /// With the agent's providers in worker processes, killing the agent
-/// kills its workers too (they must not outlive it): either way one
-/// process of the provider is killed and one stops cleanly.
+/// ends its workers too (they must not outlive it).
 fn agent_killed_mid_plug(isolation: &str) {
     let (mut env, args, journal) = start_counting_in(isolation);
     env.wait("the agent connected", || {
@@ -192,5 +191,13 @@ fn agent_killed_mid_plug(isolation: &str) {
     assert!(churn.is_empty(), "re-created after the restart: {churn:?}");
     env.agent.stop();
     let report = assert_contract(&env, &journal);
-    assert_eq!((report.processes, report.killed), (2, 1), "{report:?}");
+    assert_eq!(report.processes, 2, "{report:?}");
+    if isolation == "none" {
+        assert_eq!(report.killed, 1, "{report:?}");
+    } else {
+        // The worker of the killed agent is killed with it, unless it read
+        // the end of its socket first and destroyed (both keep the
+        // contract).
+        assert!(report.killed <= 1, "{report:?}");
+    }
 }

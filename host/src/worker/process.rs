@@ -35,6 +35,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// The log target of what workers say themselves.
 pub const WORKER_TARGET: &str = "vif_plug_host::worker";
 
+/// How long a call may still run once the agent is stopping.
+const STOP_GRACE: Duration = Duration::from_millis(200);
+
 /// How long a worker that closed its end may take to exit.
 const REAP_WAIT: Duration = Duration::from_millis(200);
 
@@ -469,7 +472,11 @@ impl WorkerProcess {
             }
             let now = Instant::now();
             let due = (since + limits.per_call).min(overall);
-            let stop = limits.interrupted.is_some_and(|f| f());
+            // A stop cuts a call short only once it has run a little: a
+            // call about to return completes, so the worker can still be
+            // told to destroy and exit.
+            let stop =
+                now.duration_since(since) >= STOP_GRACE && limits.interrupted.is_some_and(|f| f());
             if now >= due || stop {
                 // What already arrived counts: this worker may have answered
                 // while the agent was reading another's reply.
