@@ -220,3 +220,61 @@ fn a_stopped_worker_that_does_not_read_its_batch_is_killed_at_the_deadline() {
     assert_eq!(e.what.short(), "did not read its request within 1000 ms");
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }
+
+#[test]
+fn a_stop_cuts_a_long_batch_of_quick_calls_short() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = private_dir();
+    // The configurable faulty provider of the agent's tests.
+    let so = dir.path().join("libfaulty_configurable.so");
+    compile_c_shared(
+        &testkit::workspace_root().join("ffi-tests/c/faulty_provider.c"),
+        &[],
+        &so,
+    );
+    let mut w = started(&so, "faulty", vec![("slow-lport".into(), "slow".into())]);
+    // 40 calls of 60 ms each: 2.4 s, every call well within its deadline.
+    let batch: Vec<Call> = (0..40).map(|i| call(i, "slow")).collect();
+    let stopped = Arc::new(AtomicBool::new(false));
+    let flag = stopped.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let stop = move || stopped.load(Ordering::SeqCst);
+    let limits = Limits {
+        interrupted: Some(&stop),
+        ..LIMITS
+    };
+    let t = std::time::Instant::now();
+    let e = w.call(&ToWorker::Prepare(batch), &limits).unwrap_err();
+    assert!(matches!(e.what, WorkerFailure::Interrupted), "{}", e.what);
+    assert!(
+        t.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn a_forged_call_mark_ends_the_worker_and_the_blame_stays_with_the_forger() {
+    let dir = private_dir();
+    let so = dir.path().join("libfaulty_configurable.so");
+    compile_c_shared(
+        &testkit::workspace_root().join("ffi-tests/c/faulty_provider.c"),
+        &[],
+        &so,
+    );
+    let mut w = started(&so, "faulty", vec![("forge-lport".into(), "fg".into())]);
+    // The forger marks operation 1 again while it runs for operation 2.
+    let batch = vec![call(1, "a"), call(2, "fg"), call(3, "b")];
+    let t = std::time::Instant::now();
+    let e = ask(&mut w, &ToWorker::Prepare(batch)).unwrap_err();
+    assert_eq!(
+        e.what.short(),
+        "sent garbage (a call mark out of order (operation Some(1)))"
+    );
+    assert_eq!(e.during.and_then(|m| m.id), Some(2));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}

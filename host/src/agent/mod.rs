@@ -364,8 +364,10 @@ impl Agent {
                         restart_in.as_millis()
                     );
                 }
-                WorkerEvent::Restarted { .. } => {
-                    self.ports.forget_applied();
+                WorkerEvent::Restarted { types, .. } => {
+                    // Only that library's ports are asked again; the
+                    // others' answers did not die with it.
+                    self.ports.forget_applied_of(&types);
                     self.mark_everything();
                 }
                 WorkerEvent::GaveUp { .. } => self.mark_everything(),

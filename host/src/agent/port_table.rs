@@ -153,6 +153,24 @@ impl PortTable {
         self.mark_known();
     }
 
+    /// Forgets what was applied through the providers of `types` (their
+    /// worker restarted: what it held is gone, so those interfaces are
+    /// checked again), and marks every known port.
+    pub fn forget_applied_of(&mut self, types: &[String]) {
+        for e in self.ports.values_mut() {
+            let through = e.rec.applied.as_ref().and_then(|a| {
+                a.external_ids
+                    .iter()
+                    .find(|(k, _)| *k == super::rows::OVN_PLUGGED)
+                    .and_then(|(_, v)| v.clone())
+            });
+            if through.is_some_and(|t| types.contains(&t)) {
+                e.rec.applied = None;
+            }
+        }
+        self.mark_known();
+    }
+
     /// Marks the ports waiting for a name: one was freed.
     pub fn mark_waiting_for_name(&mut self) {
         let waiting: Vec<String> = self
@@ -372,6 +390,25 @@ impl PortTable {
 mod tests {
     use super::*;
     use crate::agent::port_state::Keep;
+
+    #[test]
+    fn a_restarted_provider_forgets_only_its_own_ports() {
+        use crate::agent::iface_diff::IfaceState;
+        let mut t = PortTable::default();
+        for (lport, provider) in [("a", "faulty"), ("b", "dummy"), ("c", "faulty")] {
+            let iface = IfaceState {
+                external_ids: [("ovn-plugged".to_owned(), provider.to_owned())].into(),
+                ..IfaceState::default()
+            };
+            t.set_applied(lport, Applied::new(Vec::new(), &iface, &[]));
+        }
+        t.forget_applied_of(&["faulty".to_owned()]);
+        let kept: Vec<bool> = ["a", "b", "c"]
+            .iter()
+            .map(|l| t.record(l).applied.is_some())
+            .collect();
+        assert_eq!(kept, [false, true, false]);
+    }
 
     #[test]
     fn backoff_doubles_up_to_a_cap() {

@@ -151,12 +151,15 @@ impl Library {
 
     /// The worker failed at `now` (it is already dead or killed): what it
     /// held is forgotten, and it is started again after the returned wait.
-    pub fn went_down(&mut self, now: Instant) -> Duration {
+    /// `port_fault`: the failure was in a call for a logical port, which is
+    /// quarantined.
+    pub fn went_down(&mut self, now: Instant, port_fault: bool) -> Duration {
         if let State::Up(_, since) = self.state {
-            // A worker that answered since it started is sound: the fault
-            // was one call's (that port is quarantined), so it comes back
-            // at once; one that never got that far backs off.
-            if now.duration_since(since) > HEALTHY_AFTER || self.served {
+            // A worker that answered since it started, and failed in one
+            // port's call (that port is held back), is sound: it comes back
+            // at once. A failure no port explains (in run, or with no call
+            // running) backs off, whatever was answered before.
+            if now.duration_since(since) > HEALTHY_AFTER || (self.served && port_fault) {
                 self.failures = 0;
             }
         }
@@ -188,7 +191,7 @@ impl Library {
 
     /// Starts the worker again and initialises every class as at start-up,
     /// loading and each `init` within `limits` (the agent's loop waits).
-    pub fn restart(&mut self, limits: &Limits<'_>, now: Instant) -> Restart {
+    pub fn restart(&mut self, limits: &Limits<'_>) -> Restart {
         self.restarts += 1;
         match self.start_and_init(limits) {
             Ok(worker) => {
@@ -202,7 +205,9 @@ impl Library {
                     self.state = State::GivenUp;
                     return Restart::GaveUp(why);
                 }
-                let wait = self.went_down(now);
+                // The wait counts from the failure, not from before the
+                // attempt (which may have taken its whole deadline).
+                let wait = self.went_down(Instant::now(), false);
                 Restart::Failed(why, wait)
             }
         }

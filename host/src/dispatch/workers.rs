@@ -398,7 +398,7 @@ impl Workers {
     fn failed(&self, inner: &mut Inner, i: usize, f: Failure, lport_of: &HashMap<u64, String>) {
         let lib = &mut inner.libs[i];
         if matches!(f.what, crate::worker::process::WorkerFailure::Interrupted) {
-            lib.went_down(Instant::now());
+            lib.went_down(Instant::now(), false);
             return;
         }
         log_slow(
@@ -422,7 +422,7 @@ impl Workers {
             .filter(|p| lib.types().contains(p))
             .unwrap_or_else(|| lib.types().join(","));
         let what = describe_failure(&f);
-        let restart_in = lib.went_down(Instant::now());
+        let restart_in = lib.went_down(Instant::now(), !lports.is_empty());
         inner.events.push(WorkerEvent::Crashed {
             provider,
             library: lib.path.clone(),
@@ -772,7 +772,7 @@ impl Workers {
                 interrupted: Some(&stop),
             };
             let lib = &mut inner.libs[i];
-            let event = match lib.restart(&limits, now) {
+            let event = match lib.restart(&limits) {
                 Restart::Up => {
                     let pid = lib.worker().map_or(0, |w| w.pid());
                     log::info!(
@@ -840,8 +840,14 @@ impl Workers {
             if let Some(w) = lib.worker() {
                 if let Err(f) = w.call(&ToWorker::Destroy, &limits) {
                     // Under a unit that signals the whole group, a worker
-                    // may be gone already: said, not warned about.
-                    log::info!(
+                    // may be gone already: said, not warned about; a
+                    // destroy that hangs is warned about.
+                    let level = match f.what {
+                        crate::worker::process::WorkerFailure::Died(_) => log::Level::Info,
+                        _ => log::Level::Warn,
+                    };
+                    log::log!(
+                        level,
                         "provider {} ({}): at shutdown: {}",
                         lib.types().join(", "),
                         lib.path.display(),

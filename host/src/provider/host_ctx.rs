@@ -112,12 +112,17 @@ pub const MAX_LOG_TEXT: usize = 8 << 10;
 /// forge lines that look like the agent's own, and a message longer than
 /// [`MAX_LOG_TEXT`] is cut.
 pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() > MAX_LOG_TEXT {
-        let mut cut = MAX_LOG_TEXT;
+    one_line_within(text, MAX_LOG_TEXT)
+}
+
+/// As [`one_line`], cutting at `max` bytes.
+pub fn one_line_within(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() > max {
+        let mut cut = max;
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        let shown = one_line(&text[..cut]);
+        let shown = one_line_within(&text[..cut], max);
         return format!("{shown}... ({} more bytes not logged)", text.len() - cut).into();
     }
     if !text.chars().any(|c| c.is_control() && c != '\t') {

@@ -16,7 +16,7 @@ pub use ctx_out::{
     check_iface_type, check_ifname, check_option_sizes, Options, PortOutput, MAX_IFNAME_LEN,
 };
 pub(crate) use host_ctx::HostContext;
-pub use host_ctx::{log_target, one_line};
+pub use host_ctx::{log_target, one_line, one_line_within, MAX_LOG_TEXT};
 
 use ctx_in::RawCtxIn;
 use std::ffi::CStr;

@@ -182,8 +182,6 @@ pub struct WorkerProcess {
     child: Child,
     stream: UnixStream,
     frames: FrameBuffer,
-    /// When the request awaiting its reply was sent.
-    sent: Instant,
     /// The log targets its library's classes may use (`provider::TYPE`).
     targets: Vec<String>,
     /// The library's file name, for what the worker says itself.
@@ -191,6 +189,13 @@ pub struct WorkerProcess {
     /// Callbacks the request in flight may mark, and how many it marked.
     expected: usize,
     marks: usize,
+    /// The operation ids of the request in flight, in its order; a mark
+    /// must name them in that order (for a batch, each once).
+    ids: Vec<u64>,
+    /// Where in `ids` the last mark was, and whether a mark may name the
+    /// same id again (a settlement marks finish, then ctx_destroy).
+    at: Option<usize>,
+    repeat_ok: bool,
 }
 
 impl WorkerProcess {
@@ -278,11 +283,13 @@ impl WorkerProcess {
             child,
             stream: ours,
             frames: FrameBuffer::default(),
-            sent: Instant::now(),
             targets: Vec::new(),
             label: label.clone(),
             expected: 1,
             marks: 0,
+            ids: Vec::new(),
+            at: None,
+            repeat_ok: false,
         };
         match w.wait_reply(Instant::now(), limits, Some(Callback::Load)) {
             Ok(Reply {
@@ -336,9 +343,16 @@ impl WorkerProcess {
     /// # Errors
     /// The worker is gone, or stuck (see [`Failure`]).
     pub fn send(&mut self, msg: &ToWorker, limits: &Limits<'_>) -> Result<(), Failure> {
-        self.sent = Instant::now();
         self.expected = self.expected_marks(msg);
         self.marks = 0;
+        self.at = None;
+        (self.ids, self.repeat_ok) = match msg {
+            ToWorker::Prepare(calls) => (calls.iter().map(|c| c.id).collect(), false),
+            ToWorker::Settle { committed, dropped } => {
+                (committed.iter().chain(dropped).copied().collect(), true)
+            }
+            _ => (Vec::new(), false),
+        };
         let _ = self.stream.set_write_timeout(Some(limits.per_call));
         match write_frame(&mut self.stream, msg) {
             Ok(()) => Ok(()),
@@ -369,8 +383,36 @@ impl WorkerProcess {
     /// # Errors
     /// See [`Failure`].
     pub fn receive(&mut self, limits: &Limits<'_>) -> Result<Reply, Failure> {
-        let sent = self.sent;
-        self.wait_reply(sent, limits, None)
+        // The clock runs from now, not from the send: while the agent read
+        // another worker's reply, this one may have been blocked writing
+        // to a full socket, through no fault of its own.
+        self.wait_reply(Instant::now(), limits, None)
+    }
+
+    /// Whether a mark for operation `id` follows the request's order; if so
+    /// it is recorded.
+    fn mark_in_order(&mut self, id: Option<u64>) -> bool {
+        match id {
+            None => self.ids.is_empty(),
+            Some(id) => {
+                let from = match self.at {
+                    None => 0,
+                    Some(at) if self.repeat_ok => at,
+                    Some(at) => at + 1,
+                };
+                match self
+                    .ids
+                    .get(from..)
+                    .and_then(|r| r.iter().position(|x| *x == id))
+                {
+                    Some(p) => {
+                        self.at = Some(from + p);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
     }
 
     /// How many callbacks `msg` makes the worker enter, at most: each must
@@ -403,6 +445,7 @@ impl WorkerProcess {
         });
         let mut slow = Vec::new();
         let mut since = sent;
+        let mut stop_seen: Option<Instant> = None;
         // However the worker marks its calls, the request as a whole ends
         // within one deadline per call it makes (and one more).
         let overall = sent + limits.per_call.saturating_mul(self.expected as u32 + 1);
@@ -430,13 +473,22 @@ impl WorkerProcess {
                     continue;
                 }
                 Some(msg) => {
-                    if matches!(msg, FromWorker::Entering { .. }) {
+                    if let FromWorker::Entering { id, .. } = &msg {
                         self.marks += 1;
-                        if self.marks > self.expected {
-                            let why = format!(
+                        // A worker cannot buy time or shift the blame with
+                        // marks: one per call, in the request's order. The
+                        // blame stays with the last genuine mark.
+                        let why = if self.marks > self.expected {
+                            Some(format!(
                                 "{} call marks for a request of {} call(s)",
                                 self.marks, self.expected
-                            );
+                            ))
+                        } else if !self.mark_in_order(*id) {
+                            Some(format!("a call mark out of order (operation {id:?})"))
+                        } else {
+                            None
+                        };
+                        if let Some(why) = why {
                             return fail(self, WorkerFailure::Garbled(why), during, slow);
                         }
                     }
@@ -472,11 +524,14 @@ impl WorkerProcess {
             }
             let now = Instant::now();
             let due = (since + limits.per_call).min(overall);
-            // A stop cuts a call short only once it has run a little: a
-            // call about to return completes, so the worker can still be
-            // told to destroy and exit.
-            let stop =
-                now.duration_since(since) >= STOP_GRACE && limits.interrupted.is_some_and(|f| f());
+            // A stop leaves the request a short grace, once, from when it
+            // is seen: a call about to return completes, so the worker can
+            // still be told to destroy and exit, and a long batch does not
+            // hold the stop up.
+            if stop_seen.is_none() && limits.interrupted.is_some_and(|f| f()) {
+                stop_seen = Some(now);
+            }
+            let stop = stop_seen.is_some_and(|t| now.duration_since(t) >= STOP_GRACE);
             if now >= due || stop {
                 // What already arrived counts: this worker may have answered
                 // while the agent was reading another's reply.
@@ -554,7 +609,9 @@ impl WorkerProcess {
     /// saying what it claimed; and the text is kept to one line.
     fn relog(&self, level: u8, target: &str, text: &str) {
         let level = vif_plug_abi::log_level_from_number(level.into()).unwrap_or(log::Level::Error);
-        let text = crate::provider::one_line(text);
+        // The worker cut it to MAX_LOG_TEXT already, saying how much it
+        // left out; a little room keeps that note whole.
+        let text = crate::provider::one_line_within(text, crate::provider::MAX_LOG_TEXT + 256);
         if self.targets.iter().any(|t| t == target) {
             log::log!(target: target, level, "{text}");
         } else if target.starts_with("vif_plug_host") {
