@@ -102,7 +102,7 @@ VIF_PLUG_EXTERN_C const struct vif_plug_class *vif_plug_provider_classes[];
  * Minor version of this ABI. Grows when members are appended to the end of a
  * struct or constants are added; existing members never move or change.
  */
-#define VIF_PLUG_ABI_MINOR 0
+#define VIF_PLUG_ABI_MINOR 1
 
 /**
  * What a provider library exports as `vif_plug_provider_abi`: the version it
@@ -273,6 +273,19 @@ struct vif_plug_port_ctx_in {
    * `Open_vSwitch.dpdk_initialized` of the local database.
    */
   bool dpdk_initialized;
+  /**
+   * ABI 1.1: the logical port's MAC addresses, from the Southbound
+   * `Port_Binding.mac` column: the MAC that starts each entry, in the
+   * column's order, lowercase `xx:xx:xx:xx:xx:xx`; entries `router`,
+   * `unknown` and `dynamic` are skipped. `n_lport_macs` strings. NULL
+   * with a count of 0 when the port has none, and always for a library
+   * built for ABI 1.0, which does not know these members.
+   */
+  const char *const *lport_macs;
+  /**
+   * ABI 1.1: how many strings `lport_macs` points at.
+   */
+  size_t n_lport_macs;
 };
 
 /**
@@ -303,6 +316,24 @@ struct vif_plug_port_ctx_out {
    * above, so `port_ctx_destroy` can release it. The host never reads it.
    */
   void *provider_data;
+};
+
+/**
+ * Where `describe` writes: the host's line writer and its data.
+ *
+ * Filled and owned by the host, valid only during the `describe` call.
+ */
+struct vif_plug_describe_out {
+  /**
+   * Writes one line of the inventory: `text` is NUL-terminated UTF-8
+   * without a newline, read during the call only. Pass this struct as
+   * `out`. Never NULL.
+   */
+  void (*line)(const struct vif_plug_describe_out *out, const char *text);
+  /**
+   * The host's private data. Providers must not touch it.
+   */
+  void *host_data;
 };
 
 /**
@@ -410,6 +441,15 @@ struct vif_plug_class {
    */
   void (*port_ctx_destroy)(const struct vif_plug_port_ctx_in *ctx_in,
                            struct vif_plug_port_ctx_out *ctx_out);
+  /**
+   * ABI 1.1: writes the provider's inventory (for a representor
+   * provider, its lookup table), for the operator's commands: one call
+   * of `out->line(out, text)` per line. Called between
+   * `init` and `destroy`, on the thread of every other callback; must
+   * not block. May be NULL (nothing to describe); a library built for
+   * ABI 1.0 has no such member, and the host never reads one from it.
+   */
+  void (*describe)(const struct vif_plug_class *cls, const struct vif_plug_describe_out *out);
 };
 
 #endif  /* VIF_PLUG_PROVIDER_H */

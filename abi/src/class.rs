@@ -1,6 +1,7 @@
 //! The provider vtable.
 #![allow(non_camel_case_types)]
 
+use crate::describe::vif_plug_describe_out;
 use crate::host::vif_plug_host;
 use crate::port_ctx::{vif_plug_port_ctx_in, vif_plug_port_ctx_out};
 use abi_stable::StableAbi;
@@ -34,7 +35,7 @@ use std::os::raw::{c_char, c_int};
 /// another interface than the existing one is not applied as such (only
 /// port_ctx_destroy): the host prepares a REMOVE of the old interface and a
 /// CREATE without one, and commits both in one transaction.
-/// cbindgen:field-names=[type, init, destroy, run, get_maintained_iface_options, port_prepare, port_finish, port_ctx_destroy]
+/// cbindgen:field-names=[type, init, destroy, run, get_maintained_iface_options, port_prepare, port_finish, port_ctx_destroy, describe]
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy)]
 pub struct vif_plug_class {
@@ -115,6 +116,31 @@ pub struct vif_plug_class {
             ctx_out: *mut vif_plug_port_ctx_out,
         ),
     >,
+
+    /// ABI 1.1: writes the provider's inventory (for a representor
+    /// provider, its lookup table), for the operator's commands: one call
+    /// of `out->line(out, text)` per line. Called between
+    /// `init` and `destroy`, on the thread of every other callback; must
+    /// not block. May be NULL (nothing to describe); a library built for
+    /// ABI 1.0 has no such member, and the host never reads one from it.
+    pub describe:
+        Option<unsafe extern "C" fn(cls: *const vif_plug_class, out: *const vif_plug_describe_out)>,
+}
+
+impl vif_plug_class {
+    /// A class with every member NULL: what a host fills a shorter
+    /// (older minor version) vtable into.
+    pub const EMPTY: vif_plug_class = vif_plug_class {
+        type_: std::ptr::null(),
+        init: None,
+        destroy: None,
+        run: None,
+        get_maintained_iface_options: None,
+        port_prepare: None,
+        port_finish: None,
+        port_ctx_destroy: None,
+        describe: None,
+    };
 }
 
 // SAFETY: a class is an immutable table of function pointers and a pointer to

@@ -12,6 +12,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod class;
+mod describe;
 mod host;
 mod map;
 mod owned_map;
@@ -20,6 +21,7 @@ pub mod sdk;
 mod version;
 
 pub use class::vif_plug_class;
+pub use describe::vif_plug_describe_out;
 
 /// How a host recognises a panic the Rust SDK caught in a callback: the
 /// SDK logs it through `vif_plug_host.log` at `VIF_PLUG_LOG_ERROR` as one
@@ -39,8 +41,9 @@ pub use port_ctx::{
     vif_plug_port_ctx_in, vif_plug_port_ctx_out, VIF_PLUG_OP_CREATE, VIF_PLUG_OP_REMOVE,
 };
 pub use version::{
-    vif_plug_abi_info, VIF_PLUG_ABI_INFO, VIF_PLUG_ABI_MAJOR, VIF_PLUG_ABI_MINOR,
-    VIF_PLUG_ABI_SYMBOL, VIF_PLUG_CLASSES_SYMBOL, VIF_PLUG_RUST_LAYOUT_SYMBOL,
+    abi_info_for_minor, vif_plug_abi_info, VIF_PLUG_ABI_1_0_INFO, VIF_PLUG_ABI_INFO,
+    VIF_PLUG_ABI_MAJOR, VIF_PLUG_ABI_MINOR, VIF_PLUG_ABI_SYMBOL, VIF_PLUG_CLASSES_SYMBOL,
+    VIF_PLUG_RUST_LAYOUT_SYMBOL,
 };
 
 /// What a Rust-built provider exports under [`VIF_PLUG_RUST_LAYOUT_SYMBOL`]:

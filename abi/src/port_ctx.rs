@@ -46,6 +46,15 @@ pub struct vif_plug_port_ctx_in {
     pub bridge_datapath_type: *const c_char,
     /// `Open_vSwitch.dpdk_initialized` of the local database.
     pub dpdk_initialized: bool,
+    /// ABI 1.1: the logical port's MAC addresses, from the Southbound
+    /// `Port_Binding.mac` column: the MAC that starts each entry, in the
+    /// column's order, lowercase `xx:xx:xx:xx:xx:xx`; entries `router`,
+    /// `unknown` and `dynamic` are skipped. `n_lport_macs` strings. NULL
+    /// with a count of 0 when the port has none, and always for a library
+    /// built for ABI 1.0, which does not know these members.
+    pub lport_macs: *const *const c_char,
+    /// ABI 1.1: how many strings `lport_macs` points at.
+    pub n_lport_macs: usize,
 }
 
 /// The provider's answer to a CREATE.

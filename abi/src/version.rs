@@ -13,7 +13,7 @@ use abi_stable::StableAbi;
 pub const VIF_PLUG_ABI_MAJOR: u32 = 1;
 /// Minor version of this ABI. Grows when members are appended to the end of a
 /// struct or constants are added; existing members never move or change.
-pub const VIF_PLUG_ABI_MINOR: u32 = 0;
+pub const VIF_PLUG_ABI_MINOR: u32 = 1;
 
 /// What a provider library exports as `vif_plug_provider_abi`: the version it
 /// was built for and the sizes its compiler gave the shared structs, which the
@@ -48,6 +48,30 @@ pub const VIF_PLUG_ABI_INFO: vif_plug_abi_info = vif_plug_abi_info {
     host_size: std::mem::size_of::<vif_plug_host>() as u32,
     kv_size: std::mem::size_of::<vif_plug_kv>() as u32,
 };
+
+/// The struct sizes of ABI 1.0 on this target: a 1.0 library's structs
+/// end where 1.1 appended members (`vif_plug_class.describe`,
+/// `vif_plug_port_ctx_in.lport_macs`), and the host reads or passes no more
+/// of them than that.
+pub const VIF_PLUG_ABI_1_0_INFO: vif_plug_abi_info = vif_plug_abi_info {
+    major: 1,
+    minor: 0,
+    class_size: std::mem::offset_of!(vif_plug_class, describe) as u32,
+    port_ctx_in_size: std::mem::offset_of!(vif_plug_port_ctx_in, lport_macs) as u32,
+    port_ctx_out_size: std::mem::size_of::<vif_plug_port_ctx_out>() as u32,
+    host_size: std::mem::size_of::<vif_plug_host>() as u32,
+    kv_size: std::mem::size_of::<vif_plug_kv>() as u32,
+};
+
+/// The struct sizes a library built for ABI `1.minor` has (`None` for a
+/// minor this host does not know).
+pub const fn abi_info_for_minor(minor: u32) -> Option<vif_plug_abi_info> {
+    match minor {
+        0 => Some(VIF_PLUG_ABI_1_0_INFO),
+        1 => Some(VIF_PLUG_ABI_INFO),
+        _ => None,
+    }
+}
 
 /// Symbol of the NULL-terminated `const struct vif_plug_class *[]`.
 pub const VIF_PLUG_CLASSES_SYMBOL: &str = "vif_plug_provider_classes";

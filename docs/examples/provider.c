@@ -126,6 +126,7 @@ static const struct vif_plug_class example_class = {
     example_prepare,       /* port_prepare */
     example_finish,        /* port_finish */
     example_ctx_destroy,   /* port_ctx_destroy */
+    NULL,                  /* describe (ABI 1.1): nothing to list */
 };
 
 VIF_PLUG_DEFINE_ABI_INFO;

@@ -279,6 +279,7 @@ static const struct vif_plug_class counting_class = {
     counting_prepare,
     counting_finish,
     counting_ctx_destroy,
+    NULL, /* describe (ABI 1.1) */
 };
 
 const struct vif_plug_class *vif_plug_provider_classes[] = {

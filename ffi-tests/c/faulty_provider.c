@@ -270,6 +270,7 @@ static const struct vif_plug_class faulty_class = {
     faulty_prepare,
     faulty_finish,
     faulty_ctx_destroy,
+    NULL, /* describe (ABI 1.1) */
 };
 
 const struct vif_plug_class *vif_plug_provider_classes[] = {

@@ -18,6 +18,10 @@
  * It records every call in a journal that tests read through the exported
  * function c_test_journal(), to check the call order the host follows.
  *
+ * Built against the ABI 1.1 header, it journals the first of the logical
+ * port's MACs ("mac:MAC") after a CREATE's prepare; built against the 1.0
+ * header (ffi-tests/c/abi-1.0), it cannot.
+ *
  * Built with LOG_CALLS, it also logs every call through the host ("call
  * event:lport"), so that a test can read the order of calls in the agent's
  * log.
@@ -176,6 +180,13 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
     struct answer *a;
 
     note(in->op_type == VIF_PLUG_OP_CREATE ? "prepare" : "prepare-remove", in->lport_name);
+#if VIF_PLUG_ABI_MINOR >= 1
+    /* ABI 1.1: the logical port's MACs (built against the 1.0 header, the
+     * provider knows nothing of them, and the host passes none). */
+    if (in->n_lport_macs > 0 && in->lport_macs) {
+        note("mac", in->lport_macs[0]);
+    }
+#endif
     if (in->op_type == VIF_PLUG_OP_REMOVE) {
         return out == NULL;
     }
@@ -251,6 +262,9 @@ static const struct vif_plug_class c_test_class = {
     c_test_finish,
 #endif
     c_test_ctx_destroy,
+#if VIF_PLUG_ABI_MINOR >= 1
+    NULL, /* describe */
+#endif
 };
 
 /* The second class: no init, destroy, run or maintained options. */
@@ -289,14 +303,21 @@ alt_ctx_destroy(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_
     free(out->provider_data);
 }
 
+/* The describe member of ABI 1.1, absent from the 1.0 header. */
+#if VIF_PLUG_ABI_MINOR >= 1
+#define DESCRIBE_NULL NULL,
+#else
+#define DESCRIBE_NULL
+#endif
+
 static const struct vif_plug_class c_test_alt_class = {
 #if defined(BAD_DUP_TYPE)
-    "c-test", NULL, NULL, NULL, NULL, alt_prepare, alt_finish, alt_ctx_destroy,
+    "c-test", NULL, NULL, NULL, NULL, alt_prepare, alt_finish, alt_ctx_destroy, DESCRIBE_NULL
 #elif defined(BAD_NO_FINISH)
     /* (keeps c_test_finish referenced while c-test lacks it) */
-    "c-test-alt", NULL, NULL, NULL, NULL, alt_prepare, c_test_finish, alt_ctx_destroy,
+    "c-test-alt", NULL, NULL, NULL, NULL, alt_prepare, c_test_finish, alt_ctx_destroy, DESCRIBE_NULL
 #else
-    "c-test-alt", NULL, NULL, NULL, NULL, alt_prepare, alt_finish, alt_ctx_destroy,
+    "c-test-alt", NULL, NULL, NULL, NULL, alt_prepare, alt_finish, alt_ctx_destroy, DESCRIBE_NULL
 #endif
 };
 

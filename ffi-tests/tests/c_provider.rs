@@ -20,6 +20,19 @@ fn build(dir: &Path) -> PathBuf {
     so
 }
 
+/// The same provider built from the committed ABI 1.0 header
+/// (`ffi-tests/c/abi-1.0`): what a vendor shipped before 1.1.
+fn build_1_0(dir: &Path) -> PathBuf {
+    let so = dir.join("libc_test_provider_1_0.so");
+    testkit::compile_c_shared_against(
+        &workspace_root().join("ffi-tests/c/test_provider.c"),
+        &[],
+        &so,
+        &workspace_root().join("ffi-tests/c/abi-1.0"),
+    );
+    so
+}
+
 /// The provider's own record of the calls it received. `lib` is the test's
 /// own handle on the library, opened before the host's so it stays mapped.
 fn journal(lib: &libloading::Library) -> String {
@@ -43,6 +56,20 @@ fn request(lport: &str, extra: &[(&str, &str)]) -> PortRequest {
 
 #[test]
 fn c_provider_goes_through_the_whole_life_cycle() {
+    life_cycle(build, 1, "mac:0a:00:00:00:00:01 ", "p-");
+}
+
+/// A library built for ABI 1.0, in this 1.1 host: its shorter vtable is
+/// read up to its own size, it is given no 1.1 member (no MACs reach it),
+/// and the life cycle is the same.
+#[test]
+fn a_provider_built_from_the_1_0_header_goes_through_the_same_life_cycle() {
+    life_cycle(build_1_0, 0, "", "q-");
+}
+
+/// `prefix` differs per test: the captured logs are shared by the tests
+/// running at once.
+fn life_cycle(build: fn(&Path) -> PathBuf, minor: u32, mac_note: &str, prefix: &str) {
     capture_logs();
     let dir = private_dir();
     let so = build(dir.path());
@@ -54,8 +81,9 @@ fn c_provider_goes_through_the_whole_life_cycle() {
         !lib.rust_layout_checked,
         "a C provider exports no Rust layout"
     );
+    assert_eq!((lib.abi.major, lib.abi.minor), (1, minor));
     let mut config = ProviderConfig::default();
-    config.add("c-test:prefix=p-").unwrap();
+    config.add(&format!("c-test:prefix={prefix}")).unwrap();
     let mut registry = Registry::new();
     let mut types = Vec::new();
     for class in lib.classes {
@@ -73,7 +101,7 @@ fn c_provider_goes_through_the_whole_life_cycle() {
     assert!(!registry.run_all(), "neither class reports changes");
 
     // init got its configuration and logged through the host's logger.
-    let init_logs = logs_matching("c-test initialised with prefix \"p-\"");
+    let init_logs = logs_matching(&format!("c-test initialised with prefix \"{prefix}\""));
     assert_eq!(init_logs.len(), 1, "{init_logs:?}");
     assert_eq!(init_logs[0].target, "provider::c-test");
     assert_eq!(init_logs[0].level, log::Level::Info);
@@ -81,10 +109,13 @@ fn c_provider_goes_through_the_whole_life_cycle() {
     let p = registry.get("c-test").unwrap();
     assert_eq!(p.maintained_options(), ["c-test-lport", "c-test-datapath"]);
 
-    // CREATE: prepare, then finish (committed), then ctx_destroy.
-    let op = p.prepare_create(&request("lsp1", &[])).expect("prepared");
+    // CREATE: prepare, then finish (committed), then ctx_destroy; the
+    // port's MACs go to a 1.1 library only.
+    let mut first = request("lsp1", &[]);
+    first.lport_macs = vec!["0a:00:00:00:00:01".into(), "0a:00:00:00:00:02".into()];
+    let op = p.prepare_create(&first).expect("prepared");
     let out = op.output().clone();
-    assert_eq!(out.name, "p-lsp1");
+    assert_eq!(out.name, format!("{prefix}lsp1"));
     assert_eq!(out.iface_type, None, "a system interface");
     assert_eq!(
         out.options.to_vec(),
@@ -100,7 +131,7 @@ fn c_provider_goes_through_the_whole_life_cycle() {
     // CREATE whose transaction did not commit: no finish, still ctx_destroy.
     let mut update = request("lsp1", &[]);
     update.iface = Some(ExistingIface {
-        name: "p-lsp1".into(),
+        name: format!("{prefix}lsp1"),
         iface_type: String::new(),
         options: vec![("foreign".into(), "x".into())],
     });
@@ -120,12 +151,14 @@ fn c_provider_goes_through_the_whole_life_cycle() {
     assert!(!registry.has_providers());
     assert_eq!(
         journal(&own_handle),
-        "init:c-test \
-         prepare:lsp1 finish:lsp1 ctx-destroy:lsp1 \
-         prepare:lsp1 ctx-destroy:lsp1 \
-         prepare:lsp2 \
-         prepare-remove:lsp1 finish-remove:lsp1 \
-         destroy:c-test "
+        format!(
+            "init:c-test \
+             prepare:lsp1 {mac_note}finish:lsp1 ctx-destroy:lsp1 \
+             prepare:lsp1 ctx-destroy:lsp1 \
+             prepare:lsp2 \
+             prepare-remove:lsp1 finish-remove:lsp1 \
+             destroy:c-test "
+        )
     );
 }
 

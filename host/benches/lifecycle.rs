@@ -113,6 +113,7 @@ fn through_worker(so: &std::path::Path, batch: usize, cycles: usize) -> f64 {
                     bridge: "br-int".into(),
                     datapath_type: "netdev".into(),
                     dpdk_initialized: false,
+                    lport_macs: vec![],
                 }
             })
             .collect();
@@ -187,6 +188,8 @@ fn main() {
         bridge_name: c"br-int".as_ptr(),
         bridge_datapath_type: c"netdev".as_ptr(),
         dpdk_initialized: false,
+        lport_macs: std::ptr::null(),
+        n_lport_macs: 0,
     };
     let raw_static = measure(|| raw_cycle(linked_class, &ctx_in));
     drop(linked);

@@ -21,7 +21,7 @@ fn dummy_passes_with_a_readable_report() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{report}");
     for line in [
-        "ok    loaded: ABI 1.0, struct sizes match, Rust type layout matches",
+        "ok    loaded: ABI 1.1, struct sizes match, Rust type layout matches",
         "class \"dummy\"",
         "ok    maintained interface options: vif-plug-dummy-option",
         "ok    CREATE lsp1: prepare -> interface \"lsp1\", type \"internal\", options {vif-plug-dummy-option=value}",
@@ -133,7 +133,7 @@ fn refused_files_and_failed_init_are_violations_and_others_are_still_checked() {
     let out = check(&[&major, &init, &good]);
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(report.contains("built for ABI version 2.0, but this host implements 1.0"));
+    assert!(report.contains("built for ABI version 2.0, but this host implements 1.1"));
     assert!(
         report.contains(
             "FAIL  provider \"c-test\" failed to initialise: init returned 19 (No such device)"
@@ -368,4 +368,31 @@ fn a_provider_that_attacks_its_channel_still_gets_a_fail_line() {
             t.elapsed()
         );
     }
+}
+
+/// A provider a vendor built before ABI 1.1, from the committed 1.0 header,
+/// passes in this 1.1 host, which says which version it was built for.
+#[test]
+fn a_provider_built_for_abi_1_0_passes_and_is_reported_as_such() {
+    let dir = private_dir();
+    let so = dir.path().join("libc_test_1_0.so");
+    testkit::compile_c_shared_against(
+        &testkit::workspace_root().join("ffi-tests/c/test_provider.c"),
+        &[],
+        &so,
+        &testkit::workspace_root().join("ffi-tests/c/abi-1.0"),
+    );
+    let out = check(&[&so]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains(
+            "ok    loaded: ABI 1.0, struct sizes match (no Rust layout exported: a C provider)"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("PASS: 1 file(s), 2 class(es), 0 violation(s)"),
+        "{report}"
+    );
 }

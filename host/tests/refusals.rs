@@ -63,7 +63,7 @@ fn other_major_version_names_file_and_both_versions() {
     let e = refusal(&so);
     assert!(e.contains(&so.display().to_string()), "{e}");
     assert!(
-        e.contains("built for ABI version 2.0, but this host implements 1.0"),
+        e.contains("built for ABI version 2.0, but this host implements 1.1"),
         "{e}"
     );
 }

@@ -23,6 +23,7 @@ fn call(id: u64, op: Op, lport: &str) -> Call {
         bridge: "br-int".into(),
         datapath_type: "netdev".into(),
         dpdk_initialized: false,
+        lport_macs: vec![],
     }
 }
 

@@ -65,6 +65,7 @@ fn call(id: u64, lport: &str) -> Call {
         bridge: "br-int".into(),
         datapath_type: String::new(),
         dpdk_initialized: false,
+        lport_macs: vec![],
     }
 }
 

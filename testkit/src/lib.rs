@@ -112,10 +112,16 @@ pub const C_FLAGS: &[&str] = &["-std=c99", "-Wall", "-Wextra", "-Werror", "-peda
 /// Compiles C `src` against the header into a shared object at `out`
 /// (mode 0755), with `defines` as `-D` flags.
 pub fn compile_c_shared(src: &Path, defines: &[&str], out: &Path) {
+    compile_c_shared_against(src, defines, out, &include_dir());
+}
+
+/// As [`compile_c_shared`], against the header in `include` (the ABI 1.0
+/// fixture in `ffi-tests/c/abi-1.0`, for the compatibility tests).
+pub fn compile_c_shared_against(src: &Path, defines: &[&str], out: &Path, include: &Path) {
     let mut cmd = Command::new("cc");
     cmd.args(C_FLAGS)
         .arg("-I")
-        .arg(include_dir())
+        .arg(include)
         .args(["-shared", "-fPIC", "-o"])
         .arg(out)
         .arg(src)

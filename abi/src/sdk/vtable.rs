@@ -29,6 +29,7 @@ pub(crate) const fn class<T: Exported>() -> vif_plug_class {
         port_prepare: Some(port_prepare::<T>),
         port_finish: Some(port_finish::<T>),
         port_ctx_destroy: Some(port_ctx_destroy),
+        describe: None,
     }
 }
 

@@ -67,6 +67,7 @@ pub fn gather(s: &Sources<'_>, lport: &str) -> Evidence {
                 ptype: pb.ptype().to_owned(),
                 placement: placement(&req, &s.sb.our_chassis()),
                 options,
+                macs: super::lport_macs::from_mac_column(pb.macs()),
             })
         }
         None => match &doubt {

@@ -24,6 +24,7 @@ pub mod iface_diff;
 pub mod in_flight;
 pub mod local_session;
 pub mod local_view;
+pub mod lport_macs;
 pub mod lport_options;
 pub mod options;
 pub mod placement;

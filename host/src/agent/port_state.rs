@@ -79,6 +79,8 @@ pub struct Binding {
     pub placement: Placement,
     /// Its options.
     pub options: LportOptions,
+    /// Its MAC addresses, for providers (see [`super::lport_macs`]).
+    pub macs: Vec<String>,
 }
 
 /// What the Southbound says about a logical port's binding.

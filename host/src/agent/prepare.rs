@@ -294,7 +294,7 @@ fn check(
         };
     };
     let (_, mtu_request, iface_id_ver) = binding_inputs(ev);
-    let req = check_request(cx, lport, options, ours);
+    let req = check_request(cx, lport, ev, options, ours);
     let op = match cx.providers.prepare_create(ptype, &req) {
         Ok(op) => op,
         Err(e) => return declined(ptype, e),
@@ -386,6 +386,7 @@ fn create_request(
         lport_options: binding_inputs(ev).0,
         iface: None,
         bridge: cx.bridge_info(&bridge.name, &bridge.datapath_type),
+        lport_macs: binding_macs(ev),
     }
 }
 
@@ -393,6 +394,7 @@ fn create_request(
 fn check_request(
     cx: &Context<'_>,
     lport: &str,
+    ev: &Evidence,
     options: &[(String, String)],
     ours: &OurIface,
 ) -> PortRequest {
@@ -401,6 +403,15 @@ fn check_request(
         lport_options: options.to_vec(),
         iface: Some(existing(ours)),
         bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
+        lport_macs: binding_macs(ev),
+    }
+}
+
+/// The binding's MAC addresses, for a CREATE (ABI 1.1).
+fn binding_macs(ev: &Evidence) -> Vec<String> {
+    match &ev.binding {
+        BindingView::Present(b) => b.macs.clone(),
+        _ => Vec::new(),
     }
 }
 
@@ -411,6 +422,7 @@ fn remove_request(cx: &Context<'_>, lport: &str, ours: &OurIface) -> PortRequest
         lport_options: Vec::new(),
         iface: Some(existing(ours)),
         bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
+        lport_macs: Vec::new(),
     }
 }
 
@@ -455,7 +467,7 @@ pub fn foresee(
                 out.push((
                     provider.clone(),
                     Op::Create,
-                    check_request(cx, lport, options, ours),
+                    check_request(cx, lport, ev, options, ours),
                 ));
             }
         }

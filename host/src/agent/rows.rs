@@ -81,6 +81,11 @@ pub const SB_REQUIRED: &[Required] = &[
         since: "OVN 21.12",
     },
     Required {
+        table: "Port_Binding",
+        column: "mac",
+        since: "OVN 2.5",
+    },
+    Required {
         table: "Chassis",
         column: "name",
         since: "OVN 2.5",
@@ -131,6 +136,7 @@ view!(
         OPTIONS = "options",
         REQUESTED_CHASSIS = "requested_chassis",
         REQUESTED_ADDITIONAL_CHASSIS = "requested_additional_chassis",
+        MAC = "mac",
     ]
 );
 
@@ -156,6 +162,14 @@ impl<'a> PortBinding<'a> {
     /// The chassis resolved from the other names (OVN 22.06 and later).
     pub fn requested_additional_chassis(self) -> impl Iterator<Item = Uuid> + 'a {
         col(self.0, Self::REQUESTED_ADDITIONAL_CHASSIS).uuids()
+    }
+    /// `mac`: each entry a MAC and the port's addresses, or a word
+    /// (`router`, `unknown`, `dynamic`).
+    pub fn macs(self) -> impl Iterator<Item = &'a str> + 'a {
+        col(self.0, Self::MAC)
+            .atoms()
+            .iter()
+            .filter_map(|a| a.as_str())
     }
 }
 
@@ -383,14 +397,21 @@ mod tests {
             "Port_Binding": {"columns": {
                 "logical_port": {"type": "string"}, "type": {"type": "string"},
                 "options": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
-                "requested_chassis": {"type": {"key": {"type": "uuid"}, "min": 0, "max": 1}}
+                "requested_chassis": {"type": {"key": {"type": "uuid"}, "min": 0, "max": 1}},
+                "mac": {"type": {"key": "string", "min": 0, "max": "unlimited"}}
             }}
         }}))
         .unwrap();
         assert_eq!(
             monitored_columns::<PortBinding>(Some(&old)),
-            ["logical_port", "type", "options", "requested_chassis"]
+            [
+                "logical_port",
+                "type",
+                "options",
+                "requested_chassis",
+                "mac"
+            ]
         );
-        assert_eq!(monitored_columns::<PortBinding>(None).len(), 5);
+        assert_eq!(monitored_columns::<PortBinding>(None).len(), 6);
     }
 }

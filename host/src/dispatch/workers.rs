@@ -115,6 +115,7 @@ pub(crate) fn to_call(id: u64, provider: &str, op: Op, req: &PortRequest) -> Cal
         bridge: req.bridge.name.clone(),
         datapath_type: req.bridge.datapath_type.clone(),
         dpdk_initialized: req.bridge.dpdk_initialized,
+        lport_macs: req.lport_macs.clone(),
     }
 }
 

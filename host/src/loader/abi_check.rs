@@ -6,9 +6,10 @@ use vif_plug_abi::{vif_plug_abi_info, VIF_PLUG_ABI_INFO};
 
 /// Compares a library's version record with ours. The major version must be
 /// equal; a library built for a newer minor version might read members this
-/// host does not provide, so it is refused. For an equal minor version every
-/// struct size must match ours; a difference means a different header or
-/// compiler settings (packing, pointer size).
+/// host does not provide, so it is refused. Every struct size must match
+/// the sizes of the library's own minor version on this host (1.0 structs
+/// end where 1.1 appended members); a difference means a different header
+/// or compiler settings (packing, pointer size).
 pub(crate) fn check_version(theirs: &vif_plug_abi_info) -> Result<(), String> {
     let ours = VIF_PLUG_ABI_INFO;
     if theirs.major != ours.major {
@@ -23,8 +24,14 @@ pub(crate) fn check_version(theirs: &vif_plug_abi_info) -> Result<(), String> {
             theirs.major, theirs.minor, ours.major, ours.minor
         ));
     }
-    // Only minor 0 exists so far. When 1.1 appends members, sizes for an
-    // older minor are checked against that minor's table here.
+    // A library built for an older minor has the structs of that minor:
+    // its sizes are checked against that minor's table.
+    let Some(ours) = vif_plug_abi::abi_info_for_minor(theirs.minor) else {
+        return Err(format!(
+            "built for ABI version {}.{}, which this host does not know",
+            theirs.major, theirs.minor
+        ));
+    };
     let sizes = [
         ("struct vif_plug_class", theirs.class_size, ours.class_size),
         (
@@ -99,8 +106,30 @@ mod tests {
         let mut v = VIF_PLUG_ABI_INFO;
         v.major += 1;
         let e = check_version(&v).unwrap_err();
-        assert!(e.contains(&format!("{}.0", v.major)), "{e}");
-        assert!(e.contains(&format!("{}.0", VIF_PLUG_ABI_INFO.major)), "{e}");
+        assert!(e.contains(&format!("{}.{}", v.major, v.minor)), "{e}");
+        assert!(
+            e.contains(&format!(
+                "{}.{}",
+                VIF_PLUG_ABI_INFO.major, VIF_PLUG_ABI_INFO.minor
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_1_0_library_is_checked_against_the_1_0_sizes() {
+        let v = vif_plug_abi::VIF_PLUG_ABI_1_0_INFO;
+        assert!(v.class_size < VIF_PLUG_ABI_INFO.class_size);
+        assert!(v.port_ctx_in_size < VIF_PLUG_ABI_INFO.port_ctx_in_size);
+        assert!(check_version(&v).is_ok());
+        // A 1.0 record with 1.1 sizes is a mismatched header.
+        let wrong = vif_plug_abi_info {
+            minor: 0,
+            ..VIF_PLUG_ABI_INFO
+        };
+        assert!(check_version(&wrong)
+            .unwrap_err()
+            .contains("sizeof(struct vif_plug_class)"));
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub(crate) fn open(path: &Path, real: &Path) -> Result<LoadedLibrary, LoadError>
     let layout =
         unsafe { lib.get::<*const vif_plug_rust_layout>(b"vif_plug_provider_rust_layout\0") };
     let rust_layout_checked = match layout {
+        // The layout of an older minor's types differs from ours by the
+        // members appended since: its sizes were checked above instead.
+        Ok(_) if abi.minor != vif_plug_abi::VIF_PLUG_ABI_MINOR => false,
         Ok(p) => {
             let record: *const vif_plug_rust_layout = *p;
             // SAFETY: the record starts with abi_stable's AbiHeader, whose
@@ -97,8 +100,18 @@ pub(crate) fn open(path: &Path, real: &Path) -> Result<LoadedLibrary, LoadError>
         if class.is_null() {
             break;
         }
-        // SAFETY: a class of this library, valid while `lib` is held.
-        let class = unsafe { ProviderClass::from_library(&*class, path, Rc::clone(&lib)) };
+        // SAFETY: a class of this library, `abi.class_size` bytes long (the
+        // size of its minor version, checked above), valid while `lib` is
+        // held.
+        let class = unsafe {
+            ProviderClass::from_library(
+                class,
+                abi.class_size as usize,
+                abi.minor,
+                path,
+                Rc::clone(&lib),
+            )
+        };
         classes.push(class.map_err(|e| (i, e)));
     }
     Ok(LoadedLibrary {

@@ -37,6 +37,10 @@ pub struct PortRequest {
     pub iface: Option<ExistingIface>,
     /// The integration bridge.
     pub bridge: BridgeInfo,
+    /// The logical port's MAC addresses (ABI 1.1; `Port_Binding.mac`, the
+    /// MAC of each entry, in order). Not passed to a library built for
+    /// ABI 1.0.
+    pub lport_macs: Vec<String>,
 }
 
 impl PortRequest {
@@ -78,6 +82,7 @@ impl PortRequest {
 pub(crate) struct RawCtxIn {
     pub(crate) raw: vif_plug_port_ctx_in,
     _strings: Vec<CString>,
+    _macs: Vec<*const c_char>,
     _lport_options: OwnedMap,
     _iface_options: OwnedMap,
 }
@@ -95,7 +100,13 @@ impl std::fmt::Display for NulInRequest {
 impl std::error::Error for NulInRequest {}
 
 impl RawCtxIn {
-    pub(crate) fn new(op_type: u32, req: &PortRequest) -> Result<Box<RawCtxIn>, NulInRequest> {
+    /// The C form of `req` for a library built for ABI `1.abi_minor`: the
+    /// members a library's minor version lacks are left NULL.
+    pub(crate) fn new(
+        op_type: u32,
+        req: &PortRequest,
+        abi_minor: u32,
+    ) -> Result<Box<RawCtxIn>, NulInRequest> {
         let mut strings = Vec::new();
         // Moving a CString into the Vec moves only its handle; the bytes the
         // returned pointer refers to stay put.
@@ -121,6 +132,14 @@ impl RawCtxIn {
             ),
             None => (std::ptr::null(), std::ptr::null()),
         };
+        let macs: Vec<*const c_char> = if abi_minor >= 1 {
+            req.lport_macs
+                .iter()
+                .map(|m| keep("logical port MAC", m))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         let raw = vif_plug_port_ctx_in {
             op_type,
             lport_name: keep("logical port name", &req.lport_name)?,
@@ -131,10 +150,18 @@ impl RawCtxIn {
             bridge_name: keep("bridge name", &req.bridge.name)?,
             bridge_datapath_type: keep("datapath type", &req.bridge.datapath_type)?,
             dpdk_initialized: req.bridge.dpdk_initialized,
+            // The Vec's buffer does not move when the Vec is moved below.
+            lport_macs: if macs.is_empty() {
+                std::ptr::null()
+            } else {
+                macs.as_ptr()
+            },
+            n_lport_macs: macs.len(),
         };
         Ok(Box::new(RawCtxIn {
             raw,
             _strings: strings,
+            _macs: macs,
             _lport_options: lport_options,
             _iface_options: iface_options,
         }))

@@ -45,6 +45,8 @@ pub(crate) struct ClassHandle {
     prepare: PrepareFn,
     finish: PortFn,
     ctx_destroy: PortFn,
+    /// The ABI minor version the library was built for.
+    abi_minor: u32,
     _library: Keepalive,
 }
 
@@ -95,6 +97,7 @@ impl ClassHandle {
     unsafe fn new(
         raw: &vif_plug_class,
         origin: &Path,
+        abi_minor: u32,
         library: Keepalive,
     ) -> Result<Self, ClassError> {
         if raw.type_.is_null() {
@@ -120,6 +123,7 @@ impl ClassHandle {
             raw: *raw,
             type_name,
             origin: origin.to_owned(),
+            abi_minor,
             _library: library,
         })
     }
@@ -131,18 +135,37 @@ pub struct ProviderClass {
 }
 
 impl ProviderClass {
-    /// Checks a vtable found in a loaded library.
+    /// Checks a vtable found in a loaded library, `size` bytes long (the
+    /// size of the library's ABI minor version).
     ///
     /// # Safety
-    /// As for the library's symbols: the vtable and what it points to must
-    /// follow the ABI and stay valid while `library` is loaded.
+    /// As for the library's symbols: `raw` must point to `size` readable
+    /// bytes, and the vtable and what it points to must follow the ABI and
+    /// stay valid while `library` is loaded.
     pub(crate) unsafe fn from_library(
-        raw: &vif_plug_class,
+        raw: *const vif_plug_class,
+        size: usize,
+        abi_minor: u32,
         origin: &Path,
         library: Rc<libloading::os::unix::Library>,
     ) -> Result<Self, ClassError> {
+        // A library built for an older minor version has a shorter vtable:
+        // only its own bytes are read, the members it lacks stay NULL.
+        let mut copy = vif_plug_class::EMPTY;
+        let n = size.min(std::mem::size_of::<vif_plug_class>());
+        // SAFETY: `raw` points to at least `size` readable bytes of the
+        // library's class (the caller's contract), `copy` is a distinct
+        // local of at least `n` bytes, and every bit pattern the library
+        // wrote is a valid nullable pointer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                raw.cast::<u8>(),
+                std::ptr::addr_of_mut!(copy).cast::<u8>(),
+                n,
+            );
+        }
         // SAFETY: forwarded from the caller.
-        let handle = unsafe { ClassHandle::new(raw, origin, Some(library)) }?;
+        let handle = unsafe { ClassHandle::new(&copy, origin, abi_minor, Some(library)) }?;
         Ok(ProviderClass {
             handle: Rc::new(handle),
         })
@@ -159,7 +182,14 @@ impl ProviderClass {
         origin: &str,
     ) -> Result<Self, ClassError> {
         // SAFETY: forwarded from the caller; 'static needs no keepalive.
-        let handle = unsafe { ClassHandle::new(raw, Path::new(origin), None) }?;
+        let handle = unsafe {
+            ClassHandle::new(
+                raw,
+                Path::new(origin),
+                vif_plug_abi::VIF_PLUG_ABI_MINOR,
+                None,
+            )
+        }?;
         Ok(ProviderClass {
             handle: Rc::new(handle),
         })
@@ -282,7 +312,8 @@ impl Provider {
     /// [`PreparedCreate::output`] and calls [`PreparedCreate::finish`] once
     /// it is committed, or drops the operation if it is not.
     pub fn prepare_create(&self, req: &PortRequest) -> Result<PreparedCreate, PrepareError> {
-        let ctx_in = RawCtxIn::new(VIF_PLUG_OP_CREATE, req).map_err(PrepareError::BadRequest)?;
+        let ctx_in = RawCtxIn::new(VIF_PLUG_OP_CREATE, req, self.handle.abi_minor)
+            .map_err(PrepareError::BadRequest)?;
         let mut ctx_out = Box::new(vif_plug_port_ctx_out::ZEROED);
         // SAFETY: both contexts are valid and stay at these addresses until
         // the PreparedCreate built below is dropped.
@@ -314,7 +345,8 @@ impl Provider {
     /// Prepares a REMOVE. On `Ok`, the caller deletes the port and calls
     /// [`PreparedRemove::finish`] once that is committed.
     pub fn prepare_remove(&self, req: &PortRequest) -> Result<PreparedRemove, PrepareError> {
-        let ctx_in = RawCtxIn::new(VIF_PLUG_OP_REMOVE, req).map_err(PrepareError::BadRequest)?;
+        let ctx_in = RawCtxIn::new(VIF_PLUG_OP_REMOVE, req, self.handle.abi_minor)
+            .map_err(PrepareError::BadRequest)?;
         // SAFETY: a valid ctx_in and NULL ctx_out, as the ABI specifies for REMOVE.
         if unsafe { (self.handle.prepare)(&ctx_in.raw, std::ptr::null_mut()) } {
             Ok(PreparedRemove {

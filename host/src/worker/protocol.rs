@@ -79,6 +79,9 @@ pub struct Call {
     pub datapath_type: String,
     /// `Open_vSwitch.dpdk_initialized`.
     pub dpdk_initialized: bool,
+    /// The logical port's MAC addresses (ABI 1.1).
+    #[serde(default)]
+    pub lport_macs: Vec<String>,
 }
 
 /// The Interface that exists for a logical port.
@@ -241,6 +244,7 @@ mod tests {
                 bridge: "br-int".into(),
                 datapath_type: "netdev".into(),
                 dpdk_initialized: false,
+                lport_macs: vec![],
             })
             .collect();
         write_frame(&mut a, &ToWorker::Prepare(calls.clone())).unwrap();

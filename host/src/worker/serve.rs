@@ -263,6 +263,7 @@ impl Worker<'_> {
                 datapath_type: call.datapath_type,
                 dpdk_initialized: call.dpdk_initialized,
             },
+            lport_macs: call.lport_macs,
         };
         let failed = |e: PrepareError| match e {
             PrepareError::Declined => Answer::Declined,

@@ -15,6 +15,7 @@ fn binding(placement: Placement, opts: &[(&str, &str)]) -> BindingView {
         ptype: String::new(),
         placement,
         options: options(opts),
+        macs: Vec::new(),
     })
 }
 
@@ -234,6 +235,7 @@ fn the_rules_table() {
                     ptype: "virtual".into(),
                     placement: Placement::Main,
                     options: options(DUMMY),
+                    macs: Vec::new(),
                 }),
                 plugged(),
             ),
