@@ -48,7 +48,7 @@ static void finish(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_c
 }
 
 static const struct vif_plug_class cls = {
-    "header-test", NULL, NULL, NULL, NULL, prepare, finish, finish,
+    "header-test", NULL, NULL, NULL, NULL, prepare, finish, finish, NULL,
 };
 
 VIF_PLUG_DEFINE_ABI_INFO;

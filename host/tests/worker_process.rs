@@ -38,7 +38,7 @@ static void faulty_nothing(const struct vif_plug_port_ctx_in *in,
 }
 
 static const struct vif_plug_class faulty_class = {
-    "faulty", NULL, NULL, NULL, NULL, faulty_prepare, faulty_nothing, faulty_nothing,
+    "faulty", NULL, NULL, NULL, NULL, faulty_prepare, faulty_nothing, faulty_nothing, NULL,
 };
 
 const struct vif_plug_class *vif_plug_provider_classes[] = { &faulty_class, NULL };
