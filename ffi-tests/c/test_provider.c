@@ -20,7 +20,8 @@
  *
  * Built against the ABI 1.1 header, it journals the first of the logical
  * port's MACs ("mac:MAC") after a CREATE's prepare; built against the 1.0
- * header (ffi-tests/c/abi-1.0), it cannot.
+ * header (ffi-tests/c/abi-1.0), it cannot. Its 1.1 build also describes
+ * itself (two lines: its prefix and how often run was called).
  *
  * Built with LOG_CALLS, it also logs every call through the host ("call
  * event:lport"), so that a test can read the order of calls in the agent's
@@ -243,6 +244,20 @@ c_test_ctx_destroy(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_c
     out->provider_data = NULL;
 }
 
+#if VIF_PLUG_ABI_MINOR >= 1
+/* ABI 1.1: the provider's inventory, two lines. */
+static void
+c_test_describe(const struct vif_plug_class *cls, const struct vif_plug_describe_out *out)
+{
+    char line[64];
+    (void) cls;
+    snprintf(line, sizeof line, "prefix \"%s\"", prefix);
+    out->line(out, line);
+    snprintf(line, sizeof line, "run called %ld time(s)", runs);
+    out->line(out, line);
+}
+#endif
+
 static const struct vif_plug_class c_test_class = {
 #if defined(BAD_NULL_TYPE)
     NULL,
@@ -263,7 +278,7 @@ static const struct vif_plug_class c_test_class = {
 #endif
     c_test_ctx_destroy,
 #if VIF_PLUG_ABI_MINOR >= 1
-    NULL, /* describe */
+    c_test_describe,
 #endif
 };
 

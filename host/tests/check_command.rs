@@ -43,6 +43,13 @@ fn c_provider_passes() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("(no Rust layout exported: a C provider)"));
+    // ABI 1.1: c-test describes itself; c-test-alt has no describe.
+    assert!(report.contains("ok    describe -> 2 line(s)"), "{report}");
+    assert!(report.contains("      prefix \"c-\""), "{report}");
+    assert!(
+        report.contains("note  describe: not provided (NULL, or built for ABI 1.0)"),
+        "{report}"
+    );
     assert!(
         report.contains("PASS: 1 file(s), 2 class(es), 0 violation(s)"),
         "{report}"

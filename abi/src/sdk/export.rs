@@ -15,6 +15,15 @@ pub struct Instance<T> {
     pub(crate) maintained: MaintainedList,
 }
 
+impl<T> Instance<T> {
+    /// The host's ABI minor version, from the context `init` received.
+    pub(crate) fn host_minor(&self) -> u32 {
+        // SAFETY: the host context stays valid from `init` until `destroy`
+        // returns, and the instance lives within that span.
+        unsafe { self.host.0.as_ref() }.map_or(0, |h| h.abi_minor)
+    }
+}
+
 /// Where a class keeps its instance between `init` and `destroy`.
 pub struct Slot<T> {
     inner: Mutex<Option<Instance<T>>>,

@@ -82,6 +82,13 @@ pub trait Provider: Send + Sized + 'static {
         let _ = (port, out);
     }
 
+    /// ABI 1.1: the provider's inventory for operators (for a representor
+    /// provider, its lookup table), one line per item, each without a
+    /// newline. The default lists nothing.
+    fn describe(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The removal prepared for `port` was committed.
     fn finish_remove(&mut self, port: &PortIn<'_>) {
         let _ = port;

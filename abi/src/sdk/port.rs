@@ -101,14 +101,26 @@ pub struct PortIn<'a> {
     bridge_name: &'a str,
     bridge_datapath_type: &'a str,
     dpdk_initialized: bool,
+    /// The logical port's MACs (ABI 1.1), each checked to be a UTF-8 C
+    /// string; empty from a 1.0 host.
+    lport_macs: &'a [*const c_char],
 }
+
+/// More MACs than this is taken as garbage rather than read.
+const MAX_MACS: usize = 1024;
 
 impl<'a> PortIn<'a> {
     /// Validates a raw context: known op, non-NULL UTF-8 strings, sane maps.
+    /// `host_minor` is the host's ABI minor version: members a host of an
+    /// older version does not have are never read.
     ///
     /// # Safety
-    /// `raw` must be a context as the ABI describes it, valid for `'a`.
-    pub(crate) unsafe fn new(raw: &'a vif_plug_port_ctx_in) -> Result<Self, String> {
+    /// `raw` must be a context as the ABI describes it for a host of
+    /// version `1.host_minor`, valid for `'a`.
+    pub(crate) unsafe fn new(
+        raw: &'a vif_plug_port_ctx_in,
+        host_minor: u32,
+    ) -> Result<Self, String> {
         let op = match raw.op_type {
             VIF_PLUG_OP_CREATE => Op::Create,
             VIF_PLUG_OP_REMOVE => Op::Remove,
@@ -127,6 +139,20 @@ impl<'a> PortIn<'a> {
                 options: unsafe { MapView::new("iface_options", &raw.iface_options) }?,
             })
         };
+        let lport_macs: &'a [*const c_char] =
+            if host_minor < 1 || raw.n_lport_macs == 0 || raw.lport_macs.is_null() {
+                &[]
+            } else if raw.n_lport_macs > MAX_MACS {
+                return Err(format!("{} lport_macs is too many", raw.n_lport_macs));
+            } else {
+                // SAFETY: a 1.1 host passes n_lport_macs valid pointers.
+                let macs = unsafe { std::slice::from_raw_parts(raw.lport_macs, raw.n_lport_macs) };
+                for (i, p) in macs.iter().enumerate() {
+                    // SAFETY: each is a C string, per the caller's contract.
+                    unsafe { required_str(&format!("lport_macs[{i}]"), *p) }?;
+                }
+                macs
+            };
         Ok(PortIn {
             op,
             lport_name,
@@ -137,6 +163,7 @@ impl<'a> PortIn<'a> {
                 required_str("bridge_datapath_type", raw.bridge_datapath_type)
             }?,
             dpdk_initialized: raw.dpdk_initialized,
+            lport_macs,
         })
     }
 
@@ -171,6 +198,16 @@ impl<'a> PortIn<'a> {
     /// Whether the local Open vSwitch has initialized DPDK.
     pub fn dpdk_initialized(&self) -> bool {
         self.dpdk_initialized
+    }
+    /// The logical port's MAC addresses (ABI 1.1), from the Southbound
+    /// `Port_Binding.mac`: the MAC of each entry, in order, lowercase
+    /// `xx:xx:xx:xx:xx:xx`. Empty for a port without MACs, for a REMOVE,
+    /// and under a host of ABI 1.0, which does not pass them.
+    pub fn lport_macs(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.lport_macs.iter().map(|p| {
+            // SAFETY: checked in `new` to be a UTF-8 C string valid for 'a.
+            unsafe { CStr::from_ptr(*p) }.to_str().unwrap_or_default()
+        })
     }
 }
 
@@ -238,4 +275,37 @@ pub(crate) unsafe fn required_str<'a>(what: &str, p: *const c_char) -> Result<&'
 unsafe fn revalidated<'a>(p: *const c_char) -> &'a str {
     // SAFETY: per the caller's contract, `p` is a valid UTF-8 C string.
     unsafe { str_at(p) }.unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_read_only_from_a_host_that_passes_them() {
+        let macs = [c"0a:00:00:00:00:01".as_ptr(), c"0a:00:00:00:00:02".as_ptr()];
+        let raw = vif_plug_port_ctx_in {
+            op_type: VIF_PLUG_OP_CREATE,
+            lport_name: c"lsp1".as_ptr(),
+            lport_options: vif_plug_map::EMPTY,
+            iface_name: std::ptr::null(),
+            iface_type: std::ptr::null(),
+            iface_options: vif_plug_map::EMPTY,
+            bridge_name: c"br-int".as_ptr(),
+            bridge_datapath_type: c"".as_ptr(),
+            dpdk_initialized: false,
+            lport_macs: macs.as_ptr(),
+            n_lport_macs: macs.len(),
+        };
+        // SAFETY: a valid context, its strings static.
+        let port = unsafe { PortIn::new(&raw, 1) }.unwrap();
+        assert_eq!(
+            port.lport_macs().collect::<Vec<_>>(),
+            ["0a:00:00:00:00:01", "0a:00:00:00:00:02"]
+        );
+        // A 1.0 host has no such members: they are never read.
+        // SAFETY: as above.
+        let port = unsafe { PortIn::new(&raw, 0) }.unwrap();
+        assert_eq!(port.lport_macs().count(), 0);
+    }
 }

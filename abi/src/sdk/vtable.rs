@@ -29,7 +29,7 @@ pub(crate) const fn class<T: Exported>() -> vif_plug_class {
         port_prepare: Some(port_prepare::<T>),
         port_finish: Some(port_finish::<T>),
         port_ctx_destroy: Some(port_ctx_destroy),
-        describe: None,
+        describe: Some(describe::<T>),
     }
 }
 
@@ -140,14 +140,18 @@ unsafe extern "C" fn maintained<T: Exported>() -> *const *const c_char {
 ///
 /// # Safety
 /// `ctx_in` must be NULL or a context as the ABI describes it.
-unsafe fn port_in<'a>(what: &str, ctx_in: *const vif_plug_port_ctx_in) -> Option<PortIn<'a>> {
+unsafe fn port_in<'a>(
+    what: &str,
+    ctx_in: *const vif_plug_port_ctx_in,
+    host_minor: u32,
+) -> Option<PortIn<'a>> {
     // SAFETY: per the caller's contract.
     let Some(raw) = (unsafe { ctx_in.as_ref() }) else {
         log::error!("{what}: ctx_in is NULL");
         return None;
     };
     // SAFETY: per the caller's contract.
-    match unsafe { PortIn::new(raw) } {
+    match unsafe { PortIn::new(raw, host_minor) } {
         Ok(port) => Some(port),
         Err(e) => {
             log::error!("{what}: unusable ctx_in: {e}");
@@ -161,8 +165,9 @@ unsafe extern "C" fn port_prepare<T: Exported>(
     ctx_out: *mut vif_plug_port_ctx_out,
 ) -> bool {
     call::<T, _>("port_prepare", false, |instance| {
-        // SAFETY: the host passes a valid context or NULL.
-        let Some(port) = (unsafe { port_in("port_prepare", ctx_in) }) else {
+        // SAFETY: the host passes a valid context or NULL, laid out for its
+        // own ABI minor version.
+        let Some(port) = (unsafe { port_in("port_prepare", ctx_in, instance.host_minor()) }) else {
             return false;
         };
         match port.op() {
@@ -200,7 +205,7 @@ unsafe extern "C" fn port_finish<T: Exported>(
 ) {
     call::<T, _>("port_finish", (), |instance| {
         // SAFETY: the host passes the context it gave port_prepare.
-        let Some(port) = (unsafe { port_in("port_finish", ctx_in) }) else {
+        let Some(port) = (unsafe { port_in("port_finish", ctx_in, instance.host_minor()) }) else {
             return;
         };
         match port.op() {
@@ -214,6 +219,33 @@ unsafe extern "C" fn port_finish<T: Exported>(
                         port.lport_name()
                     ),
                 }
+            }
+        }
+    })
+}
+
+/// ABI 1.1: the provider's inventory, one host call per line (a line
+/// holding a NUL byte is cut there).
+unsafe extern "C" fn describe<T: Exported>(
+    _cls: *const crate::vif_plug_class,
+    out: *const crate::vif_plug_describe_out,
+) {
+    call::<T, _>("describe", (), |instance| {
+        // SAFETY: the host passes a valid writer for the call, or NULL.
+        let Some(out_ref) = (unsafe { out.as_ref() }) else {
+            log::error!("describe: out is NULL");
+            return;
+        };
+        let Some(line) = out_ref.line else {
+            log::error!("describe: out->line is NULL");
+            return;
+        };
+        for text in instance.provider.describe() {
+            let text = text.split('\0').next().unwrap_or_default();
+            if let Ok(c) = std::ffi::CString::new(text) {
+                // SAFETY: the host's writer, called with its own struct and
+                // a C string valid during the call, as the ABI says.
+                unsafe { line(out, c.as_ptr()) };
             }
         }
     })

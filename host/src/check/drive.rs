@@ -301,7 +301,33 @@ impl Driver<'_> {
             Ok(_) => {}
             Err(()) => return Ok(Err(())),
         }
-        self.run(t, r)
+        if self.run(t, r)?.is_err() {
+            return Ok(Err(()));
+        }
+        self.describe(t, r)
+    }
+
+    /// Asks class `t` for its inventory (ABI 1.1 `describe`).
+    fn describe(&mut self, t: &str, r: &mut Reporter<'_>) -> io::Result<Result<(), Gone>> {
+        r.step_failed = false;
+        match self.ask("describe", &ToWorker::Describe(t.to_owned()), r)? {
+            Ok(FromWorker::Described(Some(lines))) => {
+                r.ok(&format!("describe -> {} line(s)", lines.len()))?;
+                for l in lines.iter().take(5) {
+                    r.line(3, "", l)?;
+                }
+                Ok(Ok(()))
+            }
+            Ok(FromWorker::Described(None)) => {
+                r.note("describe: not provided (NULL, or built for ABI 1.0)")?;
+                Ok(Ok(()))
+            }
+            Ok(other) => {
+                r.fail(2, &format!("describe: the worker answered {other:?}"))?;
+                Ok(Err(()))
+            }
+            Err(()) => Ok(Err(())),
+        }
     }
 
     /// Destroys class `t`.

@@ -24,8 +24,8 @@ use std::os::raw::{c_char, c_int};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use vif_plug_abi::{
-    vif_plug_class, vif_plug_port_ctx_in, vif_plug_port_ctx_out, VIF_PLUG_OP_CREATE,
-    VIF_PLUG_OP_REMOVE,
+    vif_plug_class, vif_plug_describe_out, vif_plug_port_ctx_in, vif_plug_port_ctx_out,
+    VIF_PLUG_OP_CREATE, VIF_PLUG_OP_REMOVE,
 };
 
 type PortFn = unsafe extern "C" fn(*const vif_plug_port_ctx_in, *mut vif_plug_port_ctx_out);
@@ -358,6 +358,23 @@ impl Provider {
         }
     }
 
+    /// Calls `describe` (ABI 1.1): the provider's inventory, one string per
+    /// line, at most [`MAX_DESCRIBE_LINES`] (each kept to one line of at most
+    /// 8 KiB); `None` when the class has no `describe` (NULL, or a library
+    /// built for ABI 1.0).
+    pub fn describe(&self) -> Option<Vec<String>> {
+        let describe = self.handle.raw.describe?;
+        let mut lines: Vec<String> = Vec::new();
+        let out = vif_plug_describe_out {
+            line: Some(describe_line),
+            host_data: std::ptr::addr_of_mut!(lines).cast(),
+        };
+        // SAFETY: our registered copy of the class and a writer valid for
+        // the call; `lines` outlives it and is touched only through it.
+        unsafe { describe(&self.handle.raw, &out) };
+        Some(lines)
+    }
+
     /// Calls `destroy`; `Err` carries its errno.
     pub(crate) fn destroy(&self) -> Result<(), c_int> {
         match self.handle.raw.destroy {
@@ -369,6 +386,27 @@ impl Provider {
             None => Ok(()),
         }
     }
+}
+
+/// The most lines kept from one `describe`.
+pub const MAX_DESCRIBE_LINES: usize = 100_000;
+
+/// `vif_plug_describe_out.line`: called by providers, from C.
+unsafe extern "C" fn describe_line(out: *const vif_plug_describe_out, text: *const c_char) {
+    if out.is_null() || text.is_null() {
+        return;
+    }
+    // Nothing may unwind into the provider.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `out` is the writer `Provider::describe` built, whose
+        // host_data is its `Vec<String>`, alive during the call.
+        let lines = unsafe { &mut *((*out).host_data as *mut Vec<String>) };
+        if lines.len() < MAX_DESCRIBE_LINES {
+            // SAFETY: the ABI requires a NUL-terminated string.
+            let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+            lines.push(one_line(&text).into_owned());
+        }
+    }));
 }
 
 /// Why `init` failed.

@@ -423,7 +423,7 @@ impl WorkerProcess {
             ToWorker::Run | ToWorker::Destroy => self.targets.len().max(1),
             ToWorker::Prepare(calls) => calls.len(),
             ToWorker::Settle { committed, dropped } => 2 * committed.len() + dropped.len(),
-            ToWorker::DestroyClass(_) => 1,
+            ToWorker::DestroyClass(_) | ToWorker::Describe(_) => 1,
         }
     }
 

@@ -44,6 +44,9 @@ pub enum ToWorker {
     /// Call `destroy` on one initialised class (`check` destroys each class
     /// after driving it). Reply: [`FromWorker::Destroyed`].
     DestroyClass(String),
+    /// Call `describe` (ABI 1.1) on one initialised class. Reply:
+    /// [`FromWorker::Described`].
+    Describe(String),
     /// Release what is held, call `destroy` on every initialised class and
     /// exit. Reply: [`FromWorker::Done`].
     Destroy,
@@ -113,6 +116,8 @@ pub enum Callback {
     PortCtxDestroy,
     /// `destroy`.
     Destroy,
+    /// `describe` (ABI 1.1).
+    Describe,
 }
 
 impl std::fmt::Display for Callback {
@@ -125,6 +130,7 @@ impl std::fmt::Display for Callback {
             Callback::PortFinish => "port_finish",
             Callback::PortCtxDestroy => "port_ctx_destroy",
             Callback::Destroy => "destroy",
+            Callback::Describe => "describe",
         })
     }
 }
@@ -172,6 +178,8 @@ pub enum FromWorker {
     /// The result of [`ToWorker::DestroyClass`]: the errno `destroy`
     /// returned, if not 0, or why it was not called.
     Destroyed(Result<(), InitError>),
+    /// The lines `describe` wrote; `None` when the class has none.
+    Described(Option<Vec<String>>),
     /// The worker is about to call `callback` of class `provider` (for the
     /// operation `id`, if it concerns one). Not a reply: it tells the
     /// agent, at the cost of a small write and no round trip, which call a

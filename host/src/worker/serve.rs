@@ -206,6 +206,13 @@ impl Worker<'_> {
                     r.map_err(|errno| InitError { errno, why: None })
                 }
             }),
+            ToWorker::Describe(t) => match self.providers.get(&t) {
+                None => FromWorker::Described(None),
+                Some(p) => {
+                    self.entering(&t, Callback::Describe, None)?;
+                    FromWorker::Described(p.describe())
+                }
+            },
             ToWorker::Destroy => {
                 self.shut_down();
                 FromWorker::Done
