@@ -403,3 +403,57 @@ fn a_provider_built_for_abi_1_0_passes_and_is_reported_as_such() {
         "{report}"
     );
 }
+
+/// The same 1.0 provider driven by `check` under valgrind memcheck, the
+/// worker too (it runs the host's in-process provider code): no invalid
+/// access and no leak, in the host reading a shorter vtable and passing a
+/// longer context.
+#[test]
+fn a_provider_built_for_abi_1_0_is_clean_under_valgrind() {
+    let dir = private_dir();
+    let so = dir.path().join("libc_test_1_0.so");
+    testkit::compile_c_shared_against(
+        &testkit::workspace_root().join("ffi-tests/c/test_provider.c"),
+        &[],
+        &so,
+        &testkit::workspace_root().join("ffi-tests/c/abi-1.0"),
+    );
+    // One report per process: the check and its worker.
+    let logs = dir.path().join("valgrind");
+    std::fs::create_dir(&logs).unwrap();
+    let out = Command::new("valgrind")
+        .args([
+            "--tool=memcheck",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99",
+            "--trace-children=yes",
+        ])
+        .arg(format!("--log-file={}/%p", logs.display()))
+        .arg(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .args(["check", "--provider-timeout", "60000"])
+        .arg(&so)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("valgrind is installed (apt-get install valgrind; .ci/run does it)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}\n{stderr}");
+    assert!(report.contains("loaded: ABI 1.0"), "{report}");
+    assert!(
+        report.contains("PASS: 1 file(s), 2 class(es), 0 violation(s)"),
+        "{report}"
+    );
+    let reports: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2, "the check and its worker: {reports:?}");
+    for r in &reports {
+        assert!(r.contains("ERROR SUMMARY: 0 errors"), "{r}");
+        assert!(
+            r.contains("definitely lost: 0 bytes") || r.contains("All heap blocks were freed"),
+            "{r}"
+        );
+    }
+}
