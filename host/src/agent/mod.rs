@@ -17,6 +17,8 @@
 //! - [`prepare`]: carrying an intent out through the providers into a
 //!   [`plan`] ([`iface_diff`] says what to change on an interface);
 //! - [`in_flight`]: the one transaction in flight and its settlement;
+//! - `worker_events`: what the agent does when a provider worker dies,
+//!   comes back, or stays down;
 //! - this module: the event loop, which only moves events between them.
 
 pub mod evidence;
@@ -33,11 +35,13 @@ pub mod port_state;
 pub mod port_table;
 pub mod prepare;
 pub mod probe;
+pub mod requests;
 pub mod rows;
 pub mod sb_session;
 pub mod sb_view;
+mod worker_events;
 
-use crate::dispatch::{Providers, WorkerEvent};
+use crate::dispatch::Providers;
 use crate::ovsdb::client::{Client, ClientConfig, ClientEvent};
 use crate::ovsdb::connection::{ConnEvent, Post};
 use crate::ovsdb::{remote, Remote, Uuid};
@@ -143,7 +147,7 @@ impl Agent {
                 database: "Open_vSwitch".into(),
                 remotes: opts.ovs_remote.clone(),
                 tls: opts.tls.clone(),
-                probe_interval: probe_for(
+                probe_interval: probe::for_remotes(
                     &opts.ovs_remote,
                     opts.probe_interval.map_or(Some(probe::DEFAULT), |ms| {
                         (ms > 0).then(|| Duration::from_millis(ms).max(probe::MINIMUM))
@@ -321,58 +325,6 @@ impl Agent {
             log::debug!("a provider reported a change: reconsidering every port");
             self.ports.forget_applied();
             self.mark_everything();
-        }
-    }
-
-    /// Acts on what happened to provider workers: the ports of a call in
-    /// flight when one died are quarantined (one line says it all), and a
-    /// worker back up, or left down, has every port decided afresh.
-    /// Nothing is unplugged because a worker died.
-    fn on_worker_events(&mut self) {
-        for ev in self.providers.take_events() {
-            match ev {
-                WorkerEvent::Crashed {
-                    provider,
-                    library,
-                    what,
-                    lports,
-                    restart_in,
-                } => {
-                    let now = Instant::now();
-                    let held: Vec<String> = lports
-                        .iter()
-                        .map(|l| {
-                            let hold = self.ports.quarantine(l, now);
-                            // Released, it is asked alone: if it crashes the
-                            // worker again, no other port's call goes too.
-                            self.ports.suspect_when_released(l);
-                            format!("{l} quarantined for {} ms", hold.as_millis())
-                        })
-                        .collect();
-                    let ports = if lports.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" for logical port {}", lports.join(", "))
-                    };
-                    let held = if held.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{}; ", held.join(", "))
-                    };
-                    log::error!(
-                        "provider {provider} ({}): {what}{ports}: {held}restarting its worker in {} ms; its other ports wait for it and nothing is unplugged",
-                        library.display(),
-                        restart_in.as_millis()
-                    );
-                }
-                WorkerEvent::Restarted { types, .. } => {
-                    // Only that library's ports are asked again; the
-                    // others' answers did not die with it.
-                    self.ports.forget_applied_of(&types);
-                    self.mark_everything();
-                }
-                WorkerEvent::GaveUp { .. } => self.mark_everything(),
-            }
         }
     }
 
@@ -651,7 +603,7 @@ impl Agent {
             {
                 self.ports.note_problems(lport, &b.options.problems);
             }
-            foreseen.extend(prepare::foresee(&cx, lport, &ev, &decision.intent));
+            foreseen.extend(requests::foresee(&cx, lport, &ev, &decision.intent));
             decided.push((lport, ev, decision, vanished));
         }
         self.providers.prefetch(&foreseen);
@@ -738,13 +690,4 @@ fn system_hostname() -> Option<String> {
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-}
-
-/// Probes make no sense on a Unix socket to a local daemon (as in OVS).
-fn probe_for(remotes: &[Remote], probe: Option<Duration>) -> Option<Duration> {
-    if remotes.iter().all(|r| matches!(r, Remote::Unix(_))) {
-        None
-    } else {
-        probe
-    }
 }

@@ -17,10 +17,10 @@ use super::plan::{Action, Creation, NameRow, Plan, Removal as RemoveOp};
 use super::port_state::{
     Applied, BindingView, Doubt, Evidence, Intent, OurIface, Removal, ReplaceWhy,
 };
+use super::requests::{check_request, create_request, remove_request};
 use crate::dispatch::Providers;
 use crate::ovsdb::Uuid;
-use crate::provider::{BridgeInfo, ExistingIface, PortRequest, PrepareError};
-use crate::worker::protocol::Op;
+use crate::provider::{BridgeInfo, PrepareError};
 use std::collections::HashSet;
 
 /// The integration bridge, looked up once per iteration.
@@ -126,7 +126,7 @@ fn declined(provider: &str, e: PrepareError) -> Outcome {
 }
 
 impl Context<'_> {
-    fn bridge_info(&self, name: &str, datapath_type: &str) -> BridgeInfo {
+    pub(super) fn bridge_info(&self, name: &str, datapath_type: &str) -> BridgeInfo {
         BridgeInfo {
             name: name.to_owned(),
             datapath_type: datapath_type.to_owned(),
@@ -200,7 +200,7 @@ pub fn carry_out(
 
 /// The binding's options as a provider request, and what the interface
 /// should carry besides the provider's answer.
-fn binding_inputs(ev: &Evidence) -> (Vec<(String, String)>, MtuRequest, Option<String>) {
+pub(super) fn binding_inputs(ev: &Evidence) -> (Vec<(String, String)>, MtuRequest, Option<String>) {
     match &ev.binding {
         BindingView::Present(b) => (
             b.options.all.clone(),
@@ -372,131 +372,6 @@ fn replace(
     };
     let why = Some(why.to_string());
     create(cx, claimed, lport, ev, ptype, Some((removal, ours)), why)
-}
-
-/// The request of a CREATE for a new interface on `bridge`.
-fn create_request(
-    cx: &Context<'_>,
-    lport: &str,
-    ev: &Evidence,
-    bridge: &IntegrationBridge,
-) -> PortRequest {
-    PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options: binding_inputs(ev).0,
-        iface: None,
-        bridge: cx.bridge_info(&bridge.name, &bridge.datapath_type),
-        lport_macs: binding_macs(ev),
-    }
-}
-
-/// The request of a CREATE that re-checks our interface.
-fn check_request(
-    cx: &Context<'_>,
-    lport: &str,
-    ev: &Evidence,
-    options: &[(String, String)],
-    ours: &OurIface,
-) -> PortRequest {
-    PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options: options.to_vec(),
-        iface: Some(existing(ours)),
-        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
-        lport_macs: binding_macs(ev),
-    }
-}
-
-/// The binding's MAC addresses, for a CREATE (ABI 1.1).
-fn binding_macs(ev: &Evidence) -> Vec<String> {
-    match &ev.binding {
-        BindingView::Present(b) => b.macs.clone(),
-        _ => Vec::new(),
-    }
-}
-
-/// The request of a REMOVE of our interface.
-fn remove_request(cx: &Context<'_>, lport: &str, ours: &OurIface) -> PortRequest {
-    PortRequest {
-        lport_name: lport.to_owned(),
-        lport_options: Vec::new(),
-        iface: Some(existing(ours)),
-        bridge: cx.bridge_info(&ours.at.bridge_name, &ours.at.datapath_type),
-        lport_macs: Vec::new(),
-    }
-}
-
-/// The provider calls [`carry_out`] will make first for `intent`, so that
-/// they can be asked in one batch per worker beforehand: the same
-/// requests, built by the same functions. A call decided on an answer (a
-/// replacement after a re-check names another interface) is not foreseen
-/// and costs a round trip of its own.
-pub fn foresee(
-    cx: &Context<'_>,
-    lport: &str,
-    ev: &Evidence,
-    intent: &Intent,
-) -> Vec<(String, Op, PortRequest)> {
-    let options = match &ev.binding {
-        BindingView::Present(b) => &b.options.all[..],
-        _ => &[],
-    };
-    let remove = |out: &mut Vec<_>| {
-        if let Some(ours) = &ev.ours {
-            out.push((
-                ours.provider.clone(),
-                Op::Remove,
-                remove_request(cx, lport, ours),
-            ));
-        }
-    };
-    let mut out = Vec::new();
-    match intent {
-        Intent::None => {}
-        Intent::Plug { provider } => {
-            if let Some(bridge) = cx.bridge {
-                out.push((
-                    provider.clone(),
-                    Op::Create,
-                    create_request(cx, lport, ev, bridge),
-                ));
-            }
-        }
-        Intent::Check { provider } => {
-            if let Some(ours) = &ev.ours {
-                out.push((
-                    provider.clone(),
-                    Op::Create,
-                    check_request(cx, lport, ev, options, ours),
-                ));
-            }
-        }
-        Intent::Replace { provider, .. } => {
-            remove(&mut out);
-            if let Some(bridge) = cx.bridge {
-                out.push((
-                    provider.clone(),
-                    Op::Create,
-                    create_request(cx, lport, ev, bridge),
-                ));
-            }
-        }
-        Intent::Unplug { .. } => remove(&mut out),
-    }
-    out
-}
-
-fn existing(ours: &OurIface) -> ExistingIface {
-    ExistingIface {
-        name: ours.name.clone(),
-        iface_type: ours.state.iface_type.clone(),
-        options: ours
-            .state
-            .options
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    }
 }
 
 /// REMOVE of our interface through the provider that plugged it.

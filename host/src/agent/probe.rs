@@ -18,6 +18,16 @@
 use crate::ovsdb::Remote;
 use std::time::Duration;
 
+/// `probe` for a connection to `remotes`, or none: probes make no sense on
+/// a Unix socket to a local daemon (as in OVS).
+pub fn for_remotes(remotes: &[Remote], probe: Option<Duration>) -> Option<Duration> {
+    if remotes.iter().all(|r| matches!(r, Remote::Unix(_))) {
+        None
+    } else {
+        probe
+    }
+}
+
 /// The default interval for network remotes (ovn-controller's
 /// `DEFAULT_PROBE_INTERVAL_MSEC`).
 pub const DEFAULT: Duration = Duration::from_millis(5000);

@@ -5,8 +5,8 @@
 
 use super::report::Reporter;
 use super::{limits, CheckOptions, SLOW};
+use crate::dispatch::answers::{to_call, validate};
 use crate::dispatch::library::describe_failure;
-use crate::dispatch::workers::{to_call, validate};
 use crate::provider::{ExistingIface, PortOutput, PortRequest, PrepareError};
 use crate::worker::process::{Reply, WorkerProcess};
 use crate::worker::protocol::{Answer, FromWorker, Op, ToWorker};

@@ -2,15 +2,19 @@
 //! (`--provider-isolation`):
 //!
 //! - `process` (the default): each library in a worker process of its own
-//!   ([`workers`], [`library`]); a crash or a hang costs that library's
-//!   calls in flight, never the agent;
+//!   ([`workers`]: batches, crashes, restarts; `load`: starting them;
+//!   [`library`]: one library over its worker's lives; [`answers`]: a
+//!   call's request and its answer checked again); a crash or a hang
+//!   costs that library's calls in flight, never the agent;
 //! - `none`: in the agent's own process, through the [`Registry`], as
 //!   ovn-controller loads its providers.
 //!
 //! The same `.so` works in both; the agent sees one interface, and
 //! operations ([`ops`]) keep the call-order contract in both.
 
+pub mod answers;
 pub mod library;
+mod load;
 pub mod ops;
 pub mod workers;
 

@@ -9,15 +9,12 @@
 //! own. Settlements are queued by the operations and sent by
 //! [`Workers::flush`], one message per worker.
 
-use super::library::{describe_failure, Class, Library, Restart, Settings, State};
+use super::answers::{log_slow, to_call, validate};
+use super::library::{describe_failure, Library, Restart, Settings, State};
 use super::ops::{CreateOp, RemoveOp};
-use crate::config::ProviderConfig;
-use crate::provider::{
-    check_iface_type, check_ifname, check_option_sizes, Options, PortOutput, PortRequest,
-    PrepareError,
-};
-use crate::worker::process::{Failure, Limits, Reply, SlowCall, WorkerProcess, LOAD_LIMITS};
-use crate::worker::protocol::{Answer, Call, FromWorker, Iface, Op, ToWorker};
+use crate::provider::{PortRequest, PrepareError};
+use crate::worker::process::{Failure, Limits, Reply};
+use crate::worker::protocol::{Answer, FromWorker, Op, ToWorker};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -100,239 +97,14 @@ pub struct Workers {
     interrupt: Option<Arc<AtomicI32>>,
 }
 
-pub(crate) fn to_call(id: u64, provider: &str, op: Op, req: &PortRequest) -> Call {
-    Call {
-        id,
-        provider: provider.to_owned(),
-        op,
-        lport_name: req.lport_name.clone(),
-        lport_options: req.lport_options.clone(),
-        iface: req.iface.as_ref().map(|i| Iface {
-            name: i.name.clone(),
-            iface_type: i.iface_type.clone(),
-            options: i.options.clone(),
-        }),
-        bridge: req.bridge.name.clone(),
-        datapath_type: req.bridge.datapath_type.clone(),
-        dpdk_initialized: req.bridge.dpdk_initialized,
-        lport_macs: req.lport_macs.clone(),
-    }
-}
-
-/// Checks a worker's answer to a CREATE as the in-process host checks a
-/// `ctx_out`: the worker is a process that may have been corrupted, so
-/// its word is not taken.
-pub fn validate(
-    name: String,
-    iface_type: Option<String>,
-    options: Vec<(String, String)>,
-) -> Result<PortOutput, Vec<String>> {
-    let mut problems = Vec::new();
-    if let Err(e) = check_ifname(&name) {
-        problems.push(e);
-    }
-    if let Some(Err(e)) = iface_type.as_deref().map(check_iface_type) {
-        problems.push(e);
-    }
-    let mut seen = Options::new();
-    for (k, v) in options {
-        if k.is_empty() {
-            problems.push("an option has an empty key".into());
-        } else if k.contains('\0') || v.contains('\0') {
-            problems.push(format!("option {k:?} holds a NUL byte"));
-        } else if seen.iter().any(|(s, _)| *s == k) {
-            problems.push(format!("option {k:?} appears twice"));
-        } else {
-            seen.push((k, v));
-        }
-    }
-    problems.extend(check_option_sizes(
-        seen.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ));
-    if problems.is_empty() {
-        Ok(PortOutput {
-            name,
-            iface_type,
-            options: seen,
-        })
-    } else {
-        Err(problems)
-    }
-}
-
-/// Logs the slow calls of one reply: one line per provider and callback.
-fn log_slow(slow: &[SlowCall], lport_of: &dyn Fn(u64) -> Option<String>, threshold: Duration) {
-    let mut groups: BTreeMap<(String, String), Vec<&SlowCall>> = BTreeMap::new();
-    for s in slow {
-        groups
-            .entry((s.mark.provider.clone(), s.mark.callback.to_string()))
-            .or_default()
-            .push(s);
-    }
-    for ((provider, callback), calls) in groups {
-        let worst = calls
-            .iter()
-            .max_by_key(|c| c.took)
-            .expect("a group is never empty");
-        let port = worst
-            .mark
-            .id
-            .and_then(lport_of)
-            .map(|l| format!(" for logical port {l}"))
-            .unwrap_or_default();
-        if calls.len() == 1 {
-            log::warn!(
-                "provider {provider}: {callback}{port} took {} ms (more than {} ms; the agent waits for every call)",
-                worst.took.as_millis(),
-                threshold.as_millis()
-            );
-        } else {
-            log::warn!(
-                "provider {provider}: {} {callback} calls took more than {} ms (slowest {} ms{port}; the agent waits for every call)",
-                calls.len(),
-                threshold.as_millis(),
-                worst.took.as_millis()
-            );
-        }
-    }
-}
-
 impl Workers {
-    /// Starts one worker per library file, registers the classes whose
-    /// `init` succeeded (a type already registered from an earlier file is
-    /// refused, as in process), and logs one line per refusal.
-    pub fn load(files: &[PathBuf], config: &ProviderConfig, settings: Settings) -> Workers {
-        let mut libs: Vec<Library> = Vec::new();
-        let mut types: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
-        for file in files {
-            let (mut worker, loaded) = match WorkerProcess::spawn(&settings.exe, file, &LOAD_LIMITS)
-            {
-                Ok(w) => w,
-                Err(Ok(why)) => {
-                    log::error!("{why}");
-                    continue;
-                }
-                Err(Err(f)) => {
-                    log::error!(
-                        "refusing provider {}: {}",
-                        file.display(),
-                        describe_failure(&f)
-                    );
-                    continue;
-                }
-            };
-            if loaded.classes.is_empty() {
-                log::warn!("provider {} exports no classes", file.display());
-            }
-            let mut wanted = Vec::new();
-            for class in &loaded.classes {
-                match class {
-                    Err(e) => log::error!("{e}"),
-                    Ok(t) => match types.get(t) {
-                        Some((i, _)) => log::error!(
-                            "provider type {t:?} from {} is already registered from {}; keeping the first",
-                            file.display(),
-                            libs[*i].path.display()
-                        ),
-                        None if wanted.contains(t) => log::error!(
-                            "provider type {t:?} appears twice in {}; keeping the first",
-                            file.display()
-                        ),
-                        None => wanted.push(t.clone()),
-                    },
-                }
-            }
-            if wanted.is_empty() {
-                continue;
-            }
-            let init = ToWorker::Init {
-                classes: wanted
-                    .iter()
-                    .map(|t| (t.clone(), config.for_type(t).to_vec()))
-                    .collect(),
-            };
-            let limits = Limits {
-                per_call: settings.per_call,
-                slow: settings.slow,
-                interrupted: None,
-            };
-            let results = match worker.call(&init, &limits) {
-                Ok(Reply {
-                    msg: FromWorker::Started(r),
-                    slow,
-                }) => {
-                    log_slow(&slow, &|_| None, settings.slow);
-                    r
-                }
-                Ok(other) => {
-                    log::error!(
-                        "refusing provider {}: its worker answered init with {:?}",
-                        file.display(),
-                        other.msg
-                    );
-                    continue;
-                }
-                Err(f) => {
-                    log::error!(
-                        "provider {} from {} not registered: {}{}",
-                        f.during
-                            .as_ref()
-                            .map_or("(unknown)".to_owned(), |m| format!("{:?}", m.provider)),
-                        file.display(),
-                        describe_failure(&f),
-                        if wanted.len() > 1 {
-                            format!(
-                                "; the library's other classes ({}) go with it",
-                                wanted.join(", ")
-                            )
-                        } else {
-                            String::new()
-                        }
-                    );
-                    continue;
-                }
-            };
-            let mut classes = Vec::new();
-            for (t, r) in results {
-                match r {
-                    Ok(maintained) => {
-                        log::info!(
-                            "registered provider {t:?} from {} (maintains {} interface option(s), worker pid {})",
-                            file.display(),
-                            maintained.len(),
-                            worker.pid()
-                        );
-                        classes.push(Class {
-                            config: config.for_type(&t).to_vec(),
-                            type_name: t,
-                            maintained,
-                        });
-                    }
-                    Err(e) => {
-                        let err = crate::registry::RegisterError::InitFailed {
-                            type_name: t,
-                            failure: match e.why {
-                                Some(why) => crate::provider::InitFailure::BadConfig(why),
-                                None => crate::provider::InitFailure::Errno(e.errno),
-                            },
-                        };
-                        log::error!("{err}");
-                    }
-                }
-            }
-            if classes.is_empty() {
-                continue;
-            }
-            for c in &classes {
-                types.insert(c.type_name.clone(), (libs.len(), c.maintained.clone()));
-            }
-            libs.push(Library::new(
-                settings.exe.clone(),
-                file.clone(),
-                classes,
-                worker,
-            ));
-        }
+    /// The workers of `libs`, serving `types` (type → library index and
+    /// maintained options), as `load` started them.
+    pub(super) fn new(
+        settings: Settings,
+        types: BTreeMap<String, (usize, Vec<String>)>,
+        libs: Vec<Library>,
+    ) -> Workers {
         Workers {
             settings,
             types,
@@ -387,6 +159,16 @@ impl Workers {
         (self.settings.per_call, self.settings.slow)
     }
 
+    /// The limits of a request: the configured deadline and slow-call
+    /// threshold, cut short by `stop`.
+    fn limits_until<'a>(&self, stop: &'a dyn Fn() -> bool) -> Limits<'a> {
+        Limits {
+            per_call: self.settings.per_call,
+            slow: self.settings.slow,
+            interrupted: Some(stop),
+        }
+    }
+
     /// Whether the agent is stopping (every wait on a worker ends then).
     fn stopping(&self) -> bool {
         self.interrupt
@@ -438,13 +220,8 @@ impl Workers {
         if self.stopping() {
             return false;
         }
-        let (per_call, slow) = self.limits();
         let stop = || self.stopping();
-        let limits = Limits {
-            per_call,
-            slow,
-            interrupted: Some(&stop),
-        };
+        let limits = self.limits_until(&stop);
         let mut inner = self.inner.borrow_mut();
         let mut sent = Vec::new();
         for i in 0..inner.libs.len() {
@@ -466,7 +243,7 @@ impl Workers {
                     slow: s,
                 }) => {
                     inner.libs[i].answered();
-                    log_slow(&s, &|_| None, slow);
+                    log_slow(&s, &|_| None, limits.slow);
                     changed |= !c.is_empty();
                 }
                 Ok(other) => self.garbled(&mut inner, i, other.msg),
@@ -526,13 +303,8 @@ impl Workers {
         &self,
         batches: BTreeMap<usize, Vec<(u64, &String, Op, &PortRequest)>>,
     ) -> Vec<(Key, PortRequest, Result<Prepared, PrepareError>)> {
-        let (per_call, slow) = self.limits();
         let stop = || self.stopping();
-        let limits = Limits {
-            per_call,
-            slow,
-            interrupted: Some(&stop),
-        };
+        let limits = self.limits_until(&stop);
         let mut inner = self.inner.borrow_mut();
         let mut out = Vec::new();
         let unavailable = |why: &str| PrepareError::Unavailable(why.to_owned());
@@ -579,7 +351,7 @@ impl Workers {
                     msg: FromWorker::Prepared(a),
                     slow: s,
                 }) if a.len() == calls.len() => {
-                    log_slow(&s, &|id| lport_of.get(&id).cloned(), slow);
+                    log_slow(&s, &|id| lport_of.get(&id).cloned(), limits.slow);
                     a
                 }
                 Ok(other) => {
@@ -709,13 +481,8 @@ impl Workers {
 
     /// Sends every worker the settlements it is owed, one message each.
     pub fn flush(&self) {
-        let (per_call, slow) = self.limits();
         let stop = || self.stopping();
-        let limits = Limits {
-            per_call,
-            slow,
-            interrupted: Some(&stop),
-        };
+        let limits = self.limits_until(&stop);
         let mut inner = self.inner.borrow_mut();
         for i in 0..inner.libs.len() {
             let lib = &mut inner.libs[i];
@@ -738,7 +505,7 @@ impl Workers {
                 }) => {
                     let lib = &mut inner.libs[i];
                     lib.answered();
-                    log_slow(&s, &|id| lib.held.get(&id).cloned(), slow);
+                    log_slow(&s, &|id| lib.held.get(&id).cloned(), limits.slow);
                     for id in ids {
                         lib.held.remove(&id);
                     }
@@ -765,13 +532,8 @@ impl Workers {
             if self.stopping() {
                 break;
             }
-            let (per_call, slow) = self.limits();
             let stop = || self.stopping();
-            let limits = Limits {
-                per_call,
-                slow,
-                interrupted: Some(&stop),
-            };
+            let limits = self.limits_until(&stop);
             let lib = &mut inner.libs[i];
             let event = match lib.restart(&limits) {
                 Restart::Up => {
