@@ -23,14 +23,7 @@ fn build(dir: &Path) -> PathBuf {
 /// The same provider built from the committed ABI 1.0 header
 /// (`ffi-tests/c/abi-1.0`): what a vendor shipped before 1.1.
 fn build_1_0(dir: &Path) -> PathBuf {
-    let so = dir.join("libc_test_provider_1_0.so");
-    testkit::compile_c_shared_against(
-        &workspace_root().join("ffi-tests/c/test_provider.c"),
-        &[],
-        &so,
-        &workspace_root().join("ffi-tests/c/abi-1.0"),
-    );
-    so
+    testkit::c_test_provider_1_0(dir, "libc_test_provider_1_0.so")
 }
 
 /// The provider's own record of the calls it received. `lib` is the test's

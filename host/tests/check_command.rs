@@ -186,16 +186,7 @@ fn the_devlink_provider_says_plainly_that_devlink_is_unavailable() {
     }
 }
 
-/// The faulty provider of the worker tests (`ffi-tests/c/faulty_provider.c`).
-fn faulty(dir: &Path) -> std::path::PathBuf {
-    let so = dir.join("libfaulty.so");
-    testkit::compile_c_shared(
-        &testkit::workspace_root().join("ffi-tests/c/faulty_provider.c"),
-        &[],
-        &so,
-    );
-    so
-}
+use testkit::faulty_provider as faulty;
 
 fn check_with(files: &[&Path], args: &[&str], rust_log: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
@@ -382,13 +373,7 @@ fn a_provider_that_attacks_its_channel_still_gets_a_fail_line() {
 #[test]
 fn a_provider_built_for_abi_1_0_passes_and_is_reported_as_such() {
     let dir = private_dir();
-    let so = dir.path().join("libc_test_1_0.so");
-    testkit::compile_c_shared_against(
-        &testkit::workspace_root().join("ffi-tests/c/test_provider.c"),
-        &[],
-        &so,
-        &testkit::workspace_root().join("ffi-tests/c/abi-1.0"),
-    );
+    let so = testkit::c_test_provider_1_0(dir.path(), "libc_test_1_0.so");
     let out = check(&[&so]);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{report}");
@@ -411,13 +396,7 @@ fn a_provider_built_for_abi_1_0_passes_and_is_reported_as_such() {
 #[test]
 fn a_provider_built_for_abi_1_0_is_clean_under_valgrind() {
     let dir = private_dir();
-    let so = dir.path().join("libc_test_1_0.so");
-    testkit::compile_c_shared_against(
-        &testkit::workspace_root().join("ffi-tests/c/test_provider.c"),
-        &[],
-        &so,
-        &testkit::workspace_root().join("ffi-tests/c/abi-1.0"),
-    );
+    let so = testkit::c_test_provider_1_0(dir.path(), "libc_test_1_0.so");
     // One report per process: the check and its worker.
     let logs = dir.path().join("valgrind");
     std::fs::create_dir(&logs).unwrap();

@@ -9,19 +9,13 @@ use common::{AgentProc, Env};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use testkit::{cargo_cdylib, compile_c_shared, include_dir, workspace_root};
+use testkit::{cargo_cdylib, include_dir, workspace_root};
 
 fn faulty_source() -> PathBuf {
     workspace_root().join("ffi-tests/c/faulty_provider.c")
 }
 
-/// The faulty provider (see `ffi-tests/c/faulty_provider.c`), built as C
-/// into `dir`.
-fn faulty_c(dir: &Path) -> PathBuf {
-    let so = dir.join("libfaulty.so");
-    compile_c_shared(&faulty_source(), &[], &so);
-    so
-}
+use testkit::faulty_provider as faulty_c;
 
 /// The same provider built as C++, so that an exception can leave it.
 fn faulty_cxx(dir: &Path) -> PathBuf {

@@ -227,13 +227,9 @@ fn a_stop_cuts_a_long_batch_of_quick_calls_short() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let dir = private_dir();
-    // The configurable faulty provider of the agent's tests.
-    let so = dir.path().join("libfaulty_configurable.so");
-    compile_c_shared(
-        &testkit::workspace_root().join("ffi-tests/c/faulty_provider.c"),
-        &[],
-        &so,
-    );
+    // The configurable faulty provider of the agent's tests (not the
+    // inline one above).
+    let so = testkit::faulty_provider(dir.path());
     let mut w = started(&so, "faulty", vec![("slow-lport".into(), "slow".into())]);
     // 40 calls of 60 ms each: 2.4 s, every call well within its deadline.
     let batch: Vec<Call> = (0..40).map(|i| call(i, "slow")).collect();
@@ -261,12 +257,7 @@ fn a_stop_cuts_a_long_batch_of_quick_calls_short() {
 #[test]
 fn a_forged_call_mark_ends_the_worker_and_the_blame_stays_with_the_forger() {
     let dir = private_dir();
-    let so = dir.path().join("libfaulty_configurable.so");
-    compile_c_shared(
-        &testkit::workspace_root().join("ffi-tests/c/faulty_provider.c"),
-        &[],
-        &so,
-    );
+    let so = testkit::faulty_provider(dir.path());
     let mut w = started(&so, "faulty", vec![("forge-lport".into(), "fg".into())]);
     // The forger marks operation 1 again while it runs for operation 2.
     let batch = vec![call(1, "a"), call(2, "fg"), call(3, "b")];

@@ -196,6 +196,32 @@ pub fn logs_matching(needle: &str) -> Vec<LogRecord> {
         .collect()
 }
 
+/// Builds `ffi-tests/c/faulty_provider.c` (a provider with bugs on demand,
+/// chosen by its configuration) into `dir/libfaulty.so`.
+pub fn faulty_provider(dir: &Path) -> PathBuf {
+    let so = dir.join("libfaulty.so");
+    compile_c_shared(
+        &workspace_root().join("ffi-tests/c/faulty_provider.c"),
+        &[],
+        &so,
+    );
+    so
+}
+
+/// Builds `ffi-tests/c/test_provider.c` from the committed ABI 1.0 header
+/// (`ffi-tests/c/abi-1.0`), as a vendor built it before 1.1, into
+/// `dir/<file_name>`.
+pub fn c_test_provider_1_0(dir: &Path, file_name: &str) -> PathBuf {
+    let so = dir.join(file_name);
+    compile_c_shared_against(
+        &workspace_root().join("ffi-tests/c/test_provider.c"),
+        &[],
+        &so,
+        &workspace_root().join("ffi-tests/c/abi-1.0"),
+    );
+    so
+}
+
 /// Builds `ffi-tests/c/test_provider.c` with the given `BAD_*` defines (none
 /// for the correct provider) into `dir/<file_name>`.
 pub fn c_test_provider(dir: &Path, defines: &[&str], file_name: &str) -> PathBuf {

@@ -200,12 +200,17 @@ impl Run {
 
     /// Creates `names` in one Northbound transaction, requested here.
     pub fn create(&self, names: &[String]) {
+        self.create_typed(names, self.plug_type());
+    }
+
+    /// As [`Run::create`], for provider type `plug_type`.
+    pub fn create_typed(&self, names: &[String], plug_type: &str) {
         let mut args: Vec<String> = Vec::new();
         for n in names {
             args.extend(["--", "lsp-add", "sw0", n].map(String::from));
             args.extend(["--", "lsp-set-options", n].map(String::from));
             args.push("requested-chassis=chassis-1".into());
-            args.push(format!("vif-plug-type={}", self.plug_type()));
+            args.push(format!("vif-plug-type={plug_type}"));
         }
         self.sb
             .nbctl(&args.iter().map(String::as_str).collect::<Vec<_>>())

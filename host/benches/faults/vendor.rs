@@ -17,11 +17,7 @@ use std::time::{Duration, Instant};
 pub fn crash_loop(dir: &Path, base: usize, secs: u64) -> Row {
     let so = dir.join("libfaulty.so");
     if !so.exists() {
-        testkit::compile_c_shared(
-            &testkit::workspace_root().join("ffi-tests/c/faulty_provider.c"),
-            &[],
-            &so,
-        );
+        testkit::faulty_provider(dir);
     }
     let extra = vec![
         "--provider".to_owned(),
@@ -34,7 +30,7 @@ pub fn crash_loop(dir: &Path, base: usize, secs: u64) -> Row {
     let counted: Vec<String> = (0..base).map(|i| format!("c{i}")).collect();
     run.create(&counted);
     let mut faulty: Vec<String> = (0..base).map(|i| format!("f{i}")).collect();
-    create_typed(&run, &faulty, "faulty");
+    run.create_typed(&faulty, "faulty");
     run.wait_plugged(2 * base, LIMIT).unwrap();
     let mut seen: BTreeMap<String, String> = run.plugged();
     let counted_before: BTreeMap<String, String> = seen
@@ -42,7 +38,7 @@ pub fn crash_loop(dir: &Path, base: usize, secs: u64) -> Row {
         .filter(|(n, _)| n.starts_with('c'))
         .map(|(n, u)| (n.clone(), u.clone()))
         .collect();
-    create_typed(&run, &["bad".to_owned()], "faulty");
+    run.create_typed(&["bad".to_owned()], "faulty");
     let (rss_before, _) = memory_kib(run.plugger_pid());
     let (mut plug, mut unplug) = (Vec::new(), Vec::new());
     let t_end = Instant::now() + Duration::from_secs(secs);
@@ -52,7 +48,7 @@ pub fn crash_loop(dir: &Path, base: usize, secs: u64) -> Row {
     while Instant::now() < t_end {
         let name = format!("f{next}");
         next += 1;
-        create_typed(&run, std::slice::from_ref(&name), "faulty");
+        run.create_typed(std::slice::from_ref(&name), "faulty");
         created.push((name.clone(), Instant::now()));
         faulty.push(name);
         let old = faulty.remove(0);
@@ -135,17 +131,4 @@ pub fn crash_loop(dir: &Path, base: usize, secs: u64) -> Row {
             ),
         )
         .contract(contract)
-}
-
-fn create_typed(run: &Run, names: &[String], plug_type: &str) {
-    let mut args: Vec<String> = Vec::new();
-    for n in names {
-        args.extend(["--", "lsp-add", "sw0", n].map(String::from));
-        args.extend(["--", "lsp-set-options", n].map(String::from));
-        args.push("requested-chassis=chassis-1".into());
-        args.push(format!("vif-plug-type={plug_type}"));
-    }
-    run.sb
-        .nbctl(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .unwrap();
 }

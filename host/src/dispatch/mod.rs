@@ -69,6 +69,24 @@ fn slow_in_process(provider: &str, callback: &str, lport: Option<&str>, start: I
     }
 }
 
+/// A `port_prepare` through in-process provider `t` of `r`, timed.
+fn in_process<T>(
+    r: &Registry,
+    t: &str,
+    req: &PortRequest,
+    call: impl FnOnce(&crate::provider::Provider) -> Result<T, PrepareError>,
+) -> Result<T, PrepareError> {
+    let Some(p) = r.get(t) else {
+        return Err(PrepareError::Unavailable(format!(
+            "provider {t:?} is not loaded"
+        )));
+    };
+    let start = Instant::now();
+    let op = call(p);
+    slow_in_process(t, "port_prepare", Some(&req.lport_name), start);
+    op
+}
+
 enum Mode {
     InProcess(Registry),
     Workers(Workers),
@@ -197,17 +215,9 @@ impl Providers {
     /// is down or died during the call.
     pub fn prepare_create(&self, t: &str, req: &PortRequest) -> Result<CreateOp, PrepareError> {
         match &self.0 {
-            Mode::InProcess(r) => match r.get(t) {
-                Some(p) => {
-                    let start = Instant::now();
-                    let op = p.prepare_create(req).map(CreateOp::local);
-                    slow_in_process(t, "port_prepare", Some(&req.lport_name), start);
-                    op
-                }
-                None => Err(PrepareError::Unavailable(format!(
-                    "provider {t:?} is not loaded"
-                ))),
-            },
+            Mode::InProcess(r) => {
+                in_process(r, t, req, |p| p.prepare_create(req).map(CreateOp::local))
+            }
             Mode::Workers(w) => w.prepare_create(t, req),
         }
     }
@@ -218,17 +228,9 @@ impl Providers {
     /// As [`Providers::prepare_create`].
     pub fn prepare_remove(&self, t: &str, req: &PortRequest) -> Result<RemoveOp, PrepareError> {
         match &self.0 {
-            Mode::InProcess(r) => match r.get(t) {
-                Some(p) => {
-                    let start = Instant::now();
-                    let op = p.prepare_remove(req).map(RemoveOp::local);
-                    slow_in_process(t, "port_prepare", Some(&req.lport_name), start);
-                    op
-                }
-                None => Err(PrepareError::Unavailable(format!(
-                    "provider {t:?} is not loaded"
-                ))),
-            },
+            Mode::InProcess(r) => {
+                in_process(r, t, req, |p| p.prepare_remove(req).map(RemoveOp::local))
+            }
             Mode::Workers(w) => w.prepare_remove(t, req),
         }
     }
