@@ -7,8 +7,10 @@
 //! the representor through the kernel's devlink port table and has the
 //! host plug it as a system interface.
 
+pub mod channel;
 pub mod links;
 pub mod mac;
+pub mod mac_program;
 pub mod message;
 pub mod options;
 pub mod port;
@@ -16,9 +18,12 @@ mod provider;
 pub mod renames;
 pub mod replay;
 pub mod socket;
+pub mod sync;
 pub mod sysfs;
 pub mod table;
+pub mod view;
+pub mod wire;
 
-pub use provider::Representor;
+pub use provider::{config, Representor};
 
 vif_plug_abi::export_providers!(Representor);

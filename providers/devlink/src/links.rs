@@ -68,11 +68,14 @@ pub struct LinkSocket {
 }
 
 impl LinkSocket {
-    /// Opens and subscribes.
+    /// Opens and subscribes, with a receive buffer as large as the
+    /// devlink event socket's ([`crate::socket::EVENT_RECEIVE_BUFFER`]):
+    /// every new representor brings link notifications too.
     pub fn open() -> io::Result<LinkSocket> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind(&SocketAddr::new(0, RTMGRP_LINK))?;
         sock.set_non_blocking(true)?;
+        crate::socket::raise_receive_buffer(&sock, crate::socket::EVENT_RECEIVE_BUFFER);
         Ok(LinkSocket { sock })
     }
 

@@ -33,6 +33,14 @@ impl FromStr for MacAddr {
     }
 }
 
+impl MacAddr {
+    /// Whether it is a group (multicast or broadcast) address: the low bit
+    /// of the first octet. A function cannot have one.
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+}
+
 impl TryFrom<&[u8]> for MacAddr {
     type Error = String;
     fn try_from(b: &[u8]) -> Result<MacAddr, String> {

@@ -1,12 +1,22 @@
 //! Devlink port messages (generic netlink family "devlink"), typed, after
 //! `/usr/include/linux/devlink.h`: each attribute parses from and emits to
 //! its exact wire form, so tests can build byte-exact kernel messages.
+//!
+//! Parsing is lenient where the kernel may grow: an attribute of a known
+//! kind whose value is malformed or unexpectedly sized is kept as
+//! [`PortAttr::Other`] (a debug line says so) and the rest of the message
+//! stands; only broken framing (an attribute running past the message)
+//! fails the message. Messages of commands other than the port commands
+//! (device, param, health, rate, ...) keep their attributes untyped.
 
 use netlink_packet_core::{
     emit_u16, emit_u32, parse_string, parse_u16, parse_u32, parse_u8, DecodeError, DefaultNla,
     Emitable, Nla, NlaBuffer, NlasIterator, Parseable, ParseableParametrized, NLA_F_NESTED,
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader};
+
+use crate::mac::MacAddr;
+use crate::port::PortKey;
 
 /// Values from `linux/devlink.h` (kernel UAPI; stable).
 pub mod consts {
@@ -54,6 +64,7 @@ pub mod consts {
     pub const ATTR_PORT_CONTROLLER_NUMBER: u16 = 150;
     /// `DEVLINK_ATTR_PORT_PCI_SF_NUMBER`, u32.
     pub const ATTR_PORT_PCI_SF_NUMBER: u16 = 164;
+
     /// `DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR`, binary.
     pub const FUNCTION_ATTR_HW_ADDR: u16 = 1;
 
@@ -199,72 +210,97 @@ impl Nla for PortAttr {
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for PortAttr {
+    /// Never fails on a malformed value: the attribute is kept untyped as
+    /// [`PortAttr::Other`], with a debug line.
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        use PortAttr::*;
-        let v = buf.value();
-        // Fixed-size attributes must have exactly their size.
-        let exact = |n: usize, what: &str| {
-            if v.len() == n {
-                Ok(())
-            } else {
-                Err(DecodeError::from(format!(
-                    "devlink attribute {what} has {} bytes, expected {n}",
-                    v.len()
-                )))
+        match parse_typed(buf) {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                log::debug!(
+                    "skipping devlink attribute {} ({} bytes): {e}",
+                    buf.kind() & !NLA_F_NESTED,
+                    buf.value().len()
+                );
+                Ok(PortAttr::Other(DefaultNla::parse(buf)?))
             }
-        };
-        Ok(match buf.kind() & !NLA_F_NESTED {
-            ATTR_BUS_NAME => BusName(parse_string(v)?),
-            ATTR_DEV_NAME => DevName(parse_string(v)?),
-            ATTR_PORT_NETDEV_NAME => NetdevName(parse_string(v)?),
-            ATTR_PORT_INDEX => {
-                exact(4, "PORT_INDEX")?;
-                PortIndex(parse_u32(v)?)
-            }
-            ATTR_PORT_NETDEV_IFINDEX => {
-                exact(4, "PORT_NETDEV_IFINDEX")?;
-                NetdevIfindex(parse_u32(v)?)
-            }
-            ATTR_PORT_NUMBER => {
-                exact(4, "PORT_NUMBER")?;
-                PortNumber(parse_u32(v)?)
-            }
-            ATTR_PORT_PCI_SF_NUMBER => {
-                exact(4, "PORT_PCI_SF_NUMBER")?;
-                SfNumber(parse_u32(v)?)
-            }
-            ATTR_PORT_CONTROLLER_NUMBER => {
-                exact(4, "PORT_CONTROLLER_NUMBER")?;
-                ControllerNumber(parse_u32(v)?)
-            }
-            ATTR_PORT_TYPE => {
-                exact(2, "PORT_TYPE")?;
-                PortType(parse_u16(v)?)
-            }
-            ATTR_PORT_FLAVOUR => {
-                exact(2, "PORT_FLAVOUR")?;
-                Flavour(parse_u16(v)?)
-            }
-            ATTR_PORT_PCI_PF_NUMBER => {
-                exact(2, "PORT_PCI_PF_NUMBER")?;
-                PfNumber(parse_u16(v)?)
-            }
-            ATTR_PORT_PCI_VF_NUMBER => {
-                exact(2, "PORT_PCI_VF_NUMBER")?;
-                VfNumber(parse_u16(v)?)
-            }
-            ATTR_PORT_EXTERNAL => {
-                exact(1, "PORT_EXTERNAL")?;
-                External(parse_u8(v)?)
-            }
-            ATTR_PORT_FUNCTION => Function(
-                NlasIterator::new(v)
-                    .map(|nla| FunctionAttr::parse(&nla?))
-                    .collect::<Result<_, _>>()?,
-            ),
-            _ => Other(DefaultNla::parse(buf)?),
-        })
+        }
     }
+}
+
+/// A port attribute in its typed form, or why its value does not fit.
+fn parse_typed<T: AsRef<[u8]> + ?Sized>(buf: &NlaBuffer<&T>) -> Result<PortAttr, DecodeError> {
+    use PortAttr::*;
+    let v = buf.value();
+    // Fixed-size attributes must have exactly their size.
+    let exact = |n: usize, what: &str| {
+        if v.len() == n {
+            Ok(())
+        } else {
+            Err(DecodeError::from(format!(
+                "devlink attribute {what} has {} bytes, expected {n}",
+                v.len()
+            )))
+        }
+    };
+    Ok(match buf.kind() & !NLA_F_NESTED {
+        ATTR_BUS_NAME => BusName(parse_string(v)?),
+        ATTR_DEV_NAME => DevName(parse_string(v)?),
+        ATTR_PORT_NETDEV_NAME => NetdevName(parse_string(v)?),
+        ATTR_PORT_INDEX => {
+            exact(4, "PORT_INDEX")?;
+            PortIndex(parse_u32(v)?)
+        }
+        ATTR_PORT_NETDEV_IFINDEX => {
+            exact(4, "PORT_NETDEV_IFINDEX")?;
+            NetdevIfindex(parse_u32(v)?)
+        }
+        ATTR_PORT_NUMBER => {
+            exact(4, "PORT_NUMBER")?;
+            PortNumber(parse_u32(v)?)
+        }
+        ATTR_PORT_PCI_SF_NUMBER => {
+            exact(4, "PORT_PCI_SF_NUMBER")?;
+            SfNumber(parse_u32(v)?)
+        }
+        ATTR_PORT_CONTROLLER_NUMBER => {
+            exact(4, "PORT_CONTROLLER_NUMBER")?;
+            ControllerNumber(parse_u32(v)?)
+        }
+        ATTR_PORT_TYPE => {
+            exact(2, "PORT_TYPE")?;
+            PortType(parse_u16(v)?)
+        }
+        ATTR_PORT_FLAVOUR => {
+            exact(2, "PORT_FLAVOUR")?;
+            Flavour(parse_u16(v)?)
+        }
+        ATTR_PORT_PCI_PF_NUMBER => {
+            exact(2, "PORT_PCI_PF_NUMBER")?;
+            PfNumber(parse_u16(v)?)
+        }
+        ATTR_PORT_PCI_VF_NUMBER => {
+            exact(2, "PORT_PCI_VF_NUMBER")?;
+            VfNumber(parse_u16(v)?)
+        }
+        ATTR_PORT_EXTERNAL => {
+            exact(1, "PORT_EXTERNAL")?;
+            External(parse_u8(v)?)
+        }
+        ATTR_PORT_FUNCTION => Function(
+            NlasIterator::new(v)
+                .map(|nla| FunctionAttr::parse(&nla?))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => Other(DefaultNla::parse(buf)?),
+    })
+}
+
+/// Whether `cmd` is one of the port commands, whose attributes are typed.
+pub fn is_port_command(cmd: u8) -> bool {
+    matches!(
+        cmd,
+        CMD_PORT_GET | CMD_PORT_SET | CMD_PORT_NEW | CMD_PORT_DEL
+    )
 }
 
 /// A devlink port message: a command and its attributes.
@@ -297,10 +333,55 @@ impl Emitable for DevlinkMessage {
     }
 }
 
+impl DevlinkMessage {
+    fn identity(key: &PortKey) -> Vec<PortAttr> {
+        vec![
+            PortAttr::BusName(key.bus.clone()),
+            PortAttr::DevName(key.dev.clone()),
+            PortAttr::PortIndex(key.index),
+        ]
+    }
+
+    /// `DEVLINK_CMD_PORT_GET` for one port (a "doit" re-read; the kernel
+    /// answers with a `PORT_NEW`), per `devlink_nl_port_get_doit`.
+    pub fn port_get(key: &PortKey) -> DevlinkMessage {
+        DevlinkMessage {
+            cmd: CMD_PORT_GET,
+            attrs: DevlinkMessage::identity(key),
+        }
+    }
+
+    /// `DEVLINK_CMD_PORT_SET` setting the hardware address of the port's
+    /// function (nested `DEVLINK_ATTR_PORT_FUNCTION` /
+    /// `DEVLINK_PORT_FUNCTION_ATTR_HW_ADDR`, 6 bytes), as
+    /// `devlink port function set DEV/INDEX hw_addr MAC` sends it.
+    pub fn port_set_function_mac(key: &PortKey, mac: MacAddr) -> DevlinkMessage {
+        let mut attrs = DevlinkMessage::identity(key);
+        attrs.push(PortAttr::Function(vec![FunctionAttr::HwAddr(
+            mac.0.to_vec(),
+        )]));
+        DevlinkMessage {
+            cmd: CMD_PORT_SET,
+            attrs,
+        }
+    }
+}
+
 impl ParseableParametrized<[u8], GenlHeader> for DevlinkMessage {
+    /// Fails only on broken framing. The attributes of a non-port command
+    /// (device, param, health, rate, ...) are kept untyped.
     fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
-        let attrs = NlasIterator::new(buf)
-            .map(|nla| PortAttr::parse(&nla?))
+        let nlas = NlasIterator::new(buf).collect::<Result<Vec<_>, _>>()?;
+        let typed = is_port_command(header.cmd);
+        let attrs = nlas
+            .iter()
+            .map(|nla| {
+                if typed {
+                    PortAttr::parse(nla)
+                } else {
+                    DefaultNla::parse(nla).map(PortAttr::Other)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(DevlinkMessage {
             cmd: header.cmd,

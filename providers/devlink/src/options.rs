@@ -14,6 +14,21 @@ pub const SF_NUM: &str = "vif-plug:representor:sf-num";
 /// default any controller, as long as only one has the function).
 pub const CONTROLLER: &str = "vif-plug:representor:controller";
 
+/// Whether to set the VF's or SF's MAC address, as the host sees it, to
+/// the logical port's first MAC (optional; `true` or `false`, default
+/// `true`). See [`crate::mac_program`].
+pub const PROGRAM_MAC: &str = "vif-plug:representor:program-mac";
+
+/// Reads [`PROGRAM_MAC`]: `true` when absent; anything but `true` or
+/// `false` is refused, naming the value.
+pub fn program_mac<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<bool, String> {
+    match get(PROGRAM_MAC) {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(v) => Err(format!("{PROGRAM_MAC}={v:?} is neither true nor false")),
+    }
+}
+
 /// Which function of the PF is wanted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
@@ -118,6 +133,17 @@ mod tests {
                 .function,
             Function::Vf(65535)
         );
+    }
+
+    #[test]
+    fn program_mac_is_on_unless_false_and_strict() {
+        let get = |v: Option<&'static str>| program_mac(move |_| v);
+        assert_eq!(get(None), Ok(true));
+        assert_eq!(get(Some("true")), Ok(true));
+        assert_eq!(get(Some("false")), Ok(false));
+        for bad in ["False", "0", "no", ""] {
+            assert!(get(Some(bad)).unwrap_err().contains(&format!("{bad:?}")));
+        }
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct DevlinkPort {
     pub sf: Option<u32>,
     /// Controller number (0, the local host, when absent).
     pub controller: u32,
+    /// Whether the function is on an external controller (a host, not
+    /// the DPU itself): `DEVLINK_ATTR_PORT_EXTERNAL`, reported for PCI
+    /// PF/VF/SF ports since Linux 5.10; `None` where the kernel does not
+    /// report it.
+    pub external: Option<bool>,
     /// The port function's hardware address (for a PF: the host's MAC).
     pub hw_addr: Option<MacAddr>,
 }
@@ -75,6 +80,7 @@ impl DevlinkPort {
             vf: None,
             sf: None,
             controller: 0,
+            external: None,
             hw_addr: None,
         };
         for a in attrs {
@@ -98,6 +104,7 @@ impl DevlinkPort {
                 PortAttr::VfNumber(n) => p.vf = Some(*n),
                 PortAttr::SfNumber(n) => p.sf = Some(*n),
                 PortAttr::ControllerNumber(n) => p.controller = *n,
+                PortAttr::External(v) => p.external = Some(*v != 0),
                 PortAttr::Function(f) => {
                     for fa in f {
                         if let FunctionAttr::HwAddr(b) = fa {
@@ -117,5 +124,28 @@ impl DevlinkPort {
             index: index.ok_or("port message without DEVLINK_ATTR_PORT_INDEX")?,
         };
         Ok(p)
+    }
+}
+
+impl DevlinkPort {
+    /// `pci/0000:03:00.0/2`, as devlink(8) names a port.
+    pub fn path(&self) -> String {
+        format!("{}/{}/{}", self.key.bus, self.key.dev, self.key.index)
+    }
+
+    /// The port for the logs: its netdev and devlink path, its controller
+    /// and whether that is external.
+    pub fn describe(&self) -> String {
+        let side = match self.external {
+            Some(true) => ", external",
+            Some(false) => ", local",
+            None => "",
+        };
+        format!(
+            "{} ({}, controller {}{side})",
+            self.netdev_name.as_deref().unwrap_or("no netdev"),
+            self.path(),
+            self.controller
+        )
     }
 }

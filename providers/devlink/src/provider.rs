@@ -1,13 +1,17 @@
 //! The `representor` provider: the table fed from the kernel (or a replay
-//! file), and the answers to the host.
+//! file) through a non-blocking [`Channel`], MAC programming, and the
+//! answers to the host.
 
+use crate::channel::Channel;
 use crate::links::{LinkDrain, LinkEvent, LinkSocket};
+use crate::mac::MacAddr;
 use crate::message::{consts::*, DevlinkMessage};
 use crate::options;
 use crate::port::{DevlinkPort, Flavour};
 use crate::renames::{self, PendingRenames};
-use crate::socket::{DevlinkSocket, Drained, OpenError};
-use crate::table::PortTable;
+use crate::replay::{PortSetAnswer, ReplayChannel};
+use crate::socket::{DevlinkSocket, OpenError};
+use crate::view::DevlinkView;
 use crate::{replay, sysfs};
 use std::ffi::CStr;
 use std::path::PathBuf;
@@ -18,47 +22,56 @@ const EINVAL: i32 = 22;
 const EIO: i32 = 5;
 const ENODEV: i32 = 19;
 
+/// How long `init` waits for the first dump before carrying on without it
+/// (the dump then ends in `run`); well under the agent's default
+/// `--provider-timeout` of 1000 ms.
+const INIT_DUMP_WAIT: Duration = Duration::from_millis(400);
+
 /// Configuration keys (`--provider-config representor:KEY=VALUE`).
 pub mod config {
     /// Root of sysfs for the PF MAC fallback (default `/sys`).
     pub const SYSFS_ROOT: &str = "sysfs-root";
     /// A file of recorded devlink messages to use instead of the kernel.
     pub const REPLAY: &str = "replay";
+    /// With `replay`: a file the requests sent are appended to.
+    pub const REPLAY_CAPTURE: &str = "replay-capture";
+    /// With `replay`: how the replayed kernel answers a MAC `PORT_SET`
+    /// (see [`crate::replay::PortSetAnswer`]; default `apply`).
+    pub const REPLAY_PORT_SET: &str = "replay-port-set";
     /// How long to wait for udev to rename a new representor, in ms
     /// (default 3000).
     pub const RENAME_TIMEOUT_MS: &str = "rename-timeout-ms";
+    /// How long a port dump may take before it is abandoned and retried,
+    /// in ms (default 5000).
+    pub const DUMP_TIMEOUT_MS: &str = "dump-timeout-ms";
 }
 
-/// The provider's state: the port table and where it is fed from.
+/// The provider's state: the table, where it is fed from, and the MACs
+/// being programmed.
 pub struct Representor {
-    table: PortTable,
-    /// `None` when fed from a replay file.
-    socket: Option<DevlinkSocket>,
+    view: DevlinkView,
+    /// Whether the channel is the kernel (not a replay file): only then are
+    /// new netdevs checked for a kernel-enumerated name.
+    kernel: bool,
     /// Netdev renames (from the kernel, even with a replay file); `None`
     /// when unavailable.
     links: Option<LinkSocket>,
     pending: PendingRenames,
     rename_timeout: Duration,
     sysfs_root: PathBuf,
-    /// Events were lost and the last dump failed: dump again.
-    needs_dump: bool,
     /// A change seen outside `run` (in `prepare`), for `run` to report.
     unreported_change: bool,
 }
 
-/// Applies one devlink message to the table; true if lookups changed.
-pub fn apply(table: &mut PortTable, msg: &DevlinkMessage) -> bool {
-    let port = match DevlinkPort::from_attrs(&msg.attrs) {
-        Ok(p) => p,
-        Err(e) => {
-            log::warn!("ignoring a devlink message: {e}");
-            return false;
-        }
-    };
-    match msg.cmd {
-        CMD_PORT_NEW => table.upsert(port),
-        CMD_PORT_DEL => table.remove(&port.key),
-        _ => false,
+fn millis(host: &Host<'_>, key: &str, default: u64) -> Result<Duration, InitError> {
+    match host.config().get(key) {
+        None => Ok(Duration::from_millis(default)),
+        Some(v) => v.parse().map(Duration::from_millis).map_err(|_| {
+            InitError::new(
+                EINVAL,
+                format!("{key}={v:?} is not a number of milliseconds"),
+            )
+        }),
     }
 }
 
@@ -66,7 +79,7 @@ impl Representor {
     /// A representor still under its kernel name will be renamed by udev:
     /// hold it back until then.
     fn note_kernel_name(&mut self, msg: &DevlinkMessage, now: Instant) {
-        if msg.cmd != CMD_PORT_NEW {
+        if msg.cmd != CMD_PORT_NEW || !self.kernel {
             return;
         }
         let Ok(p) = DevlinkPort::from_attrs(&msg.attrs) else {
@@ -81,40 +94,23 @@ impl Representor {
         }
     }
 
-    /// Applies queued devlink events; true if lookups changed.
-    fn drain_devlink(&mut self) -> bool {
-        let Some(socket) = self.socket.as_mut() else {
-            return false;
-        };
-        match socket.drain() {
-            Ok(Drained::Messages(messages)) => {
-                let now = Instant::now();
-                let mut changed = false;
-                for m in &messages {
-                    self.note_kernel_name(m, now);
-                    changed |= apply(&mut self.table, m);
-                }
-                if changed {
-                    // A physical port may have appeared.
-                    changed |= self.apply_sysfs_fallback();
-                }
-                changed
-            }
-            Ok(Drained::Overflow) => {
-                log::warn!("devlink: events were lost (socket overflow); dumping the ports again");
-                self.needs_dump = true;
-                false
-            }
-            Err(e) => {
-                log::error!("{e}; dumping the ports again");
-                self.needs_dump = true;
-                false
-            }
+    /// Applies what devlink sent and sends what is due; true if lookups
+    /// changed.
+    fn poll_devlink(&mut self, now: Instant) -> bool {
+        let polled = self.view.poll(now);
+        for m in &polled.applied {
+            self.note_kernel_name(m, now);
         }
+        if polled.table_changed {
+            // A physical port may have appeared, or a dump replaced the
+            // table.
+            self.apply_sysfs_fallback();
+        }
+        polled.changed
     }
 
     /// Applies queued netdev renames; true if lookups changed.
-    fn drain_links(&mut self) -> bool {
+    fn drain_links(&mut self, now: Instant) -> bool {
         let Some(links) = self.links.as_mut() else {
             return false;
         };
@@ -123,7 +119,8 @@ impl Representor {
                 changed
                     | match e {
                         LinkEvent::Named { ifindex, name } => {
-                            self.table.rename(*ifindex, name) | self.pending.named(*ifindex, name)
+                            self.view.table_mut().rename(*ifindex, name)
+                                | self.pending.named(*ifindex, name)
                         }
                         LinkEvent::Removed { ifindex } => self.pending.done(*ifindex),
                     }
@@ -132,7 +129,7 @@ impl Representor {
                 log::warn!(
                     "rtnetlink: events were lost (socket overflow); dumping the ports again"
                 );
-                self.needs_dump = true;
+                self.view.resync(now);
                 false
             }
             Err(e) => {
@@ -142,42 +139,13 @@ impl Representor {
         }
     }
 
-    fn load_dump(&mut self) -> Result<(), String> {
-        let Some(socket) = self.socket.as_mut() else {
-            return Ok(());
-        };
-        let messages = socket.dump_ports()?;
-        self.load(&messages);
-        Ok(())
-    }
-
-    /// Replaces the table with `messages` (a dump, or a replay).
-    fn load(&mut self, messages: &[DevlinkMessage]) {
-        let mut table = PortTable::new();
-        let now = Instant::now();
-        for m in messages {
-            if self.socket.is_some() {
-                self.note_kernel_name(m, now);
-            }
-            apply(&mut table, m);
-        }
-        self.table = table;
-        self.apply_sysfs_fallback();
-        if self.table.is_empty() {
-            log::warn!(
-                "devlink reports no port: no devlink-capable NIC driver is loaded (yet); representors will be found when they appear"
-            );
-        } else {
-            log::info!("devlink: {} port(s) known", self.table.len());
-        }
-    }
-
     /// For each physical port, the host PF MAC sysfs reports, used where
     /// devlink reports none (physical port N carries PF N). True if a
     /// lookup changed.
     fn apply_sysfs_fallback(&mut self) -> bool {
         let physical: Vec<_> = self
-            .table
+            .view
+            .table()
             .ports()
             .filter(|p| p.flavour == Flavour::Physical)
             .filter_map(|p| Some((p.key.clone(), p.netdev_name.clone()?, p.port_number?)))
@@ -189,7 +157,10 @@ impl Representor {
             };
             match sysfs::pf_mac(&self.sysfs_root, &netdev) {
                 Ok(Some(mac)) => {
-                    changed |= self.table.set_fallback_pf_mac(&key.bus, &key.dev, pf, mac);
+                    changed |= self
+                        .view
+                        .table_mut()
+                        .set_fallback_pf_mac(&key.bus, &key.dev, pf, mac);
                 }
                 Ok(None) => {}
                 Err(e) => log::warn!("sysfs fallback: {e}"),
@@ -198,21 +169,40 @@ impl Representor {
         changed
     }
 
-    /// Everything `run` does; also called from `prepare`, whose result is
-    /// then kept for the next `run` to report.
+    /// Everything `run` does, never blocking; also called from `prepare`,
+    /// whose result is then kept for the next `run` to report.
     fn refresh(&mut self) -> bool {
-        let mut changed = self.drain_devlink();
-        changed |= self.drain_links();
-        if self.needs_dump {
-            match self.load_dump() {
-                Ok(()) => {
-                    self.needs_dump = false;
-                    changed = true;
-                }
-                Err(e) => log::error!("{e}; will try again"),
-            }
+        let now = Instant::now();
+        let mut changed = self.poll_devlink(now);
+        changed |= self.drain_links(now);
+        changed | self.pending.expire(now)
+    }
+
+    /// The MAC the function of `found` should have for `port`, if it is
+    /// to be programmed: a PCI VF or SF, the option not `false`, and a
+    /// logical port MAC given (by a host of ABI 1.1 or later).
+    fn wanted_mac(
+        &self,
+        port: &PortIn<'_>,
+        found: &DevlinkPort,
+    ) -> Result<Option<MacAddr>, String> {
+        if !matches!(found.flavour, Flavour::PciVf | Flavour::PciSf)
+            || !options::program_mac(|k| port.lport_option(k))?
+        {
+            return Ok(None);
         }
-        changed | self.pending.expire(Instant::now())
+        let Some(first) = port.lport_macs().next() else {
+            return Ok(None);
+        };
+        let mac: MacAddr = first
+            .parse()
+            .map_err(|e| format!("its MAC cannot be given to the function: {e}"))?;
+        if mac.is_multicast() {
+            return Err(format!(
+                "its MAC {mac} is a group address, which a function cannot have"
+            ));
+        }
+        Ok(Some(mac))
     }
 }
 
@@ -221,52 +211,78 @@ impl Provider for Representor {
 
     fn init(host: &Host<'_>) -> Result<Self, InitError> {
         let sysfs_root = PathBuf::from(host.config().get(config::SYSFS_ROOT).unwrap_or("/sys"));
-        let rename_timeout = match host.config().get(config::RENAME_TIMEOUT_MS) {
-            None => Duration::from_secs(3),
-            Some(v) => v.parse().map(Duration::from_millis).map_err(|_| {
-                InitError::new(
-                    EINVAL,
-                    format!(
-                        "{}={v:?} is not a number of milliseconds",
-                        config::RENAME_TIMEOUT_MS
-                    ),
-                )
-            })?,
+        let rename_timeout = millis(host, config::RENAME_TIMEOUT_MS, 3000)?;
+        let dump_timeout = millis(host, config::DUMP_TIMEOUT_MS, 5000)?;
+        let (channel, kernel): (Box<dyn Channel>, bool) = match host.config().get(config::REPLAY) {
+            Some(path) => {
+                let messages = replay::load(path.as_ref()).map_err(|e| InitError::new(EIO, e))?;
+                let answer: PortSetAnswer = host
+                    .config()
+                    .get(config::REPLAY_PORT_SET)
+                    .unwrap_or("apply")
+                    .parse()
+                    .map_err(|e| {
+                        InitError::new(EINVAL, format!("{}: {e}", config::REPLAY_PORT_SET))
+                    })?;
+                let capture = host
+                    .config()
+                    .get(config::REPLAY_CAPTURE)
+                    .map(std::path::Path::new);
+                log::info!(
+                    "devlink: using {} recorded message(s) from {path} instead of the kernel",
+                    messages.len()
+                );
+                let channel = ReplayChannel::new(&messages, capture, answer)
+                    .map_err(|e| InitError::new(EIO, e))?;
+                (Box::new(channel), false)
+            }
+            None => {
+                let mut socket = DevlinkSocket::open().map_err(|e| match e {
+                    OpenError::Unavailable(m) => InitError::new(ENODEV, m),
+                    OpenError::Failed(m) => InitError::new(EIO, m),
+                })?;
+                // Subscribe before dumping, so no event falls between the two.
+                socket.subscribe().map_err(|e| InitError::new(EIO, e))?;
+                (Box::new(socket), true)
+            }
         };
+        let now = Instant::now();
         let mut provider = Representor {
-            table: PortTable::new(),
-            socket: None,
-            links: None,
+            view: DevlinkView::new(channel, dump_timeout, now),
+            kernel,
+            // Renames come from rtnetlink in both modes: a replay file
+            // stands in for devlink only, and its representors may be real
+            // netdevs.
+            links: LinkSocket::open()
+                .map_err(|e| {
+                    log::warn!("rtnetlink unavailable ({e}); netdev renames will not be followed")
+                })
+                .ok(),
             pending: PendingRenames::default(),
             rename_timeout,
             sysfs_root,
-            needs_dump: false,
             unreported_change: false,
         };
-        // Renames come from rtnetlink in both modes: a replay file stands in
-        // for devlink only, and its representors may be real netdevs.
-        provider.links = LinkSocket::open()
-            .map_err(|e| {
-                log::warn!("rtnetlink unavailable ({e}); netdev renames will not be followed")
-            })
-            .ok();
-        if let Some(path) = host.config().get(config::REPLAY) {
-            let messages = replay::load(path.as_ref()).map_err(|e| InitError::new(EIO, e))?;
-            log::info!(
-                "devlink: using {} recorded message(s) from {path} instead of the kernel",
-                messages.len()
-            );
-            provider.load(&messages);
-            return Ok(provider);
+        // The first dump, briefly waited for; a slow one ends in `run`.
+        let deadline = now + INIT_DUMP_WAIT;
+        loop {
+            provider.refresh();
+            if provider.view.sync().complete() {
+                break;
+            }
+            if let Some(e) = provider.view.sync().last_error() {
+                return Err(InitError::new(EIO, e.to_owned()));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!(
+                    "devlink: the port dump has not ended within {} ms; carrying on, and representors are declined until it ends",
+                    INIT_DUMP_WAIT.as_millis()
+                );
+                break;
+            }
+            provider.view.wait(left);
         }
-        let mut socket = DevlinkSocket::open().map_err(|e| match e {
-            OpenError::Unavailable(m) => InitError::new(ENODEV, m),
-            OpenError::Failed(m) => InitError::new(EIO, m),
-        })?;
-        // Subscribe before dumping, so no event falls between the two.
-        socket.subscribe().map_err(|e| InitError::new(EIO, e))?;
-        provider.socket = Some(socket);
-        provider.load_dump().map_err(|e| InitError::new(EIO, e))?;
         Ok(provider)
     }
 
@@ -287,25 +303,23 @@ impl Provider for Representor {
                 return None;
             }
         };
-        let controller = lookup
-            .controller
-            .map_or("any controller".into(), |c| format!("controller {c}"));
-        let found = match self.table.lookup(&lookup) {
-            Ok(Some(p)) => p,
+        if !self.view.sync().complete() {
+            log::info!("logical port {lport}: the devlink port dump has not ended yet; waiting");
+            return None;
+        }
+        let found = match self.view.table().lookup(&lookup) {
+            Ok(Some(p)) => p.clone(),
             Ok(None) => {
-                log::info!(
-                    "logical port {lport}: no representor known (yet) for PF {} {:?} on {controller}",
-                    lookup.pf_mac,
-                    lookup.function
-                );
+                let why = self.view.table().why_not_found(&lookup);
+                log::info!("logical port {lport}: {why}; not plugging it (yet)");
                 return None;
             }
             Err(candidates) => {
                 log::error!(
-                    "logical port {lport}: PF {} {:?} matches several representors ({}); set {} to choose; not plugging it",
+                    "logical port {lport}: PF {} {:?} matches several representors: {}; set {} to choose; not plugging it",
                     lookup.pf_mac,
                     lookup.function,
-                    candidates.join(", "),
+                    candidates.join(" and "),
                     options::CONTROLLER
                 );
                 return None;
@@ -321,13 +335,70 @@ impl Provider for Representor {
             );
             return None;
         }
-        match &found.netdev_name {
-            // A representor is a system interface named after its netdev.
-            Some(name) => Some(PortOut::new(name.clone())),
-            None => {
-                log::info!("logical port {lport}: its representor has no netdev (yet)");
-                None
+        let Some(name) = found.netdev_name.clone() else {
+            log::info!(
+                "logical port {lport}: its representor {} has no netdev (yet)",
+                found.path()
+            );
+            return None;
+        };
+        match self.wanted_mac(port, &found) {
+            Ok(None) => {}
+            Ok(Some(mac)) => {
+                let now = Instant::now();
+                if let Err(why) = self.view.ensure_mac(&found, mac, now) {
+                    log::info!(
+                        "logical port {lport}: representor {name}: {why}; not plugging it yet"
+                    );
+                    return None;
+                }
+            }
+            Err(e) => {
+                log::error!("logical port {lport}: {e}; not plugging it");
+                return None;
             }
         }
+        // A representor is a system interface named after its netdev.
+        Some(PortOut::new(name))
+    }
+
+    fn describe(&mut self) -> Vec<String> {
+        self.unreported_change |= self.refresh();
+        let mut ports: Vec<&DevlinkPort> = self.view.table().ports().collect();
+        ports.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut lines = vec![format!(
+            "devlink ports: {}{}",
+            ports.len(),
+            match (self.view.sync().complete(), self.view.sync().dumping()) {
+                (false, _) => ", first dump not ended",
+                (true, true) => ", dumping again",
+                (true, false) => "",
+            }
+        )];
+        for p in ports {
+            let mut line = format!("{} {:?}", p.path(), p.flavour);
+            for (what, v) in [
+                ("controller", Some(p.controller.to_string())),
+                ("external", p.external.map(|e| e.to_string())),
+                ("pf", p.pf.map(|v| v.to_string())),
+                ("vf", p.vf.map(|v| v.to_string())),
+                ("sf", p.sf.map(|v| v.to_string())),
+                ("netdev", p.netdev_name.clone()),
+                ("function-mac", p.hw_addr.map(|m| m.to_string())),
+                (
+                    "pf-mac",
+                    self.view.table().pf_mac_of(p).map(|m| m.to_string()),
+                ),
+            ] {
+                if let Some(v) = v {
+                    line += &format!(" {what} {v}");
+                }
+            }
+            if let Some(s) = self.view.programming(&p.key) {
+                line += &format!(" programming {s:?}");
+            }
+            lines.push(line);
+        }
+        lines
     }
 }

@@ -3,11 +3,24 @@
 //! netlink message per line, in hexadecimal, exactly as the kernel sent it
 //! (nlmsghdr, genlmsghdr, attributes). Blank lines and lines starting with
 //! '#' are ignored. Given with `--provider-config representor:replay=FILE`.
+//!
+//! The [`ReplayChannel`] then plays the kernel: it answers dumps, re-reads
+//! and `PORT_SET`s from those messages with the bytes the kernel would
+//! send, and can write what the provider asked to a capture file.
 
-use crate::message::DevlinkMessage;
+use crate::channel::{Channel, Incoming, Request};
+use crate::mac::MacAddr;
+use crate::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
+use crate::port::{DevlinkPort, PortKey};
+use crate::wire::{self, Source};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_generic::GenlMessage;
+use std::collections::VecDeque;
+use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
+
+const ENODEV: i32 = 19;
 
 /// One message's bytes as a line of hexadecimal.
 pub fn encode_line(bytes: &[u8]) -> String {
@@ -67,4 +80,181 @@ pub fn parse(text: &str) -> Result<Vec<DevlinkMessage>, String> {
 pub fn load(path: &Path) -> Result<Vec<DevlinkMessage>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// How the replayed kernel answers a `PORT_SET` of a function's MAC
+/// (provider configuration `replay-port-set`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortSetAnswer {
+    /// `apply` (default): acknowledge, change the port, and notify its
+    /// `PORT_NEW`, as a driver that supports it does.
+    Apply,
+    /// `apply-quietly`: acknowledge and change it without a notification
+    /// (the provider must re-read the port to see it).
+    ApplyQuietly,
+    /// `ack-only`: acknowledge but change nothing (a firmware that lies).
+    AckOnly,
+    /// `errno:N`: refuse with errno N (95 is `EOPNOTSUPP`).
+    Refuse(i32),
+    /// `no-answer`: never answer.
+    NoAnswer,
+}
+
+impl std::str::FromStr for PortSetAnswer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PortSetAnswer, String> {
+        Ok(match s {
+            "apply" => PortSetAnswer::Apply,
+            "apply-quietly" => PortSetAnswer::ApplyQuietly,
+            "ack-only" => PortSetAnswer::AckOnly,
+            "no-answer" => PortSetAnswer::NoAnswer,
+            _ => match s.strip_prefix("errno:").and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => PortSetAnswer::Refuse(n),
+                _ => {
+                    return Err(format!(
+                        "{s:?} is not one of apply, apply-quietly, ack-only, no-answer, errno:N"
+                    ))
+                }
+            },
+        })
+    }
+}
+
+/// Family id the replayed kernel uses in the bytes it makes up.
+pub const REPLAY_FAMILY_ID: u16 = 0x1a;
+
+/// A [`Channel`] that answers from recorded messages as the kernel would,
+/// byte for byte (dumps, re-reads, `PORT_SET` per [`PortSetAnswer`]), and
+/// writes every request it is sent to a capture file, one hex line each
+/// after a `#` line naming it.
+pub struct ReplayChannel {
+    /// The replayed kernel's ports, in the order first announced.
+    ports: Vec<(PortKey, DevlinkMessage)>,
+    queue: VecDeque<(Source, Vec<u8>)>,
+    seq: u32,
+    capture: Option<std::fs::File>,
+    port_set: PortSetAnswer,
+}
+
+impl ReplayChannel {
+    /// The replayed kernel after `messages` (its `PORT_NEW`s and
+    /// `PORT_DEL`s applied in order); requests are appended to `capture`.
+    pub fn new(
+        messages: &[DevlinkMessage],
+        capture: Option<&Path>,
+        port_set: PortSetAnswer,
+    ) -> Result<ReplayChannel, String> {
+        let capture = capture
+            .map(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("{}: {e}", p.display()))
+            })
+            .transpose()?;
+        let mut channel = ReplayChannel {
+            ports: Vec::new(),
+            queue: VecDeque::new(),
+            seq: 0,
+            capture,
+            port_set,
+        };
+        for m in messages {
+            channel.learn(m);
+        }
+        Ok(channel)
+    }
+
+    fn learn(&mut self, m: &DevlinkMessage) {
+        let Ok(port) = DevlinkPort::from_attrs(&m.attrs) else {
+            return;
+        };
+        let at = self.ports.iter().position(|(k, _)| *k == port.key);
+        match (m.cmd, at) {
+            (CMD_PORT_NEW, Some(i)) => self.ports[i].1 = m.clone(),
+            (CMD_PORT_NEW, None) => self.ports.push((port.key, m.clone())),
+            (CMD_PORT_DEL, Some(i)) => {
+                self.ports.remove(i);
+            }
+            _ => {}
+        }
+    }
+
+    fn port(&self, key: &PortKey) -> Option<&DevlinkMessage> {
+        self.ports.iter().find(|(k, _)| k == key).map(|(_, m)| m)
+    }
+
+    fn set_mac(&mut self, key: &PortKey, mac: MacAddr) -> Option<DevlinkMessage> {
+        let (_, msg) = self.ports.iter_mut().find(|(k, _)| k == key)?;
+        msg.attrs.retain(|a| !matches!(a, PortAttr::Function(_)));
+        msg.attrs.push(PortAttr::Function(vec![FunctionAttr::HwAddr(
+            mac.0.to_vec(),
+        )]));
+        Some(msg.clone())
+    }
+}
+
+impl Channel for ReplayChannel {
+    fn send(&mut self, req: &Request) -> Result<u32, String> {
+        self.seq += 1;
+        let seq = self.seq;
+        let bytes = wire::request(req, REPLAY_FAMILY_ID, seq);
+        if let Some(f) = &mut self.capture {
+            writeln!(f, "# {req:?}\n{}", encode_line(&bytes))
+                .map_err(|e| format!("writing the replay capture: {e}"))?;
+        }
+        let answer =
+            |q: &mut VecDeque<_>, errno| q.push_back((Source::Requests, wire::ack(&bytes, errno)));
+        match req {
+            Request::DumpPorts => {
+                for (_, m) in &self.ports {
+                    let r = wire::reply(m, REPLAY_FAMILY_ID, seq, true);
+                    self.queue.push_back((Source::Requests, r));
+                }
+                self.queue.push_back((Source::Requests, wire::done(seq, 0)));
+            }
+            Request::GetPort(key) => match self.port(key).cloned() {
+                Some(m) => {
+                    let r = wire::reply(&m, REPLAY_FAMILY_ID, seq, false);
+                    self.queue.push_back((Source::Requests, r));
+                    answer(&mut self.queue, 0);
+                }
+                None => answer(&mut self.queue, ENODEV),
+            },
+            Request::SetFunctionMac(key, mac) => match self.port_set {
+                _ if self.port(key).is_none() => answer(&mut self.queue, ENODEV),
+                PortSetAnswer::Apply | PortSetAnswer::ApplyQuietly => {
+                    let updated = self.set_mac(key, *mac).expect("the port exists");
+                    answer(&mut self.queue, 0);
+                    if self.port_set == PortSetAnswer::Apply {
+                        let mut note = updated;
+                        note.cmd = CMD_PORT_NEW;
+                        let n = wire::reply(&note, REPLAY_FAMILY_ID, 0, false);
+                        self.queue.push_back((Source::Events, n));
+                    }
+                }
+                PortSetAnswer::AckOnly => answer(&mut self.queue, 0),
+                PortSetAnswer::Refuse(errno) => answer(&mut self.queue, errno),
+                PortSetAnswer::NoAnswer => {}
+            },
+        }
+        Ok(seq)
+    }
+
+    fn receive(&mut self) -> Result<Vec<Incoming>, String> {
+        Ok(self
+            .queue
+            .drain(..)
+            .flat_map(|(source, bytes)| wire::decode(&bytes, source))
+            .collect())
+    }
+
+    fn discard_events(&mut self) -> usize {
+        let before = self.queue.len();
+        self.queue.retain(|(s, _)| *s != Source::Events);
+        before - self.queue.len()
+    }
+
+    fn wait(&mut self, _timeout: Duration) {}
 }

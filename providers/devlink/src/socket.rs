@@ -1,19 +1,27 @@
 //! Talking to the kernel's devlink over generic netlink: resolving the
-//! family, dumping the ports, and draining `config` multicast events
-//! without blocking.
+//! family (once, at start-up), then a [`Channel`] of two non-blocking
+//! sockets: one for requests and their answers, one joined to the
+//! `config` multicast group for notifications, so that queued events never
+//! mix into a dump.
 
-use crate::message::{consts::*, DevlinkMessage};
+use crate::channel::{Channel, Incoming, Request};
+use crate::message::consts::*;
+use crate::wire::{self, Source};
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    NetlinkSerializable, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkSerializable, NLM_F_ACK, NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::{GenlCtrlAttrs, McastGrpAttrs};
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlFamily, GenlMessage};
 use netlink_sys::protocols::NETLINK_GENERIC;
 use netlink_sys::{Socket, SocketAddr};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{setsockopt, sockopt};
 use std::fmt::Debug;
 use std::io;
+use std::os::fd::AsFd;
+use std::time::Duration;
 
 const ENOENT: i32 = 2;
 const ENOBUFS: i32 = 105;
@@ -35,18 +43,13 @@ impl std::fmt::Display for OpenError {
     }
 }
 
-/// What draining the event socket gave.
-#[derive(Debug)]
-pub enum Drained {
-    /// Port messages, possibly none.
-    Messages(Vec<DevlinkMessage>),
-    /// The socket overflowed (ENOBUFS): events were lost, dump again.
-    Overflow,
-}
+/// How much the event socket may queue, in bytes. A NIC creating
+/// thousands of VFs at once sends one notification of ~300 bytes each;
+/// with the kernel's default (~200 KiB) they overflow a busy agent.
+pub const EVENT_RECEIVE_BUFFER: usize = 8 << 20;
 
-/// Generic netlink sockets bound to the devlink family: a blocking one for
-/// requests (family resolution, dumps), and a non-blocking one subscribed
-/// to `config` events, so that queued events never mix into a dump.
+/// The kernel's devlink, through generic netlink sockets bound to the
+/// devlink family (see the module documentation).
 pub struct DevlinkSocket {
     sock: Socket,
     events: Option<Socket>,
@@ -77,9 +80,8 @@ where
     sock.send(&buf, 0).map(|_| ())
 }
 
-/// Splits one datagram into messages. A message that does not decode is
-/// reported in the second list and skipped; a broken frame ends the
-/// datagram.
+/// Splits one datagram into messages; the second list says what did not
+/// decode.
 fn split<I>(buf: &[u8]) -> (Vec<NetlinkMessage<I>>, Vec<String>)
 where
     I: NetlinkDeserializable + Debug,
@@ -97,11 +99,22 @@ where
         };
         match NetlinkMessage::<I>::deserialize(&buf[offset..offset + len]) {
             Ok(msg) => out.push(msg),
-            Err(e) => bad.push(format!("undecodable devlink message: {e}")),
+            Err(e) => bad.push(format!("undecodable message: {e}")),
         }
         offset += (len + 3) & !3;
     }
     (out, bad)
+}
+
+/// Raises `sock`'s receive buffer to `bytes`: beyond `net.core.rmem_max`
+/// when permitted (`SO_RCVBUFFORCE`, CAP_NET_ADMIN), else as far as that
+/// limit allows. Returns the size the kernel reports.
+pub fn raise_receive_buffer(sock: &Socket, bytes: usize) -> usize {
+    let fd = sock.as_fd();
+    if setsockopt(&fd, sockopt::RcvBufForce, &bytes).is_err() {
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &bytes);
+    }
+    nix::sys::socket::getsockopt(&fd, sockopt::RcvBuf).unwrap_or(0)
 }
 
 impl DevlinkSocket {
@@ -183,61 +196,9 @@ impl DevlinkSocket {
         }
     }
 
-    /// Dumps every devlink port on the request socket (blocking; done once
-    /// at start-up and after events were lost). Only replies to this dump
-    /// (its sequence number) are taken.
-    pub fn dump_ports(&mut self) -> Result<Vec<DevlinkMessage>, String> {
-        self.seq += 1;
-        let request = DevlinkMessage {
-            cmd: CMD_PORT_GET,
-            attrs: Vec::new(),
-        };
-        send(
-            &self.sock,
-            self.seq,
-            NLM_F_REQUEST | NLM_F_DUMP,
-            self.family_id,
-            request,
-        )
-        .map_err(|e| format!("devlink: port dump: {e}"))?;
-        let mut out = Vec::new();
-        loop {
-            let (buf, _) = self
-                .sock
-                .recv_from_full()
-                .map_err(|e| format!("devlink: port dump: {e}"))?;
-            let (messages, bad) = split::<GenlMessage<DevlinkMessage>>(&buf);
-            for e in bad {
-                log::warn!("port dump: {e}; skipped");
-            }
-            for msg in messages {
-                if msg.header.sequence_number != self.seq {
-                    continue; // a reply to an earlier, abandoned request
-                }
-                match msg.payload {
-                    NetlinkPayload::InnerMessage(g) => out.push(g.payload),
-                    NetlinkPayload::Done(d) if d.code != 0 => {
-                        return Err(format!(
-                            "devlink: port dump ended with an error: {}",
-                            io::Error::from_raw_os_error(-d.code)
-                        ))
-                    }
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) if e.code.is_some() => {
-                        let code = e.code.map_or(0, |c| -c.get());
-                        return Err(format!(
-                            "devlink: port dump refused: {}",
-                            io::Error::from_raw_os_error(code)
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// Opens the event socket: a second socket, non-blocking, joined to
-    /// the `config` multicast group, for [`DevlinkSocket::drain`].
+    /// Opens the event socket: a second socket, non-blocking, with a large
+    /// receive buffer ([`EVENT_RECEIVE_BUFFER`]), joined to the `config`
+    /// multicast group. The request socket becomes non-blocking too.
     pub fn subscribe(&mut self) -> Result<(), String> {
         let group = self
             .config_group
@@ -245,47 +206,81 @@ impl DevlinkSocket {
         let err = |what: &str, e: io::Error| format!("devlink: {what}: {e}");
         let mut events = Socket::new(NETLINK_GENERIC).map_err(|e| err("event socket", e))?;
         events.bind_auto().map_err(|e| err("event socket", e))?;
+        let size = raise_receive_buffer(&events, EVENT_RECEIVE_BUFFER);
+        log::debug!("devlink: event socket receive buffer {size} bytes");
         events
             .add_membership(group)
             .map_err(|e| err("joining the config group", e))?;
         events
             .set_non_blocking(true)
             .map_err(|e| err("event socket", e))?;
+        self.sock
+            .set_non_blocking(true)
+            .map_err(|e| err("request socket", e))?;
         self.events = Some(events);
         Ok(())
     }
+}
 
-    /// Reads every event already queued, without blocking. An event that
-    /// does not decode counts as lost: the caller dumps again.
-    pub fn drain(&mut self) -> Result<Drained, String> {
-        let Some(events) = self.events.as_ref() else {
-            return Ok(Drained::Messages(Vec::new()));
-        };
+/// Reads every datagram queued on `sock` into `out`, decoded per `source`.
+/// Returns false if the socket overflowed (`ENOBUFS`).
+fn read_all(sock: &Socket, source: Source, out: &mut Vec<Incoming>) -> Result<bool, String> {
+    loop {
+        match sock.recv_from_full() {
+            Ok((buf, _)) => out.extend(wire::decode(&buf, source)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.raw_os_error() == Some(ENOBUFS) => return Ok(false),
+            Err(e) => return Err(format!("devlink: reading: {e}")),
+        }
+    }
+}
+
+impl Channel for DevlinkSocket {
+    fn send(&mut self, req: &Request) -> Result<u32, String> {
+        self.seq = self.seq.wrapping_add(1).max(2);
+        let bytes = wire::request(req, self.family_id, self.seq);
+        self.sock
+            .send(&bytes, 0)
+            .map_err(|e| format!("devlink: sending {req:?}: {e}"))?;
+        Ok(self.seq)
+    }
+
+    fn receive(&mut self) -> Result<Vec<Incoming>, String> {
         let mut out = Vec::new();
-        let mut lost = false;
-        loop {
-            match events.recv_from_full() {
-                Ok((buf, _)) => {
-                    let (messages, bad) = split::<GenlMessage<DevlinkMessage>>(&buf);
-                    for e in bad {
-                        log::warn!("{e}");
-                        lost = true;
-                    }
-                    for msg in messages {
-                        if let NetlinkPayload::InnerMessage(g) = msg.payload {
-                            out.push(g.payload);
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && lost => {
-                    return Ok(Drained::Overflow)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(Drained::Messages(out))
-                }
-                Err(e) if e.raw_os_error() == Some(ENOBUFS) => return Ok(Drained::Overflow),
-                Err(e) => return Err(format!("devlink: reading events: {e}")),
+        // Requests first: a dump's end is then seen before the events that
+        // followed it, which is only an order of processing (events during
+        // a dump are held until it ends either way).
+        if !read_all(&self.sock, Source::Requests, &mut out)? {
+            // Answers are flow-controlled; an overflow here is a kernel
+            // oddity. Requests in flight time out and are retried.
+            log::warn!("devlink: the request socket overflowed");
+        }
+        if let Some(events) = &self.events {
+            if !read_all(events, Source::Events, &mut out)? {
+                out.push(Incoming::EventsLost);
             }
         }
+        Ok(out)
+    }
+
+    fn discard_events(&mut self) -> usize {
+        let Some(events) = &self.events else { return 0 };
+        let mut n = 0;
+        loop {
+            match events.recv_from_full() {
+                Ok(_) => n += 1,
+                Err(e) if e.raw_os_error() == Some(ENOBUFS) => n += 1,
+                Err(_) => return n,
+            }
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        let mut fds = vec![PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
+        if let Some(events) = &self.events {
+            fds.push(PollFd::new(events.as_fd(), PollFlags::POLLIN));
+        }
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
     }
 }

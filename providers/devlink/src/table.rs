@@ -179,15 +179,31 @@ impl PortTable {
         }
     }
 
+    /// Whether a PF's functions sit on an external controller (a host):
+    /// true if any of its ports says so, or if none reports it at all (a
+    /// kernel before 5.10, which has no such attribute).
+    fn pf_external(&self, pf: &PfId) -> bool {
+        let mut reported = self
+            .members
+            .get(pf)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.ports.get(k)?.external)
+            .peekable();
+        reported.peek().is_none() || reported.any(|e| e)
+    }
+
     /// Records the host MAC of PF `pf` of a devlink instance learnt
-    /// elsewhere (the sysfs fallback), for every controller that has ports
-    /// of that PF; used where devlink reports none. Returns true if a
-    /// lookup changed.
+    /// elsewhere (the sysfs fallback), for every external controller that
+    /// has ports of that PF; used where devlink reports none. The sysfs
+    /// file describes the host's PF, so a DPU-local PF never takes it.
+    /// Returns true if a lookup changed.
     pub fn set_fallback_pf_mac(&mut self, bus: &str, dev: &str, pf: u16, mac: MacAddr) -> bool {
         let ids: Vec<PfId> = self
             .members
             .keys()
             .filter(|id| id.bus == bus && id.dev == dev && id.pf == pf)
+            .filter(|id| self.pf_external(id))
             .cloned()
             .collect();
         let mut changed = false;
@@ -243,9 +259,13 @@ impl PortTable {
     }
 
     /// The representor a logical port asks for: `Ok(None)` if none is
-    /// known, `Err` with the candidates if several match (two controllers,
-    /// or two PFs reporting the same MAC), since picking one could plug the
-    /// wrong port.
+    /// known, `Err` with the candidates (see [`DevlinkPort::describe`]) if
+    /// several match, since picking one could plug the wrong port.
+    ///
+    /// Without a controller in the lookup, a function on an external
+    /// controller (the host) is preferred to a DPU-local one with the same
+    /// PF MAC and number: logical ports name host functions. Two external
+    /// ones (or two local ones) stay ambiguous.
     pub fn lookup(&self, l: &Lookup) -> Result<Option<&DevlinkPort>, Vec<String>> {
         let set = match l.controller {
             Some(controller) => self.by_function.get(&FunctionKey {
@@ -256,20 +276,76 @@ impl PortTable {
             None => self.by_function_any.get(&(l.pf_mac, l.function)),
         };
         let Some(set) = set else { return Ok(None) };
-        match set.len() {
-            1 => Ok(set.iter().next().and_then(|k| self.ports.get(k))),
-            _ => Err(set
-                .iter()
-                .filter_map(|k| self.ports.get(k))
-                .map(|p| {
-                    format!(
-                        "{} (controller {})",
-                        p.netdev_name.as_deref().unwrap_or("?"),
-                        p.controller
-                    )
-                })
-                .collect()),
+        let candidates: Vec<&DevlinkPort> = set.iter().filter_map(|k| self.ports.get(k)).collect();
+        let external: Vec<&DevlinkPort> = candidates
+            .iter()
+            .copied()
+            .filter(|p| p.external == Some(true))
+            .collect();
+        // Only ports known to be local give way; one whose side the kernel
+        // does not say keeps the lookup ambiguous.
+        let others_local = candidates.iter().all(|p| p.external.is_some());
+        match (candidates.as_slice(), external.as_slice()) {
+            ([one], _) => Ok(Some(one)),
+            (_, [one]) if l.controller.is_none() && others_local => Ok(Some(one)),
+            _ => Err(candidates.iter().map(|p| p.describe()).collect()),
         }
+    }
+
+    /// The host MAC of the PF `p` belongs to, if known.
+    pub fn pf_mac_of(&self, p: &DevlinkPort) -> Option<MacAddr> {
+        self.pf_macs.get(&pf_id(p)?).copied()
+    }
+
+    /// The port with identity `key`.
+    pub fn get(&self, key: &PortKey) -> Option<&DevlinkPort> {
+        self.ports.get(key)
+    }
+
+    /// Why a lookup found nothing, for the decline: no PF/VF/SF port at
+    /// all, PFs whose host MAC is unknown (a switchdev NIC on the host
+    /// itself has no PCI_PF port, so nothing reports one), or simply no
+    /// such function among the PF MACs known.
+    pub fn why_not_found(&self, l: &Lookup) -> String {
+        let functions = self
+            .ports
+            .values()
+            .filter(|p| function_of(p).is_some())
+            .count();
+        if functions == 0 {
+            return "devlink reports no PCI PF, VF or SF port (no NIC in switchdev mode with representors, yet)".into();
+        }
+        let mut unknown: Vec<String> = self
+            .members
+            .keys()
+            .filter(|pf| !self.pf_macs.contains_key(*pf))
+            .map(|pf| {
+                format!(
+                    "{}/{} PF {} controller {}",
+                    pf.bus, pf.dev, pf.pf, pf.controller
+                )
+            })
+            .collect();
+        unknown.sort();
+        let known: BTreeSet<String> = self.pf_macs.values().map(|m| m.to_string()).collect();
+        let mut why = format!(
+            "no representor known for {:?} of the PF with MAC {}",
+            l.function, l.pf_mac
+        );
+        if let Some(c) = l.controller {
+            why += &format!(" on controller {c}");
+        }
+        if !unknown.is_empty() {
+            why += &format!(
+                "; the host MAC of {} is unknown: devlink reports no PCI_PF port for it (as on a switchdev NIC in the hypervisor itself, where this provider cannot match PF MACs) and no sysfs fallback gave one",
+                unknown.join(", ")
+            );
+        }
+        if !known.is_empty() {
+            let list: Vec<String> = known.into_iter().take(8).collect();
+            why += &format!("; PF MACs known: {}", list.join(", "));
+        }
+        why
     }
 
     /// The port whose netdev has `ifindex`.

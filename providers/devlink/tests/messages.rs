@@ -1,48 +1,14 @@
 //! Devlink messages as the kernel sends them, per `linux/devlink.h`,
 //! through the parser and the lookup table.
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
-use netlink_packet_generic::GenlMessage;
-use vif_plug_devlink::mac::MacAddr;
-use vif_plug_devlink::message::{consts::*, DevlinkMessage, FunctionAttr, PortAttr};
+use netlink_packet_core::Nla;
+use vif_plug_devlink::message::{consts::*, FunctionAttr, PortAttr};
 use vif_plug_devlink::options::{Function, Lookup};
 use vif_plug_devlink::port::{DevlinkPort, Flavour, PortKey};
 use vif_plug_devlink::table::PortTable;
 
-const FAMILY_ID: u16 = 0x15;
-
-/// A whole netlink message (nlmsghdr + genlmsghdr + attributes).
-fn wire(cmd: u8, attrs: Vec<PortAttr>) -> Vec<u8> {
-    let mut genl = GenlMessage::from_payload(DevlinkMessage { cmd, attrs });
-    genl.set_resolved_family_id(FAMILY_ID);
-    let mut msg = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(genl));
-    msg.header.sequence_number = 1;
-    msg.finalize();
-    let mut buf = vec![0; msg.buffer_len()];
-    msg.serialize(&mut buf);
-    buf
-}
-
-fn parse(bytes: &[u8]) -> Result<DevlinkMessage, String> {
-    let msg = NetlinkMessage::<GenlMessage<DevlinkMessage>>::deserialize(bytes)
-        .map_err(|e| e.to_string())?;
-    match msg.payload {
-        NetlinkPayload::InnerMessage(g) => Ok(g.payload),
-        other => Err(format!("unexpected payload {other:?}")),
-    }
-}
-
-fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
-    let len = 4 + value.len();
-    let mut v = Vec::new();
-    v.extend_from_slice(&(len as u16).to_ne_bytes());
-    v.extend_from_slice(&kind.to_ne_bytes());
-    v.extend_from_slice(value);
-    while v.len() % 4 != 0 {
-        v.push(0);
-    }
-    v
-}
+mod common;
+use common::*;
 
 /// A PCI_VF port message assembled byte by byte, as the kernel lays it out.
 fn vf_port_bytes() -> Vec<u8> {
@@ -105,34 +71,6 @@ fn emits_and_parses_the_kernel_layout_byte_for_byte() {
     assert_eq!((port.pf, port.vf, port.controller), (Some(0), Some(3), 0));
     assert_eq!(port.netdev_name.as_deref(), Some("pf0vf3"));
     assert_eq!(port.netdev_ifindex, Some(10));
-}
-
-fn mac(s: &str) -> MacAddr {
-    s.parse().unwrap()
-}
-
-fn port(
-    dev: &str,
-    index: u32,
-    flavour: u16,
-    netdev: &str,
-    ifindex: u32,
-    rest: Vec<PortAttr>,
-) -> Vec<PortAttr> {
-    let mut a = vec![
-        PortAttr::BusName("pci".into()),
-        PortAttr::DevName(dev.into()),
-        PortAttr::PortIndex(index),
-        PortAttr::Flavour(flavour),
-        PortAttr::NetdevName(netdev.into()),
-        PortAttr::NetdevIfindex(ifindex),
-    ];
-    a.extend(rest);
-    a
-}
-
-fn hw(m: &str) -> PortAttr {
-    PortAttr::Function(vec![FunctionAttr::HwAddr(mac(m).0.to_vec())])
 }
 
 /// A dump: one NIC with two PFs, each with a physical port, its PF
@@ -218,32 +156,6 @@ fn dump() -> Vec<Vec<u8>> {
     .into_iter()
     .map(|a| wire(CMD_PORT_NEW, a))
     .collect()
-}
-
-fn load(table: &mut PortTable, messages: &[Vec<u8>]) {
-    for m in messages {
-        let msg = parse(m).unwrap();
-        let port = DevlinkPort::from_attrs(&msg.attrs).unwrap();
-        match msg.cmd {
-            CMD_PORT_NEW => {
-                table.upsert(port);
-            }
-            CMD_PORT_DEL => {
-                table.remove(&port.key);
-            }
-            other => panic!("command {other}"),
-        }
-    }
-}
-
-fn find<'a>(t: &'a PortTable, m: &str, function: Function, controller: u32) -> Option<&'a str> {
-    t.lookup(&Lookup {
-        pf_mac: mac(m),
-        function,
-        controller: Some(controller),
-    })
-    .expect("unambiguous")
-    .and_then(|p| p.netdev_name.as_deref())
 }
 
 #[test]
@@ -391,7 +303,7 @@ fn renames_are_followed() {
 }
 
 #[test]
-fn malformed_and_truncated_messages_are_errors_not_panics() {
+fn malformed_frames_are_errors_and_malformed_attributes_are_skipped() {
     let good = vf_port_bytes();
     // Every truncation is refused or parsed, never a panic.
     for n in 0..good.len() {
@@ -401,17 +313,44 @@ fn malformed_and_truncated_messages_are_errors_not_panics() {
     let mut bad = good.clone();
     bad[20] = 0xff; // first attribute's nla_len
     assert!(parse(&bad).is_err());
-    // A u32 attribute of the wrong size.
-    let mut attrs = nla(1, b"pci\0");
-    attrs.extend(nla(3, &[1, 0])); // PORT_INDEX with 2 bytes
+    // A u32 attribute of the wrong size is skipped, not the message: the
+    // port keeps everything else.
+    let mut attrs = Vec::new();
+    for (kind, value) in [
+        (1, &b"pci\0"[..]),
+        (2, b"0000:03:00.0\0"),
+        (3, &2u32.to_ne_bytes()),
+        (77, &4u16.to_ne_bytes()),
+        (127, &0u16.to_ne_bytes()),
+        (128, &[3, 0, 0, 0]), // PORT_PCI_VF_NUMBER with 4 bytes, not 2
+        (7, b"pf0vf3\0"),
+    ] {
+        attrs.extend(nla(kind, value));
+    }
+    attrs.extend(nla(145 | 0x8000, &nla(1, &[0x0c, 0x42]))); // HW_ADDR of 2 bytes
     let mut msg = Vec::new();
     msg.extend_from_slice(&((20 + attrs.len()) as u32).to_ne_bytes());
     msg.extend_from_slice(&FAMILY_ID.to_ne_bytes());
     msg.extend_from_slice(&[0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
     msg.extend_from_slice(&[7, 1, 0, 0]);
     msg.extend(attrs);
-    let e = parse(&msg).unwrap_err();
-    assert!(e.contains("PORT_INDEX") || e.contains("expected 4"), "{e}");
+    let parsed = parse(&msg).unwrap();
+    assert!(
+        matches!(&parsed.attrs[5], PortAttr::Other(n) if n.kind() == 128),
+        "{:?}",
+        parsed.attrs
+    );
+    let p = DevlinkPort::from_attrs(&parsed.attrs).unwrap();
+    assert_eq!(p.flavour, Flavour::PciVf);
+    assert_eq!((p.pf, p.vf), (Some(0), None), "the bad VF number only");
+    assert_eq!(p.netdev_name.as_deref(), Some("pf0vf3"));
+    assert_eq!(p.hw_addr, None, "a 2-byte address is no MAC");
+    // A nested function whose inner attribute runs past it: skipped too.
+    let mut bad_fn = msg.clone();
+    let at = bad_fn.len() - 8; // the inner nla_len of HW_ADDR
+    bad_fn[at] = 0x40;
+    let parsed = parse(&bad_fn).unwrap();
+    assert!(DevlinkPort::from_attrs(&parsed.attrs).is_ok());
     // Unknown attributes are kept and ignored.
     let mut a = vf_attrs();
     a.push(PortAttr::Other(netlink_packet_core::DefaultNla::new(
@@ -452,7 +391,7 @@ fn any(t: &PortTable, m: &str, function: Function) -> Result<Option<String>, Vec
 
 #[test]
 fn without_a_controller_any_controller_matches_unless_two_do() {
-    use PortAttr::{ControllerNumber, PfNumber, VfNumber};
+    use PortAttr::{ControllerNumber, External, PfNumber, VfNumber};
     let mut t = PortTable::new();
     load(&mut t, &dump());
 
@@ -462,7 +401,8 @@ fn without_a_controller_any_controller_matches_unless_two_do() {
         any(&t, "0c:42:a1:00:02:00", Function::Vf(0)).unwrap(),
         Some("c1pf0vf0".to_owned())
     );
-    // Two controllers' PFs reporting the same MAC: ambiguous, refused.
+    // Two external controllers' PFs reporting the same MAC: ambiguous,
+    // refused.
     let d = "0000:03:00.0";
     load(
         &mut t,
@@ -475,7 +415,12 @@ fn without_a_controller_any_controller_matches_unless_two_do() {
                     FLAVOUR_PCI_PF,
                     "c2pf0",
                     120,
-                    vec![PfNumber(0), ControllerNumber(2), hw("0c:42:a1:00:02:00")],
+                    vec![
+                        PfNumber(0),
+                        ControllerNumber(2),
+                        External(1),
+                        hw("0c:42:a1:00:02:00"),
+                    ],
                 ),
             ),
             wire(
@@ -486,7 +431,7 @@ fn without_a_controller_any_controller_matches_unless_two_do() {
                     FLAVOUR_PCI_VF,
                     "c2pf0vf0",
                     121,
-                    vec![PfNumber(0), VfNumber(0), ControllerNumber(2)],
+                    vec![PfNumber(0), VfNumber(0), ControllerNumber(2), External(1)],
                 ),
             ),
         ],

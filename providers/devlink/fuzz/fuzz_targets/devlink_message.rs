@@ -14,8 +14,13 @@ use netlink_packet_generic::{GenlHeader, GenlMessage};
 use vif_plug_devlink::message::DevlinkMessage;
 use vif_plug_devlink::port::DevlinkPort;
 use vif_plug_devlink::table::PortTable;
+use vif_plug_devlink::wire::{self, Source};
 
 fuzz_target!(|data: &[u8]| {
+    // As a datagram on either socket, the way the channel decodes it.
+    for source in [Source::Events, Source::Requests] {
+        let _ = wire::decode(data, source);
+    }
     // As a whole netlink message, the way the socket code parses it.
     if let Ok(msg) = NetlinkMessage::<GenlMessage<DevlinkMessage>>::deserialize(data) {
         if let NetlinkPayload::InnerMessage(g) = msg.payload {
