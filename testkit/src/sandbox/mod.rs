@@ -33,7 +33,8 @@
 //! devices also let a test plug an interface whose name matches no kernel
 //! device and still see it get an OpenFlow port, which is what a plugging
 //! agent driving a fake provider needs. Set
-//! [`SandboxOptions::dummy_netdevs`] to `false` for real tap devices.
+//! [`SandboxOptions::dummy_netdevs`] to `false` for real tap devices, and
+//! [`SandboxOptions::netns`] to keep them in a private network namespace.
 //!
 //! # Missing binaries
 //!
@@ -136,6 +137,18 @@ pub struct SandboxOptions {
     /// removes its tap devices; [`Sandbox::stop`] does not, so that a
     /// restarted `ovs-vswitchd` finds them again.
     pub dummy_netdevs: bool,
+    /// Run `ovs-vswitchd` in this existing network namespace (`ip netns
+    /// exec NAME ovs-vswitchd ...`; see [`crate::netns::NetNs`]), so that
+    /// with real devices its tap devices (`ovs-netdev`, `br-int`) do not
+    /// clash with those of another Open vSwitch on the machine, and the
+    /// devices a test hands it are the namespace's. Only `ovs-vswitchd`
+    /// moves: every daemon and tool reaches it and the databases through
+    /// Unix sockets in the sandbox directory, which no network namespace
+    /// hides. `ip` executes the daemon in its own process, so its pidfile
+    /// and [`Sandbox::pid`] still name `ovs-vswitchd`. Default `None`: the
+    /// test process's namespace. The sandbox neither creates nor deletes
+    /// the namespace; delete it after dropping the sandbox.
+    pub netns: Option<String>,
     /// How long to wait for each daemon to become ready, and the timeout
     /// given to the CLI tools. Default 30 s.
     pub timeout: Duration,
@@ -150,6 +163,7 @@ impl Default for SandboxOptions {
             sb_cluster: false,
             sb_db_args: Vec::new(),
             dummy_netdevs: true,
+            netns: None,
             timeout: Duration::from_secs(30),
         }
     }
