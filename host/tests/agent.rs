@@ -944,8 +944,7 @@ fn a_provider_failing_to_start_leaves_the_others_working() {
 #[test]
 fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
     use vif_plug_devlink::message::{consts::*, PortAttr};
-    // The representor netdev: a real veth, in the namespace where
-    // ovs-vswitchd and the agent will run.
+    // The representor netdev: a real veth where vswitchd and the agent run.
     let rep = format!("rep{}", std::process::id() % 100_000);
     let ns = common::private_netns();
     let _veth = Veth::create(&ns, &rep);
