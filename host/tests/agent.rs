@@ -944,9 +944,10 @@ fn a_provider_failing_to_start_leaves_the_others_working() {
 #[test]
 fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
     use vif_plug_devlink::message::{consts::*, PortAttr};
-    // The representor netdev: a real veth, named uniquely for this run.
+    // The representor netdev: a real veth where vswitchd and the agent run.
     let rep = format!("rep{}", std::process::id() % 100_000);
-    let _veth = Veth::create(&rep);
+    let ns = common::private_netns();
+    let _veth = Veth::create(&ns, &rep);
     // The devlink table, recorded: PF 0 with host MAC 0c:42:a1:00:00:00 and
     // its VF 3, whose representor is that veth.
     let replay = [
@@ -960,7 +961,7 @@ fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
     ]
     .join("\n");
 
-    let env = Env::start_devlink(&replay, &[]);
+    let env = Env::start_devlink(ns, &replay, &[]);
     env.add_lsp(
         "vm1",
         &[

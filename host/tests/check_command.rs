@@ -389,50 +389,80 @@ fn a_provider_built_for_abi_1_0_passes_and_is_reported_as_such() {
     );
 }
 
-/// The same 1.0 provider driven by `check` under valgrind memcheck, the
-/// worker too (it runs the host's in-process provider code): no invalid
-/// access and no leak, in the host reading a shorter vtable and passing a
-/// longer context.
+/// The same 1.0 provider under valgrind memcheck in both isolation modes:
+/// no invalid access and no leak, in the host reading a shorter vtable and
+/// passing a longer context. In `process` mode `check` drives it through
+/// its life cycle in a worker (which runs the host's in-process provider
+/// code), memcheck following the check and the worker. `check` has no
+/// in-process mode, so `none` is `list-providers --provider-isolation none`,
+/// which loads, initialises and destroys it in the host's own process,
+/// through the registry the agent uses in that mode.
 #[test]
 fn a_provider_built_for_abi_1_0_is_clean_under_valgrind() {
     let dir = private_dir();
     let so = testkit::c_test_provider_1_0(dir.path(), "libc_test_1_0.so");
-    // One report per process: the check and its worker.
-    let logs = dir.path().join("valgrind");
-    std::fs::create_dir(&logs).unwrap();
-    let out = Command::new("valgrind")
-        .args([
-            "--tool=memcheck",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-            "--error-exitcode=99",
-            "--trace-children=yes",
-        ])
-        .arg(format!("--log-file={}/%p", logs.display()))
-        .arg(env!("CARGO_BIN_EXE_vif-plug-host"))
-        .args(["check", "--provider-timeout", "60000"])
-        .arg(&so)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("valgrind is installed (apt-get install valgrind; .ci/run does it)");
-    let report = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{report}\n{stderr}");
-    assert!(report.contains("loaded: ABI 1.0"), "{report}");
-    assert!(
-        report.contains("PASS: 1 file(s), 2 class(es), 0 violation(s)"),
-        "{report}"
-    );
-    let reports: Vec<String> = std::fs::read_dir(&logs)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
-    assert_eq!(reports.len(), 2, "the check and its worker: {reports:?}");
-    for r in &reports {
-        assert!(r.contains("ERROR SUMMARY: 0 errors"), "{r}");
-        assert!(
-            r.contains("definitely lost: 0 bytes") || r.contains("All heap blocks were freed"),
-            "{r}"
-        );
+    let so = so.to_str().expect("a UTF-8 path");
+    let listed = format!("c-test\t{so}\tmaintains: c-test-lport,c-test-datapath");
+    // (isolation, the host's arguments, the processes memcheck reports on,
+    // what the output says)
+    let cases: [(&str, Vec<&str>, usize, Vec<&str>); 2] = [
+        (
+            "process",
+            vec!["check", "--provider-timeout", "60000", so],
+            2,
+            vec![
+                "loaded: ABI 1.0",
+                "PASS: 1 file(s), 2 class(es), 0 violation(s)",
+            ],
+        ),
+        (
+            "none",
+            vec![
+                "list-providers",
+                "--provider-isolation",
+                "none",
+                "--provider",
+                so,
+            ],
+            1,
+            vec![listed.as_str()],
+        ),
+    ];
+    for (isolation, args, processes, says) in cases {
+        // One report per process.
+        let logs = dir.path().join(format!("valgrind-{isolation}"));
+        std::fs::create_dir(&logs).unwrap();
+        let out = Command::new("valgrind")
+            .args([
+                "--tool=memcheck",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "--error-exitcode=99",
+                "--trace-children=yes",
+            ])
+            .arg(format!("--log-file={}/%p", logs.display()))
+            .arg(env!("CARGO_BIN_EXE_vif-plug-host"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("valgrind is installed (apt-get install valgrind; .ci/run does it)");
+        let report = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{isolation}: {report}\n{stderr}");
+        for said in says {
+            assert!(report.contains(said), "{isolation}: {report}");
+        }
+        let reports: Vec<String> = std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        assert_eq!(reports.len(), processes, "{isolation}: {reports:?}");
+        for r in &reports {
+            assert!(r.contains("ERROR SUMMARY: 0 errors"), "{isolation}: {r}");
+            assert!(
+                r.contains("definitely lost: 0 bytes") || r.contains("All heap blocks were freed"),
+                "{isolation}: {r}"
+            );
+        }
     }
 }

@@ -415,23 +415,17 @@ fn a_re_check_that_changes_nothing_is_finished_then_destroyed() {
     assert_eq!(env.iface("c-lsp1", "_uuid"), uuid, "nothing written");
 }
 
-/// The ifindex of a netdev in this namespace.
-fn ifindex(name: &str) -> u32 {
-    fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn a_representor_answer_that_changes_replaces_the_interface() {
     use vif_plug_devlink::message::{consts::*, PortAttr};
     // Two representors, real veths: VF 0 and VF 1 of one PF.
     let id = std::process::id() % 10_000;
     let (rep0, rep1, renamed) = (format!("vfa{id}"), format!("vfb{id}"), format!("vfc{id}"));
-    let _v0 = Veth::create(&rep0);
-    let mut v1 = Veth::create(&rep1);
+    // In the namespace of ovs-vswitchd and the agent, whose devlink
+    // provider follows the rename there (rtnetlink and sysfs).
+    let ns = common::private_netns();
+    let _v0 = Veth::create(&ns, &rep0);
+    let mut v1 = Veth::create(&ns, &rep1);
     let vf = |index: u32, netdev: &str, n: u16| {
         common::devlink_port_new(
             index,
@@ -440,12 +434,12 @@ fn a_representor_answer_that_changes_replaces_the_interface() {
             vec![
                 PortAttr::PfNumber(0),
                 PortAttr::VfNumber(n),
-                PortAttr::NetdevIfindex(ifindex(netdev)),
+                PortAttr::NetdevIfindex(ns.ifindex(netdev).unwrap()),
             ],
         )
     };
     let replay = [common::devlink_pf0(), vf(2, &rep0, 0), vf(3, &rep1, 1)].join("\n");
-    let env = Env::start_devlink(&replay, &["--provider-run-interval", "100"]);
+    let env = Env::start_devlink(ns, &replay, &["--provider-run-interval", "100"]);
     let options = |vf: &str| {
         vec![
             "requested-chassis=chassis-1".to_owned(),

@@ -216,3 +216,85 @@ fn failed_start_reports_the_log_and_stops_what_it_started() {
         assert!(!std::path::Path::new(dir).exists(), "{dir} was not removed");
     }
 }
+
+/// With real devices in a private network namespace, `ovs-vswitchd` runs
+/// there (its tap devices with it), is still the process the sandbox
+/// signals and asks over `ovs-appctl`, and plugs a veth of the namespace.
+#[test]
+fn real_devices_live_in_the_network_namespace_given() {
+    use std::os::unix::fs::MetadataExt;
+    use testkit::netns::NetNs;
+    let ns = NetNs::create(&format!("vifplug-tk-{}", std::process::id()))
+        .expect("ip netns add (needs root)");
+    let sandbox = Sandbox::start(SandboxOptions {
+        dummy_netdevs: false,
+        netns: Some(ns.name().to_owned()),
+        ..Default::default()
+    })
+    .expect("start the OVN sandbox");
+    let in_ns = |pid: u32| {
+        let of = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+            .unwrap()
+            .ino();
+        of == std::fs::metadata(format!("/run/netns/{}", ns.name()))
+            .unwrap()
+            .ino()
+    };
+    let pid = sandbox.pid(Daemon::Vswitchd).expect("ovs-vswitchd running");
+    assert!(
+        in_ns(pid),
+        "ovs-vswitchd (pid {pid}) is not in {}",
+        ns.name()
+    );
+    assert!(!in_ns(sandbox.pid(Daemon::OvnController).unwrap()));
+    for dev in ["ovs-netdev", "br-int"] {
+        ns.ifindex(dev)
+            .unwrap_or_else(|e| panic!("{dev} not in the namespace: {e}"));
+    }
+    assert!(sandbox
+        .appctl(Daemon::Vswitchd, &["version"])
+        .unwrap()
+        .contains("Open vSwitch"));
+
+    // A restart goes back into the namespace and finds its devices.
+    sandbox
+        .restart(Daemon::Vswitchd)
+        .expect("restart ovs-vswitchd");
+    let pid = sandbox.pid(Daemon::Vswitchd).unwrap();
+    assert!(in_ns(pid), "restarted ovs-vswitchd is not in {}", ns.name());
+
+    ns.ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v0p"])
+        .unwrap();
+    ns.ip(&["link", "set", "v0", "up"]).unwrap();
+    let chassis = chassis_uuid(&sandbox);
+    sandbox.nbctl(&["ls-add", "sw0"]).unwrap();
+    sandbox.nbctl(&["lsp-add", "sw0", "lsp1"]).unwrap();
+    sandbox
+        .vsctl(&[
+            "add-port",
+            "br-int",
+            "v0",
+            "--",
+            "set",
+            "Interface",
+            "v0",
+            "external_ids:iface-id=lsp1",
+        ])
+        .unwrap();
+    let ofport = sandbox
+        .vsctl(&["get", "Interface", "v0", "ofport"])
+        .unwrap();
+    assert!(
+        ofport.parse::<i64>().is_ok_and(|p| p > 0),
+        "ofport {ofport}"
+    );
+    wait_bound(&sandbox, "lsp1", &chassis, "after plugging the veth");
+
+    drop(sandbox);
+    assert!(
+        !process_alive(pid),
+        "ovs-vswitchd (pid {pid}) survived drop"
+    );
+    // `exit --cleanup` removed the datapath's tap devices.
+    assert!(ns.ifindex("ovs-netdev").is_err());
+}

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use testkit::netns::NetNs;
 use testkit::sandbox::{wait_until, Daemon, Sandbox, SandboxOptions};
 use testkit::{cargo_cdylib, private_dir};
 
@@ -20,9 +22,30 @@ pub struct AgentProc {
 
 impl AgentProc {
     pub fn start(sb: &Sandbox, provider_dir: &Path, extra: &[&str]) -> AgentProc {
+        AgentProc::start_in(sb, None, provider_dir, extra)
+    }
+
+    /// As [`AgentProc::start`], in network namespace `netns` if given
+    /// (`ip netns exec`, which also gives it the namespace's sysfs). `ip`
+    /// execs the agent without forking, so the child's PID is the agent's
+    /// and SIGTERM reaches it.
+    pub fn start_in(
+        sb: &Sandbox,
+        netns: Option<&str>,
+        provider_dir: &Path,
+        extra: &[&str],
+    ) -> AgentProc {
         let log = sb.dir().join(format!("agent-{}.log", std::process::id()));
         let log = next_free(log);
-        let mut cmd = sb.command(env!("CARGO_BIN_EXE_vif-plug-host"));
+        let agent = env!("CARGO_BIN_EXE_vif-plug-host");
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut cmd = sb.command("ip");
+                cmd.args(["netns", "exec", ns, agent]);
+                cmd
+            }
+            None => sb.command(agent),
+        };
         cmd.arg("run");
         if !extra.contains(&"--ovs-remote") {
             cmd.arg("--ovs-remote").arg(sb.ovs_remote());
@@ -96,6 +119,9 @@ pub struct Env {
     pub _providers: tempfile::TempDir,
     pub provider_dir: PathBuf,
     pub agent: AgentProc,
+    /// The network namespace of a devlink environment. Declared last so
+    /// that it is deleted after the sandbox and the agent have stopped.
+    pub netns: Option<NetNs>,
 }
 
 impl Env {
@@ -130,6 +156,7 @@ impl Env {
             _providers: providers,
             sb,
             agent,
+            netns: None,
         }
     }
 
@@ -160,10 +187,13 @@ impl Env {
 
     /// A sandbox on real devices (so a veth is what OVS opens), with
     /// logical switch sw0, and the agent running the devlink provider fed
-    /// from `replay` (replay-file lines), with `extra` arguments.
-    pub fn start_devlink(replay: &str, extra: &[&str]) -> Env {
+    /// from `replay` (replay-file lines), with `extra` arguments;
+    /// `ovs-vswitchd` and the agent run in `netns` (see [`private_netns`]),
+    /// which the environment owns and deletes last.
+    pub fn start_devlink(netns: NetNs, replay: &str, extra: &[&str]) -> Env {
         let sb = Sandbox::start(SandboxOptions {
             dummy_netdevs: false,
+            netns: Some(netns.name().to_owned()),
             ..SandboxOptions::default()
         })
         .expect("OVN sandbox");
@@ -174,13 +204,14 @@ impl Env {
         let config = format!("representor:replay={}", replay_file.display());
         let mut args = vec!["--provider-config", config.as_str()];
         args.extend_from_slice(extra);
-        let agent = AgentProc::start(&sb, providers.path(), &args);
+        let agent = AgentProc::start_in(&sb, Some(netns.name()), providers.path(), &args);
         sb.nbctl(&["ls-add", "sw0"]).unwrap();
         Env {
             sb,
             provider_dir: providers.path().to_owned(),
             _providers: providers,
             agent,
+            netns: Some(netns),
         }
     }
 
@@ -287,50 +318,59 @@ pub fn plug(env: &Env, lsp: &str, extra: &[&str]) {
     });
 }
 
-/// A veth pair in the host namespace, removed on drop.
-pub struct Veth(pub String);
+/// A network namespace for one test's devices and daemons, named
+/// `vifplug-<pid>-<n>` so that concurrent tests and test runs never share
+/// one: a second netdev-datapath Open vSwitch in the same namespace would
+/// fail to create its `ovs-netdev` tap device.
+pub fn private_netns() -> NetNs {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "vifplug-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    NetNs::create(&name).expect("ip netns add (needs root)")
+}
+
+/// A veth pair (up) in a test's network namespace; it goes with the
+/// namespace.
+pub struct Veth {
+    netns: String,
+    pub name: String,
+}
 
 impl Veth {
-    pub fn create(name: &str) -> Veth {
+    pub fn create(netns: &NetNs, name: &str) -> Veth {
         let peer = format!("{name}p");
-        let ok = std::process::Command::new("ip")
-            .args(["link", "add", name, "type", "veth", "peer", "name", &peer])
-            .status()
-            .expect("ip (iproute2)")
-            .success();
-        assert!(ok, "ip link add {name} type veth (needs root)");
+        netns
+            .ip(&["link", "add", name, "type", "veth", "peer", "name", &peer])
+            .expect("ip link add type veth (needs root)");
         for dev in [name, peer.as_str()] {
-            std::process::Command::new("ip")
-                .args(["link", "set", dev, "up"])
-                .status()
-                .unwrap();
+            netns.ip(&["link", "set", dev, "up"]).unwrap();
         }
-        Veth(name.to_owned())
+        Veth {
+            netns: netns.name().to_owned(),
+            name: name.to_owned(),
+        }
     }
 
     /// Renames the device, as udev does (down, rename, up).
     pub fn rename(&mut self, to: &str) {
         for args in [
-            vec!["link", "set", self.0.as_str(), "down"],
-            vec!["link", "set", self.0.as_str(), "name", to],
+            vec!["link", "set", self.name.as_str(), "down"],
+            vec!["link", "set", self.name.as_str(), "name", to],
             vec!["link", "set", to, "up"],
         ] {
+            let mut all = vec!["-n", self.netns.as_str()];
+            all.extend(args);
             let ok = std::process::Command::new("ip")
-                .args(&args)
+                .args(&all)
                 .status()
                 .unwrap()
                 .success();
-            assert!(ok, "ip {args:?}");
+            assert!(ok, "ip {all:?}");
         }
-        self.0 = to.to_owned();
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.0])
-            .status();
+        self.name = to.to_owned();
     }
 }
 

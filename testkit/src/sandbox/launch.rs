@@ -11,7 +11,17 @@ impl Sandbox {
     /// The daemon's command line, always detaching and writing its pidfile
     /// and log into the sandbox.
     pub(super) fn daemon_command(&self, daemon: Daemon) -> Command {
-        let mut cmd = self.command(self.install.binary(daemon.program()));
+        let binary = self.install.binary(daemon.program());
+        let mut cmd = match (&self.opts.netns, daemon) {
+            // `ip netns exec` execs the daemon without forking, so the
+            // daemon detaches and writes its pidfile as it does without.
+            (Some(ns), Daemon::Vswitchd) => {
+                let mut cmd = self.command("ip");
+                cmd.args(["netns", "exec", ns.as_str()]).arg(binary);
+                cmd
+            }
+            _ => self.command(binary),
+        };
         cmd.arg("--detach")
             .arg("--no-chdir")
             .arg(format!("--pidfile={}", self.pidfile(daemon).display()))

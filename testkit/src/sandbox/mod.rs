@@ -33,7 +33,8 @@
 //! devices also let a test plug an interface whose name matches no kernel
 //! device and still see it get an OpenFlow port, which is what a plugging
 //! agent driving a fake provider needs. Set
-//! [`SandboxOptions::dummy_netdevs`] to `false` for real tap devices.
+//! [`SandboxOptions::dummy_netdevs`] to `false` for real tap devices, and
+//! [`SandboxOptions::netns`] to keep them in a private network namespace.
 //!
 //! # Missing binaries
 //!
@@ -52,6 +53,7 @@
 mod install;
 mod launch;
 mod process;
+mod setup;
 
 pub use install::{check_prerequisites, Daemon};
 pub use process::{process_alive, wait_until};
@@ -135,6 +137,18 @@ pub struct SandboxOptions {
     /// removes its tap devices; [`Sandbox::stop`] does not, so that a
     /// restarted `ovs-vswitchd` finds them again.
     pub dummy_netdevs: bool,
+    /// Run `ovs-vswitchd` in this existing network namespace (`ip netns
+    /// exec NAME ovs-vswitchd ...`; see [`crate::netns::NetNs`]), so that
+    /// with real devices its tap devices (`ovs-netdev`, `br-int`) do not
+    /// clash with those of another Open vSwitch on the machine, and the
+    /// devices a test hands it are the namespace's. Only `ovs-vswitchd`
+    /// moves: every daemon and tool reaches it and the databases through
+    /// Unix sockets in the sandbox directory, which no network namespace
+    /// hides. `ip` executes the daemon in its own process, so its pidfile
+    /// and [`Sandbox::pid`] still name `ovs-vswitchd`. Default `None`: the
+    /// test process's namespace. The sandbox neither creates nor deletes
+    /// the namespace; delete it after dropping the sandbox.
+    pub netns: Option<String>,
     /// How long to wait for each daemon to become ready, and the timeout
     /// given to the CLI tools. Default 30 s.
     pub timeout: Duration,
@@ -149,6 +163,7 @@ impl Default for SandboxOptions {
             sb_cluster: false,
             sb_db_args: Vec::new(),
             dummy_netdevs: true,
+            netns: None,
             timeout: Duration::from_secs(30),
         }
     }
@@ -430,31 +445,6 @@ impl Sandbox {
         self.start_daemon(daemon)
     }
 
-    fn bring_up(&self) -> Result<(), String> {
-        for daemon in [Daemon::NbDb, Daemon::OvsDb]
-            .into_iter()
-            .chain(self.sb_members())
-        {
-            self.create_database(daemon)?;
-        }
-        self.start_daemon(Daemon::NbDb)?;
-        for m in self.sb_members() {
-            self.start_daemon(m)?;
-        }
-        self.wait_sb_cluster()?;
-        self.start_daemon(Daemon::Northd)?;
-        self.start_daemon(Daemon::OvsDb)?;
-        self.vsctl(&["--no-wait", "init"])
-            .map_err(|e| format!("initialising the Open_vSwitch database: {e}"))?;
-        self.start_daemon(Daemon::Vswitchd)?;
-        self.create_integration_bridge()?;
-        self.configure_chassis()?;
-        if self.opts.start_ovn_controller {
-            self.start_daemon(Daemon::OvnController)?;
-        }
-        Ok(())
-    }
-
     fn remote(&self, socket: &str) -> String {
         format!("unix:{}", self.file(socket).display())
     }
@@ -520,86 +510,6 @@ impl Sandbox {
         if let Some(socket) = self.db_socket(daemon) {
             let _ = fs::remove_file(socket);
         }
-    }
-
-    fn create_database(&self, daemon: Daemon) -> Result<(), String> {
-        let (file, schema) = daemon.database().expect("a database server");
-        let mut cmd = self.command(self.install.binary("ovsdb-tool"));
-        let raft = |i: usize| format!("tcp:127.0.0.1:{}", self.raft_ports[i]);
-        match (self.opts.sb_cluster, daemon) {
-            (true, Daemon::SbDb) => cmd
-                .arg("create-cluster")
-                .arg(self.file(file))
-                .arg(self.install.schema(schema))
-                .arg(raft(0)),
-            (true, Daemon::SbDb2 | Daemon::SbDb3) => {
-                let i = if daemon == Daemon::SbDb2 { 1 } else { 2 };
-                cmd.arg("join-cluster")
-                    .arg(self.file(file))
-                    .arg("OVN_Southbound")
-                    .arg(raft(i))
-                    .arg(raft(0))
-            }
-            _ => cmd
-                .arg("create")
-                .arg(self.file(file))
-                .arg(self.install.schema(schema)),
-        };
-        run_output(&mut cmd).map(drop)
-    }
-
-    /// Creates `br-int` as `ovn-controller` expects it, and checks that
-    /// `ovs-vswitchd` really runs it on the userspace datapath: the bridge's
-    /// own interface must get the local OpenFlow port and no error.
-    fn create_integration_bridge(&self) -> Result<(), String> {
-        self.vsctl(&[
-            "add-br",
-            "br-int",
-            "--",
-            "set",
-            "Bridge",
-            "br-int",
-            "datapath_type=netdev",
-            "fail_mode=secure",
-            "other_config:disable-in-band=true",
-        ])
-        .map_err(|e| self.daemon_error(Daemon::Vswitchd, &format!("creating br-int: {e}")))?;
-        let ofport = self.vsctl(&["get", "Interface", "br-int", "ofport"]);
-        let error = self.vsctl(&["get", "Interface", "br-int", "error"]);
-        match (&ofport, &error) {
-            (Ok(ofport), Ok(error)) if ofport == "65534" && error == "[]" => Ok(()),
-            _ => Err(self.daemon_error(
-                Daemon::Vswitchd,
-                &format!(
-                    "br-int does not work on the netdev datapath \
-                     (ofport {ofport:?}, error {error:?})"
-                ),
-            )),
-        }
-    }
-
-    /// Sets the Open_vSwitch external IDs `ovn-controller` reads its
-    /// configuration from.
-    fn configure_chassis(&self) -> Result<(), String> {
-        let ids = [
-            ("system-id", self.opts.chassis_name.clone()),
-            ("ovn-remote", self.sb_remote()),
-            ("ovn-encap-type", "geneve".to_owned()),
-            ("ovn-encap-ip", "127.0.0.1".to_owned()),
-            ("ovn-bridge", "br-int".to_owned()),
-            ("ovn-bridge-datapath-type", "netdev".to_owned()),
-        ];
-        // Values are quoted because OVSDB syntax would otherwise read a
-        // remote's `:` specially.
-        let settings: Vec<String> = ids
-            .iter()
-            .map(|(key, value)| format!("external_ids:{key}={}", ovsdb_string(value)))
-            .collect();
-        let mut args = vec!["set", "Open_vSwitch", "."];
-        args.extend(settings.iter().map(String::as_str));
-        self.vsctl(&args)
-            .map(drop)
-            .map_err(|e| format!("configuring the chassis: {e}"))
     }
 
     fn ctl(&self, tool: &str, remote: &str, args: &[&str]) -> Result<String, String> {
@@ -674,11 +584,6 @@ fn sandbox_dir() -> Result<tempfile::TempDir, String> {
     Ok(dir)
 }
 
-/// Quotes `s` as an OVSDB string.
-fn ovsdb_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,11 +592,5 @@ mod tests {
     fn sandbox_can_be_shared_between_threads() {
         fn shareable<T: Send + Sync>() {}
         shareable::<Sandbox>();
-    }
-
-    #[test]
-    fn ovsdb_strings_are_quoted() {
-        assert_eq!(ovsdb_string("unix:/a b"), "\"unix:/a b\"");
-        assert_eq!(ovsdb_string("a\"b\\"), "\"a\\\"b\\\\\"");
     }
 }
