@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{plug, AgentProc, Env, Veth};
+use common::{plug, AgentProc, Env};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -916,80 +916,6 @@ fn two_ports_given_one_name_do_not_block_each_other_forever() {
         env.iface("collision-lport", "external_ids:iface-id")
             .is_some_and(|i| i.contains(other))
     });
-}
-
-#[test]
-fn a_provider_failing_to_start_leaves_the_others_working() {
-    // The devlink provider cannot start where devlink is absent (as here);
-    // the agent logs why and carries on with the dummy.
-    let env = Env::start_with(|_, dir| {
-        cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", dir);
-        cargo_cdylib("vif-plug-devlink", "vif_plug_devlink", dir);
-        Vec::new()
-    });
-    plug(&env, "lsp1", &[]);
-    let log = env.agent.log();
-    if !log.contains("registered provider \"representor\"") {
-        assert!(
-            log.contains("devlink is unavailable on this machine"),
-            "{log}"
-        );
-        assert!(
-            log.contains("provider \"representor\" failed to initialise"),
-            "{log}"
-        );
-    }
-}
-
-#[test]
-fn the_devlink_provider_plugs_a_representor_that_ovn_controller_binds() {
-    use vif_plug_devlink::message::{consts::*, PortAttr};
-    // The representor netdev: a real veth where vswitchd and the agent run.
-    let rep = format!("rep{}", std::process::id() % 100_000);
-    let ns = common::private_netns();
-    let _veth = Veth::create(&ns, &rep);
-    // The devlink table, recorded: PF 0 with host MAC 0c:42:a1:00:00:00 and
-    // its VF 3, whose representor is that veth.
-    let replay = [
-        common::devlink_pf0(),
-        common::devlink_port_new(
-            2,
-            FLAVOUR_PCI_VF,
-            &rep,
-            vec![PortAttr::PfNumber(0), PortAttr::VfNumber(3)],
-        ),
-    ]
-    .join("\n");
-
-    let env = Env::start_devlink(ns, &replay, &[]);
-    env.add_lsp(
-        "vm1",
-        &[
-            "requested-chassis=chassis-1",
-            "vif-plug-type=representor",
-            "vif-plug:representor:pf-mac=0c:42:a1:00:00:00",
-            "vif-plug:representor:vf-num=3",
-        ],
-    );
-    env.wait("the representor plugged", || env.iface_exists(&rep));
-    assert_eq!(
-        env.iface(&rep, "type").as_deref(),
-        Some("\"\""),
-        "a system interface"
-    );
-    assert_eq!(
-        env.iface(&rep, "external_ids:iface-id").as_deref(),
-        Some("vm1")
-    );
-    assert_eq!(
-        env.iface(&rep, "external_ids:ovn-plugged").as_deref(),
-        Some("representor")
-    );
-    env.wait("an OpenFlow port for the veth", || {
-        env.iface(&rep, "ofport")
-            .is_some_and(|p| p.parse::<i64>().is_ok_and(|n| n > 0))
-    });
-    env.wait("vm1 bound by ovn-controller", || env.up("vm1"));
 }
 
 #[test]

@@ -91,6 +91,8 @@ pub struct Plan {
     pub lport: String,
     /// The binding's options it was computed from (empty for a removal).
     pub lport_options: Vec<(String, String)>,
+    /// The binding's MACs it was computed from (empty for a removal).
+    pub lport_macs: Vec<String>,
     /// Why, for the log (removals and replacements).
     pub why: Option<String>,
     /// The interface option keys the agent manages once it commits (see
@@ -137,11 +139,10 @@ impl Plan {
             Action::Update { expected, .. } => (**expected).clone(),
             Action::Remove(_) => return None,
         };
-        Some(Applied::new(
-            self.lport_options.clone(),
-            &iface,
-            &self.option_keys,
-        ))
+        Some(
+            Applied::new(self.lport_options.clone(), &iface, &self.option_keys)
+                .with_macs(self.lport_macs.clone()),
+        )
     }
 
     /// Reports the commit to the provider(s): `port_finish` for each

@@ -174,6 +174,10 @@ pub struct Evidence {
 pub struct Applied {
     /// The binding's options.
     pub lport_options: Vec<(String, String)>,
+    /// The binding's MACs (`Port_Binding.mac`, as passed to providers
+    /// under ABI 1.1): a provider may act on them, e.g. the devlink
+    /// provider sets a VF's MAC, so a change asks it again.
+    pub lport_macs: Vec<String>,
     /// The interface's `type` as left.
     pub iface_type: String,
     /// Its `mtu_request` as left.
@@ -196,6 +200,7 @@ impl Applied {
     ) -> Applied {
         Applied {
             lport_options,
+            lport_macs: Vec::new(),
             iface_type: iface.iface_type.clone(),
             mtu_request: iface.mtu_request,
             options: option_keys
@@ -207,6 +212,12 @@ impl Applied {
                 .map(|k| (*k, iface.external_ids.get(*k).cloned()))
                 .collect(),
         }
+    }
+
+    /// The same, computed from a binding with MACs `macs`.
+    pub fn with_macs(mut self, macs: Vec<String>) -> Applied {
+        self.lport_macs = macs;
+        self
     }
 
     /// Whether `state` still holds what was applied, in the parts the agent
@@ -536,7 +547,7 @@ impl Decision {
 pub fn step(rec: &PortRecord, ev: &Evidence) -> Decision {
     match &ev.binding {
         BindingView::Present(b) => match b.placement {
-            Placement::Main if b.ptype.is_empty() => main_here(rec, ev, &b.options),
+            Placement::Main if b.ptype.is_empty() => main_here(rec, ev, &b.options, &b.macs),
             Placement::Main => keep(ev, Keep::NotVif(b.ptype.clone())),
             Placement::NotHere => unplug(ev, UnplugWhy::NotHere),
             p => keep(ev, Keep::Placement(p)),
@@ -547,7 +558,7 @@ pub fn step(rec: &PortRecord, ev: &Evidence) -> Decision {
 }
 
 /// A VIF binding requested on our chassis as its main chassis.
-fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions) -> Decision {
+fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions, macs: &[String]) -> Decision {
     let Some(ptype) = &opts.plug_type else {
         return unplug(ev, UnplugWhy::Withdrawn);
     };
@@ -589,10 +600,9 @@ fn main_here(rec: &PortRecord, ev: &Evidence, opts: &LportOptions) -> Decision {
         let why = ReplaceWhy::Bridge { from: from.clone() };
         return replace(ev, provider, why);
     }
-    let unchanged = rec
-        .applied
-        .as_ref()
-        .is_some_and(|a| a.lport_options == opts.all && a.holds(&ours.state));
+    let unchanged = rec.applied.as_ref().is_some_and(|a| {
+        a.lport_options == opts.all && a.lport_macs == macs && a.holds(&ours.state)
+    });
     if unchanged {
         Decision::rest(Phase::Plugged)
     } else {

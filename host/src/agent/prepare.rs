@@ -17,7 +17,7 @@ use super::plan::{Action, Creation, NameRow, Plan, Removal as RemoveOp};
 use super::port_state::{
     Applied, BindingView, Doubt, Evidence, Intent, OurIface, Removal, ReplaceWhy,
 };
-use super::requests::{check_request, create_request, remove_request};
+use super::requests::{binding_macs, check_request, create_request, remove_request};
 use crate::dispatch::Providers;
 use crate::ovsdb::Uuid;
 use crate::provider::{BridgeInfo, PrepareError};
@@ -188,6 +188,7 @@ pub fn carry_out(
             Some(Ok(removal)) => Outcome::Plan(Box::new(Plan {
                 lport: lport.to_owned(),
                 lport_options: Vec::new(),
+                lport_macs: Vec::new(),
                 why: Some(why.to_string()),
                 option_keys: Vec::new(),
                 action: Action::Remove(removal),
@@ -260,6 +261,7 @@ fn create(
     let plan = Plan {
         lport: lport.to_owned(),
         lport_options,
+        lport_macs: binding_macs(ev),
         why,
         option_keys,
         action,
@@ -328,16 +330,15 @@ fn check(
     let option_keys = option_keys(&answer.options, cx.providers.maintained(ptype));
     if update.is_empty() {
         op.finish();
-        return Outcome::Unchanged(Box::new(Applied::new(
-            options.to_vec(),
-            &ours.state,
-            &option_keys,
-        )));
+        return Outcome::Unchanged(Box::new(
+            Applied::new(options.to_vec(), &ours.state, &option_keys).with_macs(binding_macs(ev)),
+        ));
     }
     let expected = Box::new(iface_diff::apply(&ours.state, &update));
     Outcome::Plan(Box::new(Plan {
         lport: lport.to_owned(),
         lport_options: options.to_vec(),
+        lport_macs: binding_macs(ev),
         why: None,
         option_keys,
         action: Action::Update {

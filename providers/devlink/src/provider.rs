@@ -345,8 +345,16 @@ impl Provider for Representor {
         match self.wanted_mac(port, &found) {
             Ok(None) => {}
             Ok(Some(mac)) => {
-                let now = Instant::now();
-                if let Err(why) = self.view.ensure_mac(&found, mac, now) {
+                let mut ready = self.view.ensure_mac(&found, mac, Instant::now());
+                if ready.is_err() {
+                    // The kernel handles a PORT_SET within the send call, so
+                    // its answer and notification may already be queued.
+                    self.unreported_change |= self.refresh();
+                    if let Some(p) = self.view.table().get(&found.key).cloned() {
+                        ready = self.view.ensure_mac(&p, mac, Instant::now());
+                    }
+                }
+                if let Err(why) = ready {
                     log::info!(
                         "logical port {lport}: representor {name}: {why}; not plugging it yet"
                     );
