@@ -35,13 +35,29 @@ impl AgentProc {
         provider_dir: &Path,
         extra: &[&str],
     ) -> AgentProc {
+        let prefix: Vec<&str> = match netns {
+            Some(ns) => vec!["ip", "netns", "exec", ns],
+            None => Vec::new(),
+        };
+        AgentProc::start_under(sb, &prefix, provider_dir, extra)
+    }
+
+    /// As [`AgentProc::start`], the agent's command line run by `prefix`
+    /// (`ip netns exec NS`, `valgrind ...`), which must exec it without
+    /// forking so that SIGTERM reaches it.
+    pub fn start_under(
+        sb: &Sandbox,
+        prefix: &[&str],
+        provider_dir: &Path,
+        extra: &[&str],
+    ) -> AgentProc {
         let log = sb.dir().join(format!("agent-{}.log", std::process::id()));
         let log = next_free(log);
         let agent = env!("CARGO_BIN_EXE_vif-plug-host");
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut cmd = sb.command("ip");
-                cmd.args(["netns", "exec", ns, agent]);
+        let mut cmd = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut cmd = sb.command(program);
+                cmd.args(args).arg(agent);
                 cmd
             }
             None => sb.command(agent),
@@ -78,17 +94,24 @@ impl AgentProc {
 
     /// SIGTERM, and the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.stop_within(Duration::from_secs(5))
+    }
+
+    /// SIGTERM, and the exit status, waiting up to `limit`.
+    pub fn stop_within(&mut self, limit: Duration) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("agent did not stop on SIGTERM:\n{}", self.log());
     }
 }
@@ -145,11 +168,21 @@ impl Env {
         opts: SandboxOptions,
         setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>,
     ) -> Env {
+        Env::start_under(opts, &[], setup)
+    }
+
+    /// As [`Env::start_in`], the agent run by `prefix` (see
+    /// [`AgentProc::start_under`]).
+    pub fn start_under(
+        opts: SandboxOptions,
+        prefix: &[&str],
+        setup: impl FnOnce(&Sandbox, &Path) -> Vec<String>,
+    ) -> Env {
         let sb = Sandbox::start(opts).expect("OVN sandbox");
         let providers = private_dir();
         let extra = setup(&sb, providers.path());
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let agent = AgentProc::start(&sb, providers.path(), &extra);
+        let agent = AgentProc::start_under(&sb, prefix, providers.path(), &extra);
         sb.nbctl(&["ls-add", "sw0"]).unwrap();
         Env {
             provider_dir: providers.path().to_owned(),

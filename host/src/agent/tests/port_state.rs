@@ -402,6 +402,13 @@ fn what_was_applied_is_not_asked_again_until_an_input_changes() {
         plugged(),
     );
     assert_eq!(step(&rec, &changed).intent, check());
+    // The CMS changed the port's MAC (Port_Binding.mac), which providers
+    // may act on (ABI 1.1): asked again.
+    let mut new_mac = ev.clone();
+    if let BindingView::Present(b) = &mut new_mac.binding {
+        b.macs = vec!["fa:16:3e:00:00:01".into()];
+    }
+    assert_eq!(step(&rec, &new_mac).intent, check());
     // Another program added its own keys: nothing to ask.
     let mut foreign = ev.clone();
     if let Some(o) = foreign.ours.as_mut() {
