@@ -354,6 +354,14 @@ const struct vif_plug_abi_info vif_plug_provider_abi = {
     sizeof(struct vif_plug_port_ctx_out), sizeof(struct vif_plug_host),
     sizeof(struct vif_plug_kv),
 };
+#elif defined(BAD_NEWER_MINOR)
+/* A library of the next minor version, as a 1.1 library is to a 1.0 host. */
+const struct vif_plug_abi_info vif_plug_provider_abi = {
+    VIF_PLUG_ABI_MAJOR, VIF_PLUG_ABI_MINOR + 1,
+    sizeof(struct vif_plug_class), sizeof(struct vif_plug_port_ctx_in),
+    sizeof(struct vif_plug_port_ctx_out), sizeof(struct vif_plug_host),
+    sizeof(struct vif_plug_kv),
+};
 #elif defined(BAD_SIZE)
 const struct vif_plug_abi_info vif_plug_provider_abi = {
     VIF_PLUG_ABI_MAJOR, VIF_PLUG_ABI_MINOR,

@@ -68,6 +68,20 @@ fn other_major_version_names_file_and_both_versions() {
     );
 }
 
+/// A library of a newer minor version is refused, as a 1.1 library is by a
+/// 1.0 host: it could read members this host does not fill.
+#[test]
+fn a_newer_minor_version_is_refused_with_upgrade_advice() {
+    let dir = private_dir();
+    let so = bad(dir.path(), "BAD_NEWER_MINOR");
+    let e = refusal(&so);
+    assert!(e.contains(&so.display().to_string()), "{e}");
+    assert!(
+        e.contains("built for ABI version 1.2, newer than this host's 1.1; upgrade the host"),
+        "{e}"
+    );
+}
+
 #[test]
 fn struct_size_mismatch() {
     let dir = private_dir();
