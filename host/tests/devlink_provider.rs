@@ -164,7 +164,10 @@ fn representors_are_found_and_bad_input_refused() {
         Some(PrepareError::Declined)
     );
     assert_eq!(
-        logs_matching("logical port vm5: no representor known (yet)").len(),
+        logs_matching(
+            "logical port vm5: no representor known for VF 4 of the PF with MAC 0c:42:a1:00:00:00; PF MACs known: 0c:42:a1:00:00:00, 0c:42:a1:00:01:00; not plugging it (yet)"
+        )
+        .len(),
         1
     );
 

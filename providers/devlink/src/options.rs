@@ -40,6 +40,17 @@ pub enum Function {
     Sf(u32),
 }
 
+impl std::fmt::Display for Function {
+    /// "the PF", "VF 3", "SF 88".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Function::Pf => f.write_str("the PF"),
+            Function::Vf(n) => write!(f, "VF {n}"),
+            Function::Sf(n) => write!(f, "SF {n}"),
+        }
+    }
+}
+
 /// What a logical port asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lookup {

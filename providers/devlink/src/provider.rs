@@ -316,9 +316,9 @@ impl Provider for Representor {
             }
             Err(candidates) => {
                 log::error!(
-                    "logical port {lport}: PF {} {:?} matches several representors: {}; set {} to choose; not plugging it",
-                    lookup.pf_mac,
+                    "logical port {lport}: {} of the PF with MAC {} matches several representors: {}; set {} to choose; not plugging it",
                     lookup.function,
+                    lookup.pf_mac,
                     candidates.join(" and "),
                     options::CONTROLLER
                 );

@@ -328,10 +328,13 @@ impl PortTable {
             .collect();
         unknown.sort();
         let known: BTreeSet<String> = self.pf_macs.values().map(|m| m.to_string()).collect();
-        let mut why = format!(
-            "no representor known for {:?} of the PF with MAC {}",
-            l.function, l.pf_mac
-        );
+        let mut why = match l.function {
+            Function::Pf => format!("no representor known for the PF with MAC {}", l.pf_mac),
+            f => format!(
+                "no representor known for {f} of the PF with MAC {}",
+                l.pf_mac
+            ),
+        };
         if let Some(c) = l.controller {
             why += &format!(" on controller {c}");
         }
