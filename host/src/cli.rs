@@ -43,7 +43,7 @@ pub enum Command {
     /// the logical ports that the Southbound database requests on this
     /// chassis with options:vif-plug-type. Stops cleanly on SIGTERM/SIGINT,
     /// leaving plugged ports in place.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Internal: a provider worker process, started by the agent with a
     /// socketpair as standard input.
     #[command(hide = true)]
@@ -150,6 +150,16 @@ pub struct RunArgs {
     /// the first look.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub unplug_settle: u64,
+    /// Directory of the pidfile (`vif-plug-host.pid`) and the control
+    /// socket (`vif-plug-host.<pid>.ctl`) that `ovs-appctl -t
+    /// vif-plug-host` talks to. Default: `$OVS_RUNDIR`, else
+    /// /var/run/openvswitch, as for Open vSwitch's own daemons.
+    #[arg(long, value_name = "DIR")]
+    pub rundir: Option<std::path::PathBuf>,
+    /// The control socket's path instead (relative to the rundir if
+    /// relative), or `none` for no control socket.
+    #[arg(long, value_name = "PATH")]
+    pub unixctl: Option<std::path::PathBuf>,
     /// Where providers come from.
     #[command(flatten)]
     pub providers: ProviderArgs,

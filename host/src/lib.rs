@@ -11,12 +11,15 @@
 pub mod agent;
 pub mod check;
 pub mod config;
+pub mod coverage;
 pub mod dispatch;
 pub mod loader;
 pub mod memory;
 pub mod ovsdb;
 pub mod provider;
 pub mod registry;
+pub mod unixctl;
+pub mod vlog;
 pub mod worker;
 
 pub use config::ProviderConfig;

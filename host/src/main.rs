@@ -13,6 +13,7 @@ use vif_plug_host::dispatch::{Isolation, Providers, Settings};
 use vif_plug_host::loader::{self, Sources};
 use vif_plug_host::ovsdb::remote;
 use vif_plug_host::ovsdb::stream::{TlsFiles, TlsSource};
+use vif_plug_host::unixctl::{ControlServer, Placement};
 use vif_plug_host::ProviderConfig;
 
 use vif_plug_host::dispatch::SLOW_CALL;
@@ -115,6 +116,16 @@ fn run(args: RunArgs) -> ExitCode {
         unplug_settle: Duration::from_millis(args.unplug_settle),
     };
     let agent = Agent::new(opts, providers);
+    let placement = Placement::new(args.rundir, args.unixctl);
+    let events = std::sync::Mutex::new(agent.sender());
+    let control = ControlServer::start(&placement, move |c| {
+        let tx = events.lock().unwrap_or_else(|e| e.into_inner());
+        tx.send(vif_plug_host::agent::Event::Control(c)).is_ok()
+    });
+    let _control = match control {
+        Ok(c) => c,
+        Err(e) => return fail("control socket", e),
+    };
     let stop = agent.stop_handle();
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -150,6 +161,10 @@ fn main() -> ExitCode {
     } else if matches!(cli.command, Command::Check { .. }) {
         let max = logger.filter().max(log::LevelFilter::Error);
         log::set_boxed_logger(Box::new(check::RecordingLogger(logger))).map(|()| max)
+    } else if matches!(cli.command, Command::Run(_)) {
+        // The agent's levels change at run time (vlog/set).
+        drop(logger);
+        vif_plug_host::vlog::install().map(|()| log::max_level())
     } else {
         let max = logger.filter();
         log::set_boxed_logger(Box::new(logger)).map(|()| max)
@@ -180,7 +195,7 @@ fn main() -> ExitCode {
             }
         }
         Command::ListProviders { providers } => list_providers(providers),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Worker { library } => ExitCode::from(vif_plug_host::worker::child::main(&library)),
     }
 }

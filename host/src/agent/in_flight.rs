@@ -8,7 +8,9 @@
 //! ends.
 
 use super::plan::{build_txn, Action, Plan};
+use super::port_state::OpKind;
 use super::port_table::{backoff, PortTable};
+use crate::coverage::{self, Counter};
 use crate::ovsdb::client::Client;
 use crate::ovsdb::txn::{check_result, failed_op};
 use serde_json::Value;
@@ -100,6 +102,7 @@ impl Writer {
         let (txn, owners) = build_txn(&plans, Some(lock));
         match client.request_json("transact", &txn.params_json()) {
             Some(id) => {
+                coverage::inc(Counter::Transaction);
                 // Logged after sending, so that logging adds no latency.
                 log::debug!("transaction of {} operation(s) sent", plans.len());
                 for p in &plans {
@@ -155,6 +158,7 @@ impl Writer {
             }
             Err(e) => e,
         };
+        coverage::inc(Counter::TransactionFailure);
         for plan in &sent.plans {
             ports.not_committed(&plan.lport);
         }
@@ -221,6 +225,12 @@ impl Writer {
 /// applied.
 fn committed(plan: Plan, bridge: &str, ports: &mut PortTable) {
     log::info!("{}", describe(&plan, bridge, true));
+    coverage::inc(match plan.kind() {
+        OpKind::Create => Counter::Plug,
+        OpKind::Remove => Counter::Unplug,
+        OpKind::Replace => Counter::Replace,
+        OpKind::Update => Counter::Update,
+    });
     let lport = plan.lport.clone();
     let applied = plan.applied();
     plan.finish();

@@ -375,6 +375,11 @@ impl PortTable {
         });
     }
 
+    /// The logical ports with a record.
+    pub fn lports(&self) -> impl Iterator<Item = &String> {
+        self.ports.keys()
+    }
+
     /// Number of ports with a record.
     pub fn len(&self) -> usize {
         self.ports.len()

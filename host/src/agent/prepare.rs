@@ -119,7 +119,10 @@ fn declined(provider: &str, e: PrepareError) -> Outcome {
             reason,
         },
         e => Outcome::Declined {
-            provider: provider.to_owned(),
+            provider: {
+                crate::coverage::inc(crate::coverage::Counter::Decline);
+                provider.to_owned()
+            },
             reason: e.to_string(),
         },
     }

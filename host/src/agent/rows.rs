@@ -280,6 +280,8 @@ view!(
         OPTIONS = "options",
         EXTERNAL_IDS = "external_ids",
         MTU_REQUEST = "mtu_request",
+        OFPORT = "ofport",
+        ERROR = "error",
     ]
 );
 
@@ -333,6 +335,17 @@ impl<'a> Interface<'a> {
     /// `mtu_request`.
     pub fn mtu_request(self) -> Option<i64> {
         col(self.0, Self::MTU_REQUEST).as_int()
+    }
+    /// `ofport`, set by ovs-vswitchd: the OpenFlow port number, `-1` if it
+    /// could not add the interface, `None` until it has looked at it.
+    pub fn ofport(self) -> Option<i64> {
+        col(self.0, Self::OFPORT).as_int()
+    }
+    /// `error`, set by ovs-vswitchd when it could not configure the
+    /// interface (e.g. "could not open network device pf0vf3 (No such
+    /// device)").
+    pub fn error(self) -> Option<&'a str> {
+        col(self.0, Self::ERROR).as_str().filter(|e| !e.is_empty())
     }
 }
 

@@ -85,6 +85,8 @@ pub struct Library {
     /// Whether the current worker answered a request since its `init`.
     served: bool,
     next_id: u64,
+    /// The minor ABI version the library was built for.
+    pub abi_minor: u32,
 }
 
 /// What a restart attempt came to.
@@ -112,6 +114,7 @@ impl Library {
             failed_restarts: 0,
             served: false,
             next_id: 0,
+            abi_minor: 0,
         }
     }
 
@@ -193,6 +196,7 @@ impl Library {
     /// loading and each `init` within `limits` (the agent's loop waits).
     pub fn restart(&mut self, limits: &Limits<'_>) -> Restart {
         self.restarts += 1;
+        crate::coverage::inc(crate::coverage::Counter::WorkerRestart);
         match self.start_and_init(limits) {
             Ok(worker) => {
                 self.failed_restarts = 0;

@@ -140,12 +140,9 @@ impl Workers {
             for c in &classes {
                 types.insert(c.type_name.clone(), (libs.len(), c.maintained.clone()));
             }
-            libs.push(Library::new(
-                settings.exe.clone(),
-                file.clone(),
-                classes,
-                worker,
-            ));
+            let mut lib = Library::new(settings.exe.clone(), file.clone(), classes, worker);
+            lib.abi_minor = loaded.abi_minor;
+            libs.push(lib);
         }
         Workers::new(settings, types, libs)
     }

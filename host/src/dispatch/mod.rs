@@ -107,6 +107,23 @@ impl From<Workers> for Providers {
     }
 }
 
+/// One registered provider type, as `vif-plug/list-providers` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// Its type.
+    pub type_name: String,
+    /// The library it came from.
+    pub file: PathBuf,
+    /// The minor ABI version the library was built for (major 1).
+    pub abi_minor: u32,
+    /// The interface option keys it maintains.
+    pub maintained: Vec<String>,
+    /// Whether it is usable (a worker left down is not).
+    pub loaded: bool,
+    /// Its worker's pid (0 while down) and restarts, in worker mode.
+    pub worker: Option<(u32, u32)>,
+}
+
 impl Providers {
     /// Loads and registers the providers of `files` in `isolation` mode,
     /// logging one line per refusal.
@@ -180,6 +197,42 @@ impl Providers {
         }
     }
 
+    /// What `vif-plug/list-providers` shows of each registered type, in
+    /// order.
+    pub fn info(&self) -> Vec<ProviderInfo> {
+        self.types()
+            .into_iter()
+            .map(|t| {
+                let (abi_minor, worker) = match &self.0 {
+                    Mode::InProcess(r) => (r.get(&t).map_or(0, |p| p.abi_minor()), None),
+                    Mode::Workers(w) => (w.abi_minor(&t).unwrap_or(0), w.worker_info(&t)),
+                };
+                ProviderInfo {
+                    file: self.origin(&t).unwrap_or_default(),
+                    maintained: self.maintained(&t).to_vec(),
+                    loaded: self.is_loaded(&t),
+                    abi_minor,
+                    worker,
+                    type_name: t,
+                }
+            })
+            .collect()
+    }
+
+    /// The inventory of `t` through its ABI 1.1 `describe`: `None` if it
+    /// has none (NULL, or built for ABI 1.0).
+    ///
+    /// Errors: no such type, or its worker is down or failed meanwhile.
+    pub fn describe(&self, t: &str) -> Result<Option<Vec<String>>, String> {
+        match &self.0 {
+            Mode::InProcess(r) => r
+                .get(t)
+                .map(|p| p.describe())
+                .ok_or_else(|| format!("no provider of type {t:?} is registered")),
+            Mode::Workers(w) => w.describe(t),
+        }
+    }
+
     /// Stops waits on workers when `flag` is raised (the agent stopping).
     pub fn set_interrupt(&mut self, flag: Arc<AtomicI32>) {
         if let Mode::Workers(w) = &mut self.0 {
@@ -189,6 +242,10 @@ impl Providers {
 
     /// Calls every provider's `run`; true if any reported a change.
     pub fn run_all(&self) -> bool {
+        crate::coverage::add(
+            crate::coverage::Counter::ProviderCall,
+            self.types().len() as u64,
+        );
         match &self.0 {
             Mode::InProcess(r) => r.iter().fold(false, |changed, p| {
                 let t = Instant::now();
@@ -214,6 +271,7 @@ impl Providers {
     /// See [`PrepareError`]; [`PrepareError::Unavailable`] when `t`'s worker
     /// is down or died during the call.
     pub fn prepare_create(&self, t: &str, req: &PortRequest) -> Result<CreateOp, PrepareError> {
+        crate::coverage::inc(crate::coverage::Counter::ProviderCall);
         match &self.0 {
             Mode::InProcess(r) => {
                 in_process(r, t, req, |p| p.prepare_create(req).map(CreateOp::local))
@@ -227,6 +285,7 @@ impl Providers {
     /// # Errors
     /// As [`Providers::prepare_create`].
     pub fn prepare_remove(&self, t: &str, req: &PortRequest) -> Result<RemoveOp, PrepareError> {
+        crate::coverage::inc(crate::coverage::Counter::ProviderCall);
         match &self.0 {
             Mode::InProcess(r) => {
                 in_process(r, t, req, |p| p.prepare_remove(req).map(RemoveOp::local))

@@ -155,6 +155,52 @@ impl Workers {
         Some((lib.worker().map_or(0, |w| w.pid()), restarts))
     }
 
+    /// The inventory of `t` (ABI 1.1 `describe`), asked of its worker:
+    /// `None` if the class has none. A worker that fails meanwhile is
+    /// handled as in any call (restarted), and the error says what
+    /// happened.
+    pub fn describe(&self, t: &str) -> Result<Option<Vec<String>>, String> {
+        let Some((i, _)) = self.types.get(t) else {
+            return Err(format!("no provider of type {t:?} is registered"));
+        };
+        let i = *i;
+        let stop = || self.stopping();
+        let limits = self.limits_until(&stop);
+        let mut inner = self.inner.borrow_mut();
+        let Some(w) = inner.libs[i].worker() else {
+            return Err(format!(
+                "the worker of provider {t:?} is down (see the log)"
+            ));
+        };
+        match w.call(&ToWorker::Describe(t.to_owned()), &limits) {
+            Ok(Reply {
+                msg: FromWorker::Described(lines),
+                slow,
+            }) => {
+                inner.libs[i].answered();
+                log_slow(&slow, &|_| None, limits.slow);
+                Ok(lines)
+            }
+            Ok(other) => {
+                self.garbled(&mut inner, i, other.msg);
+                Err(format!(
+                    "the worker of provider {t:?} answered out of turn; restarting it"
+                ))
+            }
+            Err(f) => {
+                let what = describe_failure(&f);
+                self.failed(&mut inner, i, f, &HashMap::new());
+                Err(format!("provider {t:?}: {what}"))
+            }
+        }
+    }
+
+    /// The ABI minor version of `t`'s library.
+    pub fn abi_minor(&self, t: &str) -> Option<u32> {
+        let (i, _) = self.types.get(t)?;
+        Some(self.inner.borrow().libs[*i].abi_minor)
+    }
+
     fn limits(&self) -> (Duration, Duration) {
         (self.settings.per_call, self.settings.slow)
     }

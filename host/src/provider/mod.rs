@@ -288,6 +288,12 @@ impl Provider {
         &self.handle.origin
     }
 
+    /// The minor ABI version the library was built for (its major is the
+    /// host's: any other is refused).
+    pub fn abi_minor(&self) -> u32 {
+        self.handle.abi_minor
+    }
+
     /// Interface option keys this provider maintains.
     pub fn maintained_options(&self) -> &[String] {
         &self.maintained

@@ -18,6 +18,8 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub struct AgentProc {
     pub child: Option<Child>,
     pub log: PathBuf,
+    /// Its `--rundir` (pidfile and control socket).
+    pub rundir: PathBuf,
 }
 
 impl AgentProc {
@@ -66,6 +68,12 @@ impl AgentProc {
         if !extra.contains(&"--ovs-remote") {
             cmd.arg("--ovs-remote").arg(sb.ovs_remote());
         }
+        // A rundir of its own: several agents may share a sandbox.
+        let rundir = log.with_extension("run");
+        if !extra.contains(&"--rundir") {
+            fs::create_dir_all(&rundir).unwrap();
+            cmd.arg("--rundir").arg(&rundir);
+        }
         // The suite runs in the default mode (workers); the test script
         // runs the agent's behaviour tests again with providers in process.
         if let Ok(mode) = std::env::var("VIF_PLUG_TEST_ISOLATION") {
@@ -85,6 +93,29 @@ impl AgentProc {
         AgentProc {
             child: Some(child),
             log,
+            rundir,
+        }
+    }
+
+    /// `ovs-appctl -t <its control socket> ARGS`: the output, or the error
+    /// text and exit status.
+    pub fn appctl(&self, args: &[&str]) -> Result<String, String> {
+        let pid = self.child.as_ref().expect("running").id();
+        let target = self.rundir.join(format!("vif-plug-host.{pid}.ctl"));
+        let out = std::process::Command::new("ovs-appctl")
+            .arg("-t")
+            .arg(&target)
+            .args(args)
+            .output()
+            .expect("ovs-appctl (openvswitch-common)");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "{} ({})",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                out.status
+            ))
         }
     }
 
@@ -95,6 +126,20 @@ impl AgentProc {
     /// SIGTERM, and the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         self.stop_within(Duration::from_secs(5))
+    }
+
+    /// Waits up to `limit` for the agent to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("agent did not exit within {limit:?}:\n{}", self.log());
     }
 
     /// SIGTERM, and the exit status, waiting up to `limit`.

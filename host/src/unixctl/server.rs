@@ -1,0 +1,300 @@
+//! The control socket: bound at start-up, served by threads that parse
+//! each request, answer `list-commands` and `version` themselves, and hand
+//! every other valid command to the agent's loop as a [`Control`], whose
+//! answer they write back. The agent therefore answers between two
+//! iterations, from a consistent state.
+
+use super::pidfile::{Pidfile, NAME};
+use super::protocol::{self, Request};
+use serde_json::Value;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most connections served at once; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 16;
+/// Most bytes read from one connection.
+pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
+/// How long a connection may stay silent.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the agent may take to answer a command.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Mode of the socket: the agent's user and group only.
+pub const SOCKET_MODE: u32 = 0o750;
+
+/// Where the pidfile and the socket go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// `--rundir`, else `OVS_RUNDIR`, else `/var/run/openvswitch`.
+    pub rundir: PathBuf,
+    /// `--unixctl`: the socket's path (relative to the rundir if
+    /// relative), `none` for no socket; `None` for
+    /// `<rundir>/vif-plug-host.<pid>.ctl`.
+    pub unixctl: Option<PathBuf>,
+}
+
+impl Placement {
+    /// From the command line's values and the environment, as OVS daemons
+    /// choose theirs (`lib/dirs.c`: `OVS_RUNDIR`).
+    pub fn new(rundir: Option<PathBuf>, unixctl: Option<PathBuf>) -> Placement {
+        let rundir = rundir
+            .or_else(|| std::env::var_os("OVS_RUNDIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/var/run/openvswitch"));
+        Placement { rundir, unixctl }
+    }
+
+    /// The socket's path, or `None` for `--unixctl none`.
+    pub fn socket(&self) -> Option<PathBuf> {
+        match &self.unixctl {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(self.rundir.join(p)),
+            None => Some(
+                self.rundir
+                    .join(format!("{NAME}.{}.ctl", std::process::id())),
+            ),
+        }
+    }
+}
+
+/// A command for the agent, with the way back to its caller.
+#[derive(Debug)]
+pub struct Control {
+    /// The command's name.
+    pub command: &'static str,
+    /// Its arguments (already checked against its table entry).
+    pub args: Vec<String>,
+    reply: mpsc::Sender<Result<String, String>>,
+}
+
+impl Control {
+    /// Answers the caller: the text `ovs-appctl` prints, or an error it
+    /// prints on standard error (exit status 2).
+    pub fn answer(self, outcome: Result<String, String>) {
+        let _ = self.reply.send(outcome);
+    }
+
+    /// A command and a receiver of its answer (for tests of the agent's
+    /// handlers).
+    pub fn new(
+        command: &'static str,
+        args: Vec<String>,
+    ) -> (Control, mpsc::Receiver<Result<String, String>>) {
+        let (reply, rx) = mpsc::channel();
+        (
+            Control {
+                command,
+                args,
+                reply,
+            },
+            rx,
+        )
+    }
+}
+
+/// The running control socket and the pidfile; both removed on drop.
+pub struct ControlServer {
+    socket: Option<PathBuf>,
+    _pidfile: Pidfile,
+}
+
+impl ControlServer {
+    /// Writes the pidfile, binds the socket (mode [`SOCKET_MODE`]) and
+    /// starts serving it; `deliver` hands a command to the agent and
+    /// returns false once the agent is gone.
+    ///
+    /// Errors: the rundir cannot be made, another agent runs on it, or the
+    /// socket cannot be bound (the text names the path and what to do).
+    pub fn start(
+        placement: &Placement,
+        deliver: impl Fn(Control) -> bool + Send + Sync + 'static,
+    ) -> Result<ControlServer, String> {
+        let rundir = &placement.rundir;
+        fs::create_dir_all(rundir).map_err(|e| {
+            format!(
+                "creating the rundir {}: {e} (give --rundir DIR)",
+                rundir.display()
+            )
+        })?;
+        let pidfile = Pidfile::create(rundir)?;
+        let Some(path) = placement.socket() else {
+            log::info!(
+                "no control socket (--unixctl none); pidfile {}",
+                pidfile.path().display()
+            );
+            return Ok(ControlServer {
+                socket: None,
+                _pidfile: pidfile,
+            });
+        };
+        let listener = bind(&path)?;
+        let deliver = Arc::new(deliver);
+        let active = Arc::new(AtomicUsize::new(0));
+        std::thread::Builder::new()
+            .name("unixctl".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(conn) = conn else { continue };
+                    if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                        log::warn!("control socket: {MAX_CONNECTIONS} connections already open; one refused");
+                        continue;
+                    }
+                    active.fetch_add(1, Ordering::SeqCst);
+                    let (deliver, active) = (deliver.clone(), active.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("unixctl-conn".into())
+                        .spawn(move || {
+                            serve(conn, &*deliver);
+                            active.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    if spawned.is_err() {
+                        log::warn!("control socket: cannot start a thread for a connection");
+                    }
+                }
+            })
+            .map_err(|e| format!("control socket thread: {e}"))?;
+        log::info!(
+            "control socket {} (ovs-appctl -t {}), pidfile {}",
+            path.display(),
+            if placement.unixctl.is_none() && placement.rundir == Path::new("/var/run/openvswitch")
+            {
+                NAME.to_owned()
+            } else {
+                path.display().to_string()
+            },
+            pidfile.path().display()
+        );
+        Ok(ControlServer {
+            socket: Some(path),
+            _pidfile: pidfile,
+        })
+    }
+
+    /// The socket's path, if there is one.
+    pub fn socket(&self) -> Option<&Path> {
+        self.socket.as_deref()
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        if let Some(p) = &self.socket {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Binds `path` with mode [`SOCKET_MODE`] from the start: bound in a
+/// private directory, given its mode, then renamed into place, so nobody
+/// can connect while it is more open. A stale socket (nobody listening) is
+/// replaced; a live one is an error.
+fn bind(path: &Path) -> Result<UnixListener, String> {
+    let shown = path.display();
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "{shown} is in use by another process (give --unixctl PATH)"
+            ));
+        }
+        fs::remove_file(path).map_err(|e| format!("removing the stale socket {shown}: {e}"))?;
+    }
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let private = parent.join(format!(".{NAME}.{}.bind", std::process::id()));
+    let _ = fs::remove_dir_all(&private);
+    fs::create_dir(&private).map_err(|e| format!("creating {}: {e}", private.display()))?;
+    let result = (|| {
+        fs::set_permissions(&private, fs::Permissions::from_mode(0o700))
+            .map_err(|e| e.to_string())?;
+        let tmp = private.join("ctl");
+        let listener = UnixListener::bind(&tmp).map_err(|e| e.to_string())?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(SOCKET_MODE))
+            .map_err(|e| e.to_string())?;
+        fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+        Ok(listener)
+    })();
+    let _ = fs::remove_dir_all(&private);
+    result.map_err(|e: String| {
+        format!("binding the control socket {shown}: {e} (give --rundir DIR or --unixctl PATH)")
+    })
+}
+
+fn write(conn: &mut UnixStream, reply: &Value) -> bool {
+    serde_json::to_writer(&mut *conn, reply).is_ok() && conn.flush().is_ok()
+}
+
+/// Serves one connection: requests one after another until it closes, is
+/// idle too long, or sends something that is not JSON.
+fn serve(conn: UnixStream, deliver: &dyn Fn(Control) -> bool) {
+    let _ = conn.set_read_timeout(Some(IDLE_TIMEOUT));
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
+    let reader = conn.take(MAX_REQUEST_BYTES);
+    for value in serde_json::Deserializer::from_reader(reader).into_iter::<Value>() {
+        let value = match value {
+            Ok(v) => v,
+            Err(e) if e.is_eof() || e.is_io() => return,
+            Err(e) => {
+                log::warn!("control socket: a request that is not JSON ({e}); connection closed");
+                write(
+                    &mut out,
+                    &protocol::error(&Value::Null, &format!("invalid JSON: {e}")),
+                );
+                // Read what is left before closing: closing on unread
+                // bytes resets the connection, and the caller would lose
+                // the error.
+                let _ = out.shutdown(std::net::Shutdown::Write);
+                let _ = out.set_read_timeout(Some(Duration::from_secs(1)));
+                let _ = std::io::copy(&mut (&out).take(MAX_REQUEST_BYTES), &mut std::io::sink());
+                return;
+            }
+        };
+        let reply = match protocol::parse(&value) {
+            Err(r) => {
+                log::debug!("control socket: refused a request: {}", r.error);
+                protocol::error(&r.id, &r.error)
+            }
+            Ok(req) => answer(req, deliver),
+        };
+        if !write(&mut out, &reply) {
+            return;
+        }
+    }
+}
+
+fn answer(req: Request, deliver: &dyn Fn(Control) -> bool) -> Value {
+    let id = req.id;
+    match req.command.name {
+        "list-commands" => return protocol::result(&id, &protocol::list_commands()),
+        "version" => {
+            let text = format!(
+                "{NAME} {} (provider ABI {}.{})\n",
+                env!("CARGO_PKG_VERSION"),
+                vif_plug_abi::VIF_PLUG_ABI_MAJOR,
+                vif_plug_abi::VIF_PLUG_ABI_MINOR
+            );
+            return protocol::result(&id, &text);
+        }
+        _ => {}
+    }
+    let (control, rx) = Control::new(req.command.name, req.args);
+    if !deliver(control) {
+        return protocol::error(&id, "the agent is stopping");
+    }
+    match rx.recv_timeout(ANSWER_TIMEOUT) {
+        Ok(Ok(text)) => protocol::result(&id, &text),
+        Ok(Err(e)) => protocol::error(&id, &e),
+        Err(_) => protocol::error(
+            &id,
+            &format!(
+                "the agent did not answer within {} s (busy in a provider call or a restart?)",
+                ANSWER_TIMEOUT.as_secs()
+            ),
+        ),
+    }
+}

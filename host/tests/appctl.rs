@@ -1,0 +1,238 @@
+//! The agent operated with Debian's `ovs-appctl`, against real daemons:
+//! the control socket answers every command, a port whose interface
+//! ovs-vswitchd cannot open is never shown as simply plugged, log levels
+//! change at run time, bad requests change nothing, and `exit` stops it.
+
+mod common;
+
+use common::{Env, Veth};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use vif_plug_devlink::message::{consts::*, PortAttr};
+
+const OPTIONS: &[&str] = &[
+    "requested-chassis=chassis-1",
+    "vif-plug-type=representor",
+    "vif-plug:representor:pf-mac=0c:42:a1:00:00:00",
+];
+
+fn add_vf_port(env: &Env, lsp: &str, vf: &str) {
+    let mut options = OPTIONS.to_vec();
+    let vf = format!("vif-plug:representor:vf-num={vf}");
+    options.push(&vf);
+    env.add_lsp(lsp, &options);
+}
+
+#[test]
+fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_agent() {
+    let id = std::process::id() % 100_000;
+    let (rep, ghost) = (format!("rap{id}"), format!("gho{id}"));
+    let ns = common::private_netns();
+    Veth::create(&ns, &rep);
+    // VF 3 is a real veth; VF 4's representor netdev does not exist (it
+    // vanished), so ovs-vswitchd cannot open it.
+    let vf = |index, netdev: &str, n| {
+        common::devlink_port_new(
+            index,
+            FLAVOUR_PCI_VF,
+            netdev,
+            vec![PortAttr::PfNumber(0), PortAttr::VfNumber(n)],
+        )
+    };
+    let replay = [common::devlink_pf0(), vf(2, &rep, 3), vf(3, &ghost, 4)].join("\n");
+    let mut env = Env::start_devlink(ns, &replay, &["--unplug-settle", "0"]);
+    add_vf_port(&env, "vm1", "3");
+    add_vf_port(&env, "vm2", "9");
+    add_vf_port(&env, "vm3", "4");
+    env.wait("vm1 up", || env.up("vm1"));
+    env.wait("vm3's interface refused by ovs-vswitchd", || {
+        env.agent
+            .appctl(&["vif-plug/show"])
+            .is_ok_and(|s| s.contains("vm3: plugged but NOT WORKING"))
+    });
+
+    // vif-plug/show, as text.
+    let show = env.agent.appctl(&["vif-plug/show"]).unwrap();
+    let line = |lport: &str| {
+        show.lines()
+            .find(|l| l.starts_with(&format!("{lport}: ")))
+            .unwrap_or_else(|| panic!("no {lport} in:\n{show}"))
+            .to_owned()
+    };
+    let vm1 = line("vm1");
+    assert!(
+        vm1.starts_with(&format!(
+            "vm1: plugged (provider representor, interface {rep}, ofport "
+        )),
+        "{show}"
+    );
+    assert_eq!(
+        line("vm2"),
+        "vm2: declined (provider representor): the provider declined (prepare returned false)",
+        "{show}"
+    );
+    let vm3 = line("vm3");
+    assert!(
+        vm3.starts_with(&format!(
+            "vm3: plugged but NOT WORKING (provider representor, interface {ghost}, error: "
+        )),
+        "{show}"
+    );
+    assert!(vm3.contains("No such device"), "{vm3}");
+    // The same as JSON, for machines.
+    let json: Value = serde_json::from_str(
+        &env.agent
+            .appctl(&["vif-plug/show", "--format", "json"])
+            .unwrap(),
+    )
+    .unwrap();
+    let vm3 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["lport"] == "vm3")
+        .unwrap();
+    assert_eq!(vm3["state"], "plugged");
+    assert_eq!(vm3["interface"], ghost.as_str());
+    assert!(
+        vm3["error"].as_str().unwrap().contains("No such device"),
+        "{vm3}"
+    );
+    // The error was logged once, as a warning.
+    let warned = env.log_lines(&format!(
+        "ovs-vswitchd reports interface {ghost} as not working"
+    ));
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("WARN"), "{warned:?}");
+
+    // Providers and their inventory.
+    let providers = env.agent.appctl(&["vif-plug/list-providers"]).unwrap();
+    assert!(providers.starts_with("representor: "), "{providers}");
+    assert!(
+        providers.contains(
+            "libvif_plug_devlink.so (ABI 1.1), maintains no interface option, worker pid "
+        ),
+        "{providers}"
+    );
+    assert!(providers.contains(", 0 restart(s)"), "{providers}");
+    let inventory = env
+        .agent
+        .appctl(&["vif-plug/describe", "representor"])
+        .unwrap();
+    assert!(inventory.starts_with("devlink ports: 3\n"), "{inventory}");
+    assert!(
+        inventory.contains(&format!(
+            "pci/0000:03:00.0/2 PciVf controller 0 pf 0 vf 3 netdev {rep} pf-mac 0c:42:a1:00:00:00"
+        )),
+        "{inventory}"
+    );
+    let e = env
+        .agent
+        .appctl(&["vif-plug/describe", "nope"])
+        .unwrap_err();
+    assert!(
+        e.contains("no provider of type \"nope\" is registered"),
+        "{e}"
+    );
+
+    // Counters, memory, version, the command list.
+    let coverage = env.agent.appctl(&["coverage/show"]).unwrap();
+    assert!(
+        coverage.contains("plug                 total: 2"),
+        "{coverage}"
+    );
+    assert!(env
+        .agent
+        .appctl(&["memory/show"])
+        .unwrap()
+        .contains("plugged:2"));
+    assert!(env
+        .agent
+        .appctl(&["version"])
+        .unwrap()
+        .starts_with("vif-plug-host "));
+    assert!(env
+        .agent
+        .appctl(&["list-commands"])
+        .unwrap()
+        .contains("vif-plug/show"));
+
+    // Log levels at run time: with warnings only, a new plug says nothing;
+    // back to info, the next one does.
+    assert!(env
+        .agent
+        .appctl(&["vlog/set", "ANY:console:warn"])
+        .unwrap()
+        .is_empty());
+    let list = env.agent.appctl(&["vlog/list"]).unwrap();
+    assert!(list.contains("ANY (default)"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("vif_plug_host::agent") && l.ends_with("WARN")),
+        "{list}"
+    );
+    env.sb.nbctl(&["lsp-del", "vm3"]).unwrap();
+    env.wait("vm3 unplugged", || !env.iface_exists(&ghost));
+    assert!(env.log_lines("unplugged logical port vm3").is_empty());
+    env.agent
+        .appctl(&["vlog/set", "vif_plug_host::agent:info"])
+        .unwrap();
+    env.sb.nbctl(&["lsp-del", "vm1"]).unwrap();
+    env.wait("vm1 unplug said", || {
+        !env.log_lines("unplugged logical port vm1").is_empty()
+    });
+
+    // Bad requests: one error each, nothing changes, the agent carries on.
+    for (args, needle) in [
+        (
+            vec!["no-such-command"],
+            "\"no-such-command\" is not a valid command",
+        ),
+        (
+            vec!["vif-plug/show", "--format", "xml"],
+            "usage: vif-plug/show [--format text|json]",
+        ),
+        (vec!["vlog/set", "x:syslog:dbg"], "no syslog destination"),
+        (
+            vec!["exit", "now"],
+            "\"exit\" command takes at most 0 arguments",
+        ),
+    ] {
+        let e = env.agent.appctl(&args).unwrap_err();
+        assert!(e.contains(needle), "{args:?}: {e}");
+        assert!(e.contains("exit status: 2"), "{e}");
+    }
+    let pid = env.agent.child.as_ref().unwrap().id();
+    let socket = env.agent.rundir.join(format!("vif-plug-host.{pid}.ctl"));
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o750, "socket mode");
+    let mut raw = UnixStream::connect(&socket).unwrap();
+    raw.write_all(b"{\"id\": 1, \"method\": ").unwrap();
+    raw.write_all(b"]] not json").unwrap();
+    raw.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    raw.read_to_string(&mut reply).unwrap();
+    assert!(reply.contains("invalid JSON"), "{reply}");
+    assert!(env
+        .agent
+        .appctl(&["vif-plug/show"])
+        .unwrap()
+        .contains("vm2: declined"));
+
+    // exit: a clean stop, ports left in place, socket and pidfile gone.
+    assert_eq!(env.agent.appctl(&["exit"]).unwrap(), "");
+    let status = env.agent.wait_exit(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists(), "the socket is removed");
+    assert!(
+        !env.agent.rundir.join("vif-plug-host.pid").exists(),
+        "the pidfile is removed"
+    );
+    assert!(
+        env.log_lines("exit requested through the control socket: stopping")
+            .len()
+            == 1
+    );
+}
