@@ -71,7 +71,7 @@ pub struct ProviderArgs {
     #[arg(long = "provider-dir", value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
     /// Configuration for a provider's init, e.g.
-    /// devlink:sysfs-root=/sys (repeatable).
+    /// representor:sysfs-root=/sys (repeatable).
     #[arg(long = "provider-config", value_name = "TYPE:KEY=VALUE", value_parser = parse_spec)]
     pub config: Vec<Setting>,
     /// Where provider code runs: "process" loads each library in a worker

@@ -229,3 +229,48 @@ fn program_mac_false_plugs_without_asking() {
         "no PORT_SET at all"
     );
 }
+
+/// Two logical ports asking for the same VF: the second is refused, and
+/// the function keeps the MAC of the port that has it (it used to flip
+/// between the two every second).
+#[test]
+fn a_second_logical_port_on_the_same_vf_never_changes_its_mac() {
+    let rep = format!("rpd{}", std::process::id() % 100_000);
+    let dir = private_dir();
+    let capture = dir.path().join("requests");
+    let config = format!("representor:replay-capture={}", capture.display());
+    let env = start(
+        &rep,
+        &[
+            "--provider-config",
+            &config,
+            "--provider-run-interval",
+            "100",
+        ],
+    );
+    add_vf3_port(&env, "vm1", "fa:16:3e:00:00:01");
+    env.wait("vm1 plugged", || env.iface_exists(&rep));
+    add_vf3_port(&env, "vm2", "fa:16:3e:00:00:02");
+    env.wait("vm2 refused", || {
+        !env
+            .log_lines(&format!("logical port vm2: representor {rep} is plugged for logical port vm1: one logical port per function; not plugging it"))
+            .is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        mac_sets(&capture, "fa:16:3e:00:00:02"),
+        0,
+        "vm2's MAC never set"
+    );
+    assert_eq!(mac_sets(&capture, "fa:16:3e:00:00:01"), 1, "vm1's set once");
+    assert_eq!(
+        env.iface(&rep, "external_ids:iface-id").as_deref(),
+        Some("vm1")
+    );
+    // vm1 goes: vm2 gets the function, with its MAC.
+    env.sb.nbctl(&["lsp-del", "vm1"]).unwrap();
+    env.wait("vm2 plugged instead", || {
+        env.iface(&rep, "external_ids:iface-id").as_deref() == Some("vm2")
+    });
+    assert_eq!(mac_sets(&capture, "fa:16:3e:00:00:02"), 1);
+}

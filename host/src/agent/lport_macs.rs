@@ -6,14 +6,21 @@
 //! `Logical_Switch_Port.addresses`, which ovn-northd copies); the words
 //! carry no MAC of this port and are skipped.
 
-/// The MAC of each entry of `Port_Binding.mac`, in order, lowercase; an
-/// entry that does not start with a MAC (a word, or garbage) is skipped.
+/// Most MACs passed to a provider: the Rust SDK refuses a context with
+/// more, and no NIC function has more.
+pub const MAX_LPORT_MACS: usize = 1024;
+
+/// The MAC of each entry of `Port_Binding.mac`, in the Southbound's order
+/// (OVSDB sets are sorted, so not necessarily the order the CMS gave),
+/// lowercase, at most [`MAX_LPORT_MACS`]; an entry that does not start
+/// with a MAC (a word, or garbage) is skipped.
 pub fn from_mac_column<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     entries
         .into_iter()
         .filter_map(|e| e.split_whitespace().next())
         .filter(|first| is_mac(first))
         .map(str::to_ascii_lowercase)
+        .take(MAX_LPORT_MACS)
         .collect()
 }
 

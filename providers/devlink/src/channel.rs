@@ -26,6 +26,19 @@ pub enum Request {
     SetFunctionMac(PortKey, MacAddr),
 }
 
+impl std::fmt::Display for Request {
+    /// As devlink(8) would say it: `PORT_SET pci/0000:03:00.0/2 hw_addr
+    /// fa:16:3e:00:00:01`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = |k: &PortKey| format!("{}/{}/{}", k.bus, k.dev, k.index);
+        match self {
+            Request::DumpPorts => f.write_str("PORT_GET (dump)"),
+            Request::GetPort(k) => write!(f, "PORT_GET {}", path(k)),
+            Request::SetFunctionMac(k, m) => write!(f, "PORT_SET {} hw_addr {m}", path(k)),
+        }
+    }
+}
+
 /// Something devlink sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {

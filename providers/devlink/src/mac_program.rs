@@ -86,6 +86,14 @@ pub enum Programming {
 }
 
 impl Programming {
+    /// Whether a request is unanswered or its effect not yet seen.
+    fn in_flight(&self) -> bool {
+        matches!(
+            self,
+            Programming::Sent { .. } | Programming::Acked { .. } | Programming::Rereading { .. }
+        )
+    }
+
     fn mac(&self) -> MacAddr {
         match self {
             Programming::Sent { mac, .. }
@@ -119,7 +127,10 @@ pub fn verdict(
     state: Option<&Programming>,
     now: Instant,
 ) -> Verdict {
-    if current == Some(want) {
+    // A request for another MAC still in flight may yet land after this
+    // look: set ours again, after it.
+    let other_in_flight = state.is_some_and(|s| s.in_flight() && s.mac() != want);
+    if current == Some(want) && !other_in_flight {
         return Verdict::Plug;
     }
     let Some(state) = state.filter(|s| s.mac() == want) else {
@@ -254,7 +265,17 @@ impl MacProgrammer {
 
     /// An acknowledgement of request `seq` (errno 0) or its refusal.
     /// Returns true if a port's verdict changed.
-    pub fn on_ack(&mut self, seq: u32, errno: i32, table: &PortTable, now: Instant) -> bool {
+    ///
+    /// `dumping`: a dump runs, so a re-read's reply is held until it ends;
+    /// its acknowledgement then proves nothing yet.
+    pub fn on_ack(
+        &mut self,
+        seq: u32,
+        errno: i32,
+        table: &PortTable,
+        dumping: bool,
+        now: Instant,
+    ) -> bool {
         let Some((key, state)) = self.states.iter().find(|(_, s)| {
             matches!(s, Programming::Sent { seq: s, .. } | Programming::Rereading { seq: s, .. } if *s == seq)
         }) else {
@@ -296,6 +317,18 @@ impl MacProgrammer {
                 );
                 false
             }
+            (Programming::Rereading { mac, attempt, .. }, 0) if dumping => {
+                // Look again once the dump (and the held reply) are in.
+                self.states.insert(
+                    key,
+                    Programming::Acked {
+                        mac,
+                        since: now,
+                        attempt,
+                    },
+                );
+                false
+            }
             (Programming::Rereading { mac, attempt, .. }, errno) => {
                 let seen = table.get(&key).and_then(|p| p.hw_addr);
                 if seen == Some(mac) {
@@ -330,6 +363,10 @@ impl MacProgrammer {
     /// again).
     pub fn tick(&mut self, table: &PortTable, channel: &mut dyn Channel, now: Instant) -> bool {
         let mut changed = false;
+        // A device with no port left (a driver reload, a firmware update)
+        // is asked again when it comes back.
+        self.said_unsupported
+            .retain(|(bus, dev)| table.by_device(bus, dev).next().is_some());
         let keys: Vec<PortKey> = self.states.keys().cloned().collect();
         for key in keys {
             let Some(port) = table.get(&key) else {

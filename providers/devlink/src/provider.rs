@@ -13,6 +13,7 @@ use crate::replay::{PortSetAnswer, ReplayChannel};
 use crate::socket::{DevlinkSocket, OpenError};
 use crate::view::DevlinkView;
 use crate::{replay, sysfs};
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -44,6 +45,15 @@ pub mod config {
     /// How long a port dump may take before it is abandoned and retried,
     /// in ms (default 5000).
     pub const DUMP_TIMEOUT_MS: &str = "dump-timeout-ms";
+    /// Every key.
+    pub const ALL: &[&str] = &[
+        SYSFS_ROOT,
+        REPLAY,
+        REPLAY_CAPTURE,
+        REPLAY_PORT_SET,
+        RENAME_TIMEOUT_MS,
+        DUMP_TIMEOUT_MS,
+    ];
 }
 
 /// The provider's state: the table, where it is fed from, and the MACs
@@ -61,6 +71,13 @@ pub struct Representor {
     sysfs_root: PathBuf,
     /// A change seen outside `run` (in `prepare`), for `run` to report.
     unreported_change: bool,
+    /// Which logical port each representor (netdev) is plugged for, from
+    /// the interfaces the agent reports and commits: a function's MAC is
+    /// only ever set for the logical port that has it.
+    owners: HashMap<String, String>,
+    /// The last decline said for each logical port: said again only when
+    /// it changes (the agent asks again whenever `run` reports a change).
+    said: HashMap<String, String>,
 }
 
 fn millis(host: &Host<'_>, key: &str, default: u64) -> Result<Duration, InitError> {
@@ -206,10 +223,106 @@ impl Representor {
     }
 }
 
+impl Representor {
+    /// The representor's netdev for `port`, or the level and reason to
+    /// decline (see [`Provider::prepare_create`]).
+    fn answer(&mut self, port: &PortIn<'_>) -> Result<String, (log::Level, String)> {
+        use log::Level::{Error, Info};
+        let lport = port.lport_name();
+        let lookup = options::parse(|k| port.lport_option(k)).map_err(|e| (Error, e))?;
+        if !self.view.sync().complete() {
+            return Err((Info, "the devlink port dump has not ended yet".into()));
+        }
+        let found = match self.view.table().lookup(&lookup) {
+            Ok(Some(p)) => p.clone(),
+            Ok(None) => return Err((Info, self.view.table().why_not_found(&lookup))),
+            Err(candidates) => {
+                let controllers: std::collections::BTreeSet<&str> = candidates
+                    .iter()
+                    .filter_map(|c| c.split(", controller ").nth(1))
+                    .collect();
+                let hint = if controllers.len() > 1 && lookup.controller.is_none() {
+                    format!("; set {} to choose", options::CONTROLLER)
+                } else {
+                    "; the NIC reports the same function twice".into()
+                };
+                return Err((
+                    Error,
+                    format!(
+                        "{} of the PF with MAC {} matches several representors: {}{hint}",
+                        lookup.function,
+                        lookup.pf_mac,
+                        candidates.join(" and ")
+                    ),
+                ));
+            }
+        };
+        if found
+            .netdev_ifindex
+            .is_some_and(|i| self.pending.is_pending(i))
+        {
+            let name = found.netdev_name.as_deref().unwrap_or("?");
+            return Err((
+                Info,
+                format!("representor {name} is expected to be renamed by udev; waiting"),
+            ));
+        }
+        let Some(name) = found.netdev_name.clone() else {
+            return Err((
+                Info,
+                format!("its representor {} has no netdev (yet)", found.path()),
+            ));
+        };
+        let ours = port.iface().is_some_and(|i| i.name == name);
+        if let Some(owner) = self.owners.get(&name).filter(|o| *o != lport && !ours) {
+            return Err((
+                Info,
+                format!("representor {name} is plugged for logical port {owner}: one logical port per function"),
+            ));
+        }
+        let Some(mac) = self.wanted_mac(port, &found).map_err(|e| (Error, e))? else {
+            return Ok(name);
+        };
+        let mut ready = self.view.ensure_mac(&found, mac, Instant::now());
+        if ready.is_err() {
+            // The kernel handles a PORT_SET within the send call, so its
+            // answer and notification may already be queued.
+            self.unreported_change |= self.refresh();
+            if let Some(p) = self.view.table().get(&found.key).cloned() {
+                ready = self.view.ensure_mac(&p, mac, Instant::now());
+            }
+        }
+        ready
+            .map(|()| name.clone())
+            .map_err(|why| (Info, format!("representor {name}: {why}")))
+    }
+}
+
 impl Provider for Representor {
     const TYPE: &'static CStr = c"representor";
 
     fn init(host: &Host<'_>) -> Result<Self, InitError> {
+        // A mistyped key would silently leave its default in force.
+        for (key, _) in host.config().iter() {
+            if !config::ALL.contains(&key) {
+                return Err(InitError::new(
+                    EINVAL,
+                    format!(
+                        "unknown configuration key {key:?} (known: {})",
+                        config::ALL.join(", ")
+                    ),
+                ));
+            }
+        }
+        let replay_only = [config::REPLAY_CAPTURE, config::REPLAY_PORT_SET];
+        if host.config().get(config::REPLAY).is_none() {
+            if let Some(k) = replay_only.iter().find(|k| host.config().get(k).is_some()) {
+                return Err(InitError::new(
+                    EINVAL,
+                    format!("{k} applies only with {}=FILE", config::REPLAY),
+                ));
+            }
+        }
         let sysfs_root = PathBuf::from(host.config().get(config::SYSFS_ROOT).unwrap_or("/sys"));
         let rename_timeout = millis(host, config::RENAME_TIMEOUT_MS, 3000)?;
         let dump_timeout = millis(host, config::DUMP_TIMEOUT_MS, 5000)?;
@@ -262,6 +375,8 @@ impl Provider for Representor {
             rename_timeout,
             sysfs_root,
             unreported_change: false,
+            owners: HashMap::new(),
+            said: HashMap::new(),
         };
         // The first dump, briefly waited for; a slow one ends in `run`.
         let deadline = now + INIT_DUMP_WAIT;
@@ -296,78 +411,44 @@ impl Provider for Representor {
         // change found here may unblock other ports: `run` reports it.
         self.unreported_change |= self.refresh();
         let lport = port.lport_name();
-        let lookup = match options::parse(|k| port.lport_option(k)) {
-            Ok(l) => l,
-            Err(e) => {
-                log::error!("logical port {lport}: {e}; not plugging it");
-                return None;
-            }
-        };
-        if !self.view.sync().complete() {
-            log::info!("logical port {lport}: the devlink port dump has not ended yet; waiting");
-            return None;
-        }
-        let found = match self.view.table().lookup(&lookup) {
-            Ok(Some(p)) => p.clone(),
-            Ok(None) => {
-                let why = self.view.table().why_not_found(&lookup);
-                log::info!("logical port {lport}: {why}; not plugging it (yet)");
-                return None;
-            }
-            Err(candidates) => {
-                log::error!(
-                    "logical port {lport}: {} of the PF with MAC {} matches several representors: {}; set {} to choose; not plugging it",
-                    lookup.function,
-                    lookup.pf_mac,
-                    candidates.join(" and "),
-                    options::CONTROLLER
-                );
-                return None;
-            }
-        };
-        if found
-            .netdev_ifindex
-            .is_some_and(|i| self.pending.is_pending(i))
-        {
-            log::info!(
-                "logical port {lport}: representor {} is expected to be renamed by udev; waiting",
-                found.netdev_name.as_deref().unwrap_or("?")
-            );
-            return None;
-        }
-        let Some(name) = found.netdev_name.clone() else {
-            log::info!(
-                "logical port {lport}: its representor {} has no netdev (yet)",
-                found.path()
-            );
-            return None;
-        };
-        match self.wanted_mac(port, &found) {
-            Ok(None) => {}
-            Ok(Some(mac)) => {
-                let mut ready = self.view.ensure_mac(&found, mac, Instant::now());
-                if ready.is_err() {
-                    // The kernel handles a PORT_SET within the send call, so
-                    // its answer and notification may already be queued.
-                    self.unreported_change |= self.refresh();
-                    if let Some(p) = self.view.table().get(&found.key).cloned() {
-                        ready = self.view.ensure_mac(&p, mac, Instant::now());
-                    }
-                }
-                if let Err(why) = ready {
-                    log::info!(
-                        "logical port {lport}: representor {name}: {why}; not plugging it yet"
-                    );
-                    return None;
+        let answer = self.answer(port);
+        match &answer {
+            Ok(name) => {
+                self.said.remove(lport);
+                if port.iface().is_some_and(|i| i.name == name) {
+                    self.owners.insert(name.clone(), lport.to_owned());
                 }
             }
-            Err(e) => {
-                log::error!("logical port {lport}: {e}; not plugging it");
-                return None;
+            Err((level, why)) => {
+                let tail = match port.iface() {
+                    Some(i) => format!("; interface {} is left as it is", i.name),
+                    None => "; not plugging it".into(),
+                };
+                let line = format!("logical port {lport}: {why}{tail}");
+                if self.said.get(lport) == Some(&line) {
+                    log::debug!("{line}");
+                } else {
+                    log::log!(*level, "{line}");
+                    self.said.insert(lport.to_owned(), line);
+                }
             }
         }
         // A representor is a system interface named after its netdev.
-        Some(PortOut::new(name))
+        answer.ok().map(PortOut::new)
+    }
+
+    fn finish_create(&mut self, port: &PortIn<'_>, out: &PortOut) {
+        self.owners
+            .insert(out.name.clone(), port.lport_name().to_owned());
+    }
+
+    fn finish_remove(&mut self, port: &PortIn<'_>) {
+        let lport = port.lport_name();
+        let before = self.owners.len();
+        self.owners.retain(|_, l| l != lport);
+        self.said.remove(lport);
+        // A representor freed may be what another logical port waits for.
+        self.unreported_change |= self.owners.len() != before;
     }
 
     fn describe(&mut self) -> Vec<String> {

@@ -44,6 +44,9 @@ pub fn encode(msg: &DevlinkMessage, family_id: u16) -> String {
 
 fn decode_line(line: &str) -> Result<Vec<u8>, String> {
     let line = line.trim();
+    if let Some(c) = line.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(format!("{c:?} is not a hexadecimal digit"));
+    }
     if line.len() % 2 != 0 {
         return Err("odd number of hex digits".into());
     }
@@ -146,6 +149,10 @@ impl ReplayChannel {
     ) -> Result<ReplayChannel, String> {
         let capture = capture
             .map(|p| {
+                // Not a FIFO or a device: opening one could block `init`.
+                if p.exists() && !p.is_file() {
+                    return Err(format!("{}: not a regular file", p.display()));
+                }
                 std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -201,7 +208,7 @@ impl Channel for ReplayChannel {
         let seq = self.seq;
         let bytes = wire::request(req, REPLAY_FAMILY_ID, seq);
         if let Some(f) = &mut self.capture {
-            writeln!(f, "# {req:?}\n{}", encode_line(&bytes))
+            writeln!(f, "# {req}\n{}", encode_line(&bytes))
                 .map_err(|e| format!("writing the replay capture: {e}"))?;
         }
         let answer =
@@ -257,4 +264,40 @@ impl Channel for ReplayChannel {
     }
 
     fn wait(&mut self, _timeout: Duration) {}
+}
+
+#[cfg(test)]
+mod tests {
+    /// The example of docs/providers/devlink.md, "Writing a replay file".
+    #[test]
+    fn the_documented_example_parses_to_pf_0() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/providers/devlink.md"
+        ))
+        .unwrap();
+        let block = doc.split("split at its fields:\n\n```\n").nth(1).unwrap();
+        let block = block.split("```").next().unwrap();
+        let hex: String = block
+            .lines()
+            .map(|l| l.split("   ").next().unwrap().replace(' ', ""))
+            .collect();
+        let msgs = super::parse(&hex).unwrap();
+        let p = crate::port::DevlinkPort::from_attrs(&msgs[0].attrs).unwrap();
+        assert_eq!(msgs[0].cmd, crate::message::consts::CMD_PORT_NEW);
+        assert_eq!(p.netdev_name.as_deref(), Some("pf0hpf"));
+        assert_eq!(p.flavour, crate::port::Flavour::PciPf);
+        assert_eq!(
+            p.hw_addr.map(|m| m.to_string()).as_deref(),
+            Some("0c:42:a1:00:00:00")
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_hex_is_an_error_not_a_panic() {
+        for line in ["0\u{e9}0", "zz", "0"] {
+            let e = super::parse(line).unwrap_err();
+            assert!(e.starts_with("line 1: "), "{e}");
+        }
+    }
 }

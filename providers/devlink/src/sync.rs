@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 /// First wait before a failed dump is tried again; doubles per failure.
 pub const DUMP_RETRY_MIN: Duration = Duration::from_millis(250);
+/// Wait before a dump refused as busy is sent again.
+pub const DUMP_BUSY_RETRY: Duration = Duration::from_millis(20);
+/// `EBUSY`: a dump already runs on the socket.
+const EBUSY: i32 = 16;
 /// Longest wait between dump attempts.
 pub const DUMP_RETRY_MAX: Duration = Duration::from_secs(30);
 
@@ -56,9 +60,10 @@ pub struct TableSync {
     failures: u32,
     complete: bool,
     timeout: Duration,
-    /// Sequence numbers of abandoned dumps, whose late replies are dropped
-    /// (the last few; older ones cannot still be answering).
-    abandoned: Vec<u32>,
+    /// Sequence numbers of every dump sent (the last 1024), ended or
+    /// abandoned: a reply to one of those that is not the current dump is
+    /// late and dropped, never taken for a re-read.
+    dump_seqs: std::collections::VecDeque<u32>,
     /// Why the last dump failed, until one succeeds.
     last_error: Option<String>,
 }
@@ -95,7 +100,7 @@ impl TableSync {
             failures: 0,
             complete: false,
             timeout,
-            abandoned: Vec::new(),
+            dump_seqs: std::collections::VecDeque::new(),
             last_error: None,
         }
     }
@@ -113,7 +118,7 @@ impl TableSync {
             failures: 0,
             complete: true,
             timeout,
-            abandoned: Vec::new(),
+            dump_seqs: std::collections::VecDeque::new(),
             last_error: None,
         }
     }
@@ -153,12 +158,7 @@ impl TableSync {
     }
 
     fn abandon(&mut self) {
-        if let Some(d) = self.dump.take() {
-            self.abandoned.push(d.seq);
-            if self.abandoned.len() > 8 {
-                self.abandoned.remove(0);
-            }
-        }
+        self.dump = None;
     }
 
     /// Takes what the channel received.
@@ -179,7 +179,7 @@ impl TableSync {
                 Incoming::Event(_) | Incoming::EventsLost => {}
                 Incoming::Reply { seq, msg } => match &mut self.dump {
                     Some(d) if d.seq == seq => d.replies.push(msg),
-                    _ if self.abandoned.contains(&seq) => {}
+                    _ if self.dump_seqs.contains(&seq) => {}
                     // A re-read of one port: as fresh as an event.
                     _ => self.take(msg, &mut fed),
                 },
@@ -194,7 +194,13 @@ impl TableSync {
                 }
                 Incoming::Ack { seq, errno } => {
                     if self.dump.as_ref().is_some_and(|d| d.seq == seq) {
-                        if errno != 0 {
+                        if errno == EBUSY {
+                            // An abandoned dump still runs on the socket
+                            // (the kernel allows one at a time): its end is
+                            // near, try again shortly.
+                            self.abandon();
+                            self.next_dump = Some(now + DUMP_BUSY_RETRY);
+                        } else if errno != 0 {
                             self.failed(&format!("was refused: {}", errno_text(errno)), now);
                         }
                     } else {
@@ -271,6 +277,10 @@ impl TableSync {
         match channel.send(&Request::DumpPorts) {
             Ok(seq) => {
                 self.next_dump = None;
+                self.dump_seqs.push_back(seq);
+                if self.dump_seqs.len() > 1024 {
+                    self.dump_seqs.pop_front();
+                }
                 self.dump = Some(Dump {
                     seq,
                     deadline: now + self.timeout,

@@ -132,6 +132,9 @@ impl PortTable {
         if let Some(pf) = pf_id(&port) {
             if let Some(m) = self.members.get_mut(&pf) {
                 m.remove(key);
+                if m.is_empty() {
+                    self.members.remove(&pf);
+                }
             }
             // The PF's own port leaving takes its MAC with it, unless
             // another port of the PF or a fallback still knows one.
@@ -338,7 +341,10 @@ impl PortTable {
         if let Some(c) = l.controller {
             why += &format!(" on controller {c}");
         }
-        if !unknown.is_empty() {
+        // PFs of unknown MAC may be the one asked for only if its MAC is
+        // not among those known.
+        let mac_known = known.contains(&l.pf_mac.to_string());
+        if !unknown.is_empty() && !mac_known {
             why += &format!(
                 "; the host MAC of {} is unknown: devlink reports no PCI_PF port for it (as on a switchdev NIC in the hypervisor itself, where this provider cannot match PF MACs) and no sysfs fallback gave one",
                 unknown.join(", ")

@@ -61,7 +61,10 @@ impl DevlinkView {
             applied: fed.applied,
         };
         for (seq, errno) in fed.acks {
-            polled.changed |= self.programmer.on_ack(seq, errno, self.sync.table(), now);
+            let dumping = self.sync.dumping();
+            polled.changed |= self
+                .programmer
+                .on_ack(seq, errno, self.sync.table(), dumping, now);
         }
         self.sync.tick(self.channel.as_mut(), now);
         polled.changed |= self

@@ -283,5 +283,90 @@ fn the_replayed_kernel_applies_notifies_and_captures() {
             .any(|l| l == vif_plug_devlink::replay::encode_line(&set)),
         "{capture}"
     );
-    assert!(capture.contains("# SetFunctionMac("), "{capture}");
+    assert!(
+        capture.contains("# PORT_SET pci/0000:03:00.0/10 hw_addr fa:16:3e:00:00:01\n"),
+        "{capture}"
+    );
+}
+
+#[test]
+fn a_re_read_acknowledged_during_a_dump_waits_for_the_dump() {
+    let t0 = Instant::now();
+    let (mut view, script) = ready(&[pf0(), vf0(0, "pf0vf0", None)], t0);
+    let _ = view.ensure_mac(&vf(&view, 0), mac(VM_MAC), t0);
+    script.lock().unwrap().ack(1, 0);
+    view.poll(t0);
+    view.poll(t0 + 500 * MS); // re-read sent (request 2)
+    view.resync(t0 + 500 * MS);
+    view.poll(t0 + 500 * MS); // dump sent (request 3)
+    {
+        let mut s = script.lock().unwrap();
+        assert_eq!((s.cmd_of(2), s.cmd_of(3)), (CMD_PORT_GET, CMD_PORT_GET));
+        s.reply(2, &vf0(0, "pf0vf0", Some(VM_MAC)));
+        s.ack(2, 0);
+    }
+    view.poll(t0 + 501 * MS);
+    assert!(
+        !matches!(view.programming(&key(10)), Some(Programming::Failed { .. })),
+        "{:?}",
+        view.programming(&key(10))
+    );
+    let seq = script.lock().unwrap().seq_of(3);
+    script
+        .lock()
+        .unwrap()
+        .dump_answer(seq, &[pf0(), vf0(0, "pf0vf0", None)]);
+    assert!(view.poll(t0 + 502 * MS).changed);
+    assert_eq!(
+        view.ensure_mac(&vf(&view, 0), mac(VM_MAC), t0 + 502 * MS),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_mac_already_there_is_set_again_while_another_request_is_in_flight() {
+    let t0 = Instant::now();
+    let (mut view, script) = ready(&[pf0(), vf0(0, "pf0vf0", Some(VM_MAC))], t0);
+    let other = mac("fa:16:3e:00:00:0b");
+    let _ = view.ensure_mac(&vf(&view, 0), other, t0); // in flight, unanswered
+                                                       // Back to the MAC the function has: not ready until ours is set after it.
+    assert!(view.ensure_mac(&vf(&view, 0), mac(VM_MAC), t0).is_err());
+    let s = script.lock().unwrap();
+    assert_eq!(s.sent.len(), 3);
+    assert_eq!(
+        s.sent[2],
+        wire::request(
+            &Request::SetFunctionMac(key(10), mac(VM_MAC)),
+            FAMILY_ID,
+            s.seq_of(2)
+        )
+    );
+}
+
+#[test]
+fn a_device_that_could_not_is_asked_again_after_its_ports_come_back() {
+    let t0 = Instant::now();
+    let (mut view, script) = ready(&[pf0(), vf0(0, "pf0vf0", None)], t0);
+    let _ = view.ensure_mac(&vf(&view, 0), mac(VM_MAC), t0);
+    script.lock().unwrap().ack(1, 95);
+    view.poll(t0);
+    // The driver reloads: every port goes, then comes back.
+    view.resync(t0);
+    view.poll(t0);
+    let seq = script.lock().unwrap().seq_of(2);
+    script.lock().unwrap().dump_answer(seq, &[]);
+    view.poll(t0);
+    view.resync(t0);
+    view.poll(t0);
+    let seq = script.lock().unwrap().seq_of(3);
+    script
+        .lock()
+        .unwrap()
+        .dump_answer(seq, &[pf0(), vf0(0, "pf0vf0", None)]);
+    view.poll(t0);
+    assert!(
+        view.ensure_mac(&vf(&view, 0), mac(VM_MAC), t0).is_err(),
+        "asked again"
+    );
+    assert_eq!(script.lock().unwrap().cmd_of(4), CMD_PORT_SET);
 }

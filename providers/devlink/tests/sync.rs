@@ -242,3 +242,35 @@ fn a_port_message_without_its_identity_is_skipped_alone() {
     view.poll(t0);
     assert_eq!(netdev_of_vf(&view, 2).as_deref(), Some("pf0vf2"));
 }
+
+#[test]
+fn a_dump_refused_as_busy_is_sent_again_shortly_without_an_error() {
+    let t0 = Instant::now();
+    let (channel, script) = scripted();
+    let mut view = DevlinkView::new(channel, Duration::from_secs(5), t0);
+    view.poll(t0);
+    script.lock().unwrap().ack(0, 16); // EBUSY: an abandoned dump still runs
+    view.poll(t0);
+    assert!(view.sync().last_error().is_none());
+    view.poll(t0 + 19 * MS);
+    assert_eq!(script.lock().unwrap().sent.len(), 1);
+    view.poll(t0 + 20 * MS);
+    assert_eq!(
+        script.lock().unwrap().sent.len(),
+        2,
+        "sent again after 20 ms"
+    );
+}
+
+#[test]
+fn replies_to_a_dump_that_ended_are_not_taken_for_fresh_news() {
+    let t0 = Instant::now();
+    let (mut view, script) = ready(&[pf0(), vf0(0, "pf0vf0", None)], t0);
+    let first = script.lock().unwrap().seq_of(0);
+    script
+        .lock()
+        .unwrap()
+        .dump_part(first, &vf0(0, "stale", None));
+    view.poll(t0);
+    assert_eq!(netdev_of_vf(&view, 0).as_deref(), Some("pf0vf0"));
+}
