@@ -58,6 +58,15 @@ pub enum Command {
         #[command(flatten)]
         providers: ProviderArgs,
     },
+    /// Internal: write the manual page, vif-plug-host(1), generated from
+    /// this command line (packaging runs it).
+    #[command(hide = true)]
+    Man {
+        /// Write DIR/vif-plug-host.1 (and print its path) instead of writing
+        /// the page to standard output.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options that choose and configure provider libraries.

@@ -1,6 +1,7 @@
 //! `vif-plug-host`: see `--help`.
 
 mod cli;
+mod man;
 
 use clap::Parser;
 use cli::{Cli, Command, ProviderArgs, RunArgs};
@@ -197,5 +198,6 @@ fn main() -> ExitCode {
         Command::ListProviders { providers } => list_providers(providers),
         Command::Run(args) => run(*args),
         Command::Worker { library } => ExitCode::from(vif_plug_host::worker::child::main(&library)),
+        Command::Man { dir } => man::main(dir),
     }
 }
