@@ -38,6 +38,7 @@ pub mod port_state;
 pub mod port_table;
 pub mod prepare;
 pub mod probe;
+pub mod readiness;
 pub mod requests;
 pub mod rows;
 pub mod sb_session;
@@ -140,6 +141,9 @@ pub struct Agent {
     burst: usize,
     /// The interface errors already said.
     health: iface_health::HealthWatch,
+    /// What systemd was told; `None` when not started by it
+    /// (`NOTIFY_SOCKET` unset).
+    readiness: Option<readiness::Readiness>,
 }
 
 impl Agent {
@@ -188,6 +192,7 @@ impl Agent {
             stop_signal,
             burst: 0,
             health: Default::default(),
+            readiness: std::env::var_os("NOTIFY_SOCKET").map(|_| Default::default()),
         }
     }
 
@@ -248,6 +253,9 @@ impl Agent {
             if let Some(t) = self.writer.check_slow(now) {
                 deadline = deadline.min(t);
             }
+            if let Some(t) = self.readiness.as_ref().and_then(|r| r.next_due()) {
+                deadline = deadline.min(t);
+            }
             // Only wake for pending work that can actually be done.
             if self.local.may_write()
                 && !self.writer.busy()
@@ -290,6 +298,7 @@ impl Agent {
             }
             self.providers.end_iteration();
             self.on_worker_events();
+            self.tell_service_manager();
             // Time spent in providers (and deciding) is the agent's, not
             // the servers': their silence meanwhile is not held against
             // them.
@@ -320,7 +329,58 @@ impl Agent {
             log::info!("southbound: received {n} bytes in all");
         }
         self.providers.destroy_all();
+        if self.readiness.is_some() {
+            notify(&[sd_notify::NotifyState::Stopping]);
+        }
         log::info!("stopped; plugged ports are left in place");
+    }
+
+    /// Where reading the databases stands, for the service manager.
+    fn stage(&self, now: Instant) -> readiness::Stage {
+        use readiness::Stage;
+        if !self.local.is_complete() {
+            Stage::LocalLoading
+        } else if !self.sb.has_remote() {
+            Stage::NoSouthbound
+        } else if !self.sb.is_complete() {
+            Stage::SouthboundLoading
+        } else {
+            Stage::Running {
+                doubt: self.sb.doubt(now).map(|d| d.brief()),
+            }
+        }
+    }
+
+    /// Sends `READY=1` and the status line when due (see
+    /// [`readiness::Readiness`]); nothing when not started by systemd.
+    fn tell_service_manager(&mut self) {
+        let now = Instant::now();
+        let Some(r) = self.readiness.as_mut() else {
+            return;
+        };
+        r.touch();
+        if !r.due(now) {
+            return;
+        }
+        let stage = self.stage(now);
+        let line = readiness::status_line(&stage, &self.port_lines());
+        let Some(r) = self.readiness.as_mut() else {
+            return;
+        };
+        let notices = r.step(now, &stage, line);
+        let states: Vec<sd_notify::NotifyState> = notices
+            .iter()
+            .map(|n| match n {
+                readiness::Notice::Ready => sd_notify::NotifyState::Ready,
+                readiness::Notice::Status(s) => sd_notify::NotifyState::Status(s),
+            })
+            .collect();
+        if notices.contains(&readiness::Notice::Ready) {
+            log::info!("both databases are read: told the service manager we are ready");
+        }
+        if !states.is_empty() {
+            notify(&states);
+        }
     }
 
     fn run_providers(&mut self) {
@@ -567,6 +627,14 @@ impl Agent {
             );
         }
         self.ports.end_iteration();
+    }
+}
+
+/// Sends `states` to the service manager (`NOTIFY_SOCKET`); a failure is
+/// logged at debug level only, as the agent works the same without it.
+fn notify(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        log::debug!("telling the service manager {states:?}: {e}");
     }
 }
 

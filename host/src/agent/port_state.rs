@@ -45,6 +45,22 @@ pub enum Doubt {
     Settling,
 }
 
+impl Doubt {
+    /// A few words for a status line (`systemctl status`); the log and
+    /// `vif-plug/show` give the whole reason.
+    pub fn brief(&self) -> String {
+        match self {
+            Doubt::Disconnected => "the Southbound is not connected".into(),
+            Doubt::Loading => "the Southbound is loading".into(),
+            Doubt::ConditionPending => "the Southbound condition is not acknowledged".into(),
+            Doubt::NoChassis(name) => format!("no Chassis row {name:?} in the Southbound"),
+            Doubt::NotPopulated => "the Southbound is not populated by ovn-northd".into(),
+            Doubt::LookupPending => "a lookup is pending".into(),
+            Doubt::Settling => "waiting --unplug-settle after a first look".into(),
+        }
+    }
+}
+
 impl fmt::Display for Doubt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -278,6 +278,17 @@ impl SbSession {
         }
     }
 
+    /// Whether a Southbound remote is known (a client exists).
+    pub fn has_remote(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// Whether the monitor's complete contents are in view on a live
+    /// connection.
+    pub fn is_complete(&self) -> bool {
+        self.complete && self.client.as_ref().is_some_and(Client::is_ready)
+    }
+
     /// Why the view cannot prove an unplug at `now`; `None` when it can:
     /// the monitor's contents are complete, our Chassis row is in view, the
     /// server has acknowledged the condition on it, ovn-northd has

@@ -229,7 +229,10 @@ impl WorkerProcess {
             .arg(library)
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // Only the agent speaks to systemd (NotifyAccess=main): vendor
+            // code in a worker is not handed the socket.
+            .env_remove("NOTIFY_SOCKET");
         let agent = std::process::id();
         // SAFETY: prctl, getppid and _exit are async-signal-safe; the
         // closure allocates nothing. A worker must not outlive an agent
