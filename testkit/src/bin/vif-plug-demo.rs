@@ -3,8 +3,9 @@
 //! Starts private OVN and Open vSwitch daemons in a temporary directory,
 //! runs `vif-plug-host run` with the dummy provider beside ovn-controller,
 //! asks OVN (through the Northbound database) to plug two logical ports on
-//! this chassis, waits until both are plugged and bound, unplugs one, and
-//! shows the state at each step. Everything is stopped and removed at the
+//! this chassis, waits until both are plugged and bound, asks for a third
+//! of a type no provider here serves, shows what `ovs-appctl` tells an
+//! operator, unplugs one, and shows the state at each step. Everything is stopped and removed at the
 //! end. Run it through `./scripts/demo`, which builds what it needs.
 
 use std::fs;
@@ -132,6 +133,45 @@ fn demo(started: Instant) -> Result<(), String> {
         sb.sbctl(&["--columns=logical_port,chassis,up", "list", "Port_Binding"]),
     );
 
+    step("asking for vm3 with a provider type this host does not have");
+    nb(&["lsp-add", "sw0", "vm3"])?;
+    nb(&[
+        "lsp-set-options",
+        "vm3",
+        &format!("requested-chassis={chassis}"),
+        "vif-plug-type=acme",
+    ])?;
+
+    step("what an operator sees: ovs-appctl -t vif-plug-host (pidfile and control socket in OVS_RUNDIR)");
+    let appctl = |args: &[&str]| -> Result<String, String> {
+        println!("$ ovs-appctl -t vif-plug-host {}", args.join(" "));
+        let out = sb
+            .command("ovs-appctl")
+            .args(["-t", "vif-plug-host"])
+            .args(args)
+            .output()
+            .map_err(|e| format!("ovs-appctl: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    };
+    wait_until(WAIT, "vm3 refused", || {
+        sb.command("ovs-appctl")
+            .args(["-t", "vif-plug-host", "vif-plug/show"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("vm3: refused"))
+    })?;
+    for args in [
+        &["vif-plug/show"][..],
+        &["vif-plug/list-providers"],
+        &["coverage/show"],
+        &["memory/show"],
+    ] {
+        print!("{}", indent(&appctl(args)?));
+    }
+
     step("deleting vm2 from the Northbound database: the agent unplugs it");
     nb(&["lsp-del", "vm2"])?;
     wait_until(WAIT, "vm2 unplugged", || {
@@ -159,7 +199,8 @@ Usage: vif-plug-demo
 
 Starts private OVN and Open vSwitch daemons in a temporary directory, runs
 vif-plug-host run with the dummy provider beside ovn-controller, plugs two
-logical ports, waits until both are plugged and bound, unplugs one, and
+logical ports, waits until both are plugged and bound, asks for a third of
+a type no provider serves, shows ovs-appctl's view, unplugs one, and
 removes everything. Takes no arguments; run it through ./scripts/demo,
 which installs and builds what it needs.
 ";
