@@ -101,6 +101,11 @@ fn run(args: RunArgs) -> ExitCode {
         },
         _ => None,
     };
+    let placement = Placement::new(args.rundir, args.unixctl);
+    let pidfile = match ControlServer::claim(&placement) {
+        Ok(p) => p,
+        Err(e) => return fail("pidfile", e),
+    };
     let providers = load_providers(args.providers);
     if !providers.has_providers() {
         log::error!("no provider registered: nothing to plug (see --provider, --provider-dir)");
@@ -117,9 +122,8 @@ fn run(args: RunArgs) -> ExitCode {
         unplug_settle: Duration::from_millis(args.unplug_settle),
     };
     let agent = Agent::new(opts, providers);
-    let placement = Placement::new(args.rundir, args.unixctl);
     let events = std::sync::Mutex::new(agent.sender());
-    let control = ControlServer::start(&placement, move |c| {
+    let control = ControlServer::start(&placement, pidfile, move |c| {
         let tx = events.lock().unwrap_or_else(|e| e.into_inner());
         tx.send(vif_plug_host::agent::Event::Control(c)).is_ok()
     });

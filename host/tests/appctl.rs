@@ -221,6 +221,24 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
         .unwrap()
         .contains("vm2: declined"));
 
+    // A second agent on the same rundir is refused, naming the first
+    // (found by the pidfile's lock), and the first carries on.
+    let rundir = env.agent.rundir.to_str().unwrap().to_owned();
+    let mut second = common::AgentProc::start(&env.sb, &env.provider_dir, &["--rundir", &rundir]);
+    let status = second.wait_exit(std::time::Duration::from_secs(10));
+    assert!(!status.success(), "{status:?}");
+    let said = second.log();
+    assert!(
+        said.contains(&format!("is held by a running process (pid {pid})"))
+            && said.contains("another agent uses this rundir"),
+        "{said}"
+    );
+    assert!(env
+        .agent
+        .appctl(&["vif-plug/show"])
+        .unwrap()
+        .contains("vm2: declined"));
+
     // exit: a clean stop, ports left in place, socket and pidfile gone.
     assert_eq!(env.agent.appctl(&["exit"]).unwrap(), "");
     let status = env.agent.wait_exit(std::time::Duration::from_secs(10));

@@ -104,16 +104,13 @@ pub struct ControlServer {
 }
 
 impl ControlServer {
-    /// Writes the pidfile, binds the socket (mode [`SOCKET_MODE`]) and
-    /// starts serving it; `deliver` hands a command to the agent and
-    /// returns false once the agent is gone.
+    /// Makes the rundir if needed and takes the pidfile: the first step of
+    /// `run`, before any provider is loaded, so that a second agent on
+    /// the same rundir stops before it touches anything.
     ///
-    /// Errors: the rundir cannot be made, another agent runs on it, or the
-    /// socket cannot be bound (the text names the path and what to do).
-    pub fn start(
-        placement: &Placement,
-        deliver: impl Fn(Control) -> bool + Send + Sync + 'static,
-    ) -> Result<ControlServer, String> {
+    /// Errors: the rundir cannot be made, or another agent runs on it (the
+    /// text names the path and what to do).
+    pub fn claim(placement: &Placement) -> Result<Pidfile, String> {
         let rundir = &placement.rundir;
         fs::create_dir_all(rundir).map_err(|e| {
             format!(
@@ -121,7 +118,21 @@ impl ControlServer {
                 rundir.display()
             )
         })?;
-        let pidfile = Pidfile::create(rundir)?;
+        Pidfile::create(rundir)
+    }
+
+    /// Binds the socket (mode [`SOCKET_MODE`]) and starts serving it,
+    /// keeping `pidfile` (from [`ControlServer::claim`]) until drop;
+    /// `deliver` hands a command to the agent and returns false once the
+    /// agent is gone.
+    ///
+    /// Errors: the socket cannot be bound (the text names the path and
+    /// what to do).
+    pub fn start(
+        placement: &Placement,
+        pidfile: Pidfile,
+        deliver: impl Fn(Control) -> bool + Send + Sync + 'static,
+    ) -> Result<ControlServer, String> {
         let Some(path) = placement.socket() else {
             log::info!(
                 "no control socket (--unixctl none); pidfile {}",
@@ -158,15 +169,17 @@ impl ControlServer {
                 }
             })
             .map_err(|e| format!("control socket thread: {e}"))?;
+        // Say the shortest ovs-appctl command line that reaches us.
+        let reach = match (&placement.unixctl, placement.rundir.to_str()) {
+            (None, Some("/var/run/openvswitch" | "/run/openvswitch")) => {
+                format!("ovs-appctl -t {NAME}")
+            }
+            (None, Some(dir)) => format!("OVS_RUNDIR={dir} ovs-appctl -t {NAME}"),
+            _ => format!("ovs-appctl -t {}", path.display()),
+        };
         log::info!(
-            "control socket {} (ovs-appctl -t {}), pidfile {}",
+            "control socket {} ({reach}), pidfile {}",
             path.display(),
-            if placement.unixctl.is_none() && placement.rundir == Path::new("/var/run/openvswitch")
-            {
-                NAME.to_owned()
-            } else {
-                path.display().to_string()
-            },
             pidfile.path().display()
         );
         Ok(ControlServer {

@@ -97,14 +97,13 @@ impl AgentProc {
         }
     }
 
-    /// `ovs-appctl -t <its control socket> ARGS`: the output, or the error
-    /// text and exit status.
+    /// `ovs-appctl -t vif-plug-host ARGS` with `OVS_RUNDIR` set to its
+    /// rundir, as an operator runs it (the name is resolved through the
+    /// pidfile): the output, or the error text and exit status.
     pub fn appctl(&self, args: &[&str]) -> Result<String, String> {
-        let pid = self.child.as_ref().expect("running").id();
-        let target = self.rundir.join(format!("vif-plug-host.{pid}.ctl"));
         let out = std::process::Command::new("ovs-appctl")
-            .arg("-t")
-            .arg(&target)
+            .env("OVS_RUNDIR", &self.rundir)
+            .args(["-t", "vif-plug-host"])
             .args(args)
             .output()
             .expect("ovs-appctl (openvswitch-common)");

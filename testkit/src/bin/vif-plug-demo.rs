@@ -157,12 +157,21 @@ fn demo(started: Instant) -> Result<(), String> {
             Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
         }
     };
+    let last = std::cell::RefCell::new(String::new());
     wait_until(WAIT, "vm3 refused", || {
         sb.command("ovs-appctl")
             .args(["-t", "vif-plug-host", "vif-plug/show"])
             .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("vm3: refused"))
-    })?;
+            .is_ok_and(|o| {
+                *last.borrow_mut() = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                last.borrow().contains("vm3: refused")
+            })
+    })
+    .map_err(|e| format!("{e}; ovs-appctl said: {}", last.borrow().trim()))?;
     for args in [
         &["vif-plug/show"][..],
         &["vif-plug/list-providers"],
