@@ -70,7 +70,7 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
     );
     assert_eq!(
         line("vm2"),
-        "vm2: declined (provider representor): the provider declined (prepare returned false)",
+        "vm2: declined (provider representor): the provider declined, saying: logical port vm2: no representor known for VF 9 of the PF with MAC 0c:42:a1:00:00:00; PF MACs known: 0c:42:a1:00:00:00; not plugging it",
         "{show}"
     );
     let vm3 = line("vm3");

@@ -582,7 +582,7 @@ impl Agent {
                     Phase::Plugged
                 }
                 Some(Outcome::Declined { provider, reason }) => {
-                    Phase::Declined { provider, reason }
+                    port_state::declined(&self.ports.record(lport).phase, provider, reason)
                 }
                 Some(Outcome::NameTaken { name, holder }) => Phase::WaitingForName {
                     name,

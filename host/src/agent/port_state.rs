@@ -559,6 +559,24 @@ impl Decision {
     }
 }
 
+/// The phase of a port that `provider` declined for `reason`, after
+/// `old`: a provider that gave its reason once and then declines without a
+/// word (many say a repeated reason only at debug level, or not at all)
+/// keeps the reason it gave, so `vif-plug/show` goes on showing the
+/// provider's last reason and the log does not flip between the two.
+pub fn declined(old: &Phase, provider: String, reason: String) -> Phase {
+    match old {
+        Phase::Declined {
+            provider: p,
+            reason: r,
+        } if *p == provider && reason == crate::provider::DECLINED_SILENTLY => Phase::Declined {
+            provider,
+            reason: r.clone(),
+        },
+        _ => Phase::Declined { provider, reason },
+    }
+}
+
 /// Decides one logical port: the rules table of `docs/architecture.md`.
 pub fn step(rec: &PortRecord, ev: &Evidence) -> Decision {
     match &ev.binding {

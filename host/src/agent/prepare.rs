@@ -396,9 +396,12 @@ fn remove(cx: &Context<'_>, lport: &str, ours: &OurIface) -> Result<RemoveOp, Ou
             iface_name: ours.name.clone(),
             op,
         }),
-        Err(PrepareError::Declined) => Err(Outcome::Declined {
+        Err(PrepareError::Declined(said)) => Err(Outcome::Declined {
             provider: ours.provider.clone(),
-            reason: format!("declined to unplug interface {}", ours.name),
+            reason: match said {
+                Some(said) => format!("declined to unplug interface {}, saying: {said}", ours.name),
+                None => format!("declined to unplug interface {}", ours.name),
+            },
         }),
         Err(e) => Err(declined(&ours.provider, e)),
     }

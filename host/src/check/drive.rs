@@ -117,7 +117,7 @@ impl Driver<'_> {
         };
         r.summary.answers += 1;
         Ok(Ok(match (op, answer) {
-            (_, Answer::Declined) => Prepared::Declined,
+            (_, Answer::Declined(_)) => Prepared::Declined,
             (
                 Op::Create,
                 Answer::Create {

@@ -429,7 +429,7 @@ impl Workers {
             let generation = lib.generation();
             for ((id, t, op, req), answer) in calls.into_iter().zip(answers) {
                 let r = match (op, answer) {
-                    (_, Answer::Declined) => Err(PrepareError::Declined),
+                    (_, Answer::Declined(said)) => Err(PrepareError::Declined(said)),
                     (_, Answer::BadOutput(p)) => Err(PrepareError::BadOutput(p)),
                     (_, Answer::BadRequest(why)) => Err(PrepareError::Unavailable(why)),
                     (

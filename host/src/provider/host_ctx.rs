@@ -1,7 +1,7 @@
 //! The `vif_plug_host` context the host gives each class at `init`: its
 //! configuration, and a log function that feeds the host's own logger.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -101,6 +101,37 @@ fn max_level_for(target: &str) -> u32 {
 
 thread_local! {
     static IN_LOG: Cell<bool> = const { Cell::new(false) };
+    /// While [`capture_said`] runs a call on this thread: the most severe
+    /// level the provider logged at, and the last line at that level.
+    static SAID: RefCell<Option<Option<(log::Level, String)>>> = const { RefCell::new(None) };
+}
+
+/// The longest line [`capture_said`] keeps, in bytes.
+pub const MAX_SAID: usize = 512;
+
+/// Runs `call` (one provider callback on this thread) and returns its
+/// result with what the provider said during it: the last line of the
+/// most severe level it logged at, any level (a provider that says a
+/// repeated reason at debug level still gives it), whatever the log
+/// filter, cut to [`MAX_SAID`] bytes. `vif-plug/show` gives it as the
+/// reason of a decline, since `port_prepare` returns only a boolean.
+pub fn capture_said<R>(call: impl FnOnce() -> R) -> (R, Option<String>) {
+    let outer = SAID.with(|s| s.replace(Some(None)));
+    let r = call();
+    let said = SAID.with(|s| s.replace(outer)).flatten().map(|(_, l)| l);
+    (r, said)
+}
+
+/// Keeps `text` as the call's reason if it is at least as severe as what
+/// was kept (`log::Level::Error` is the most severe).
+fn note_said(level: log::Level, text: &str) {
+    SAID.with(|s| {
+        if let Some(slot) = s.borrow_mut().as_mut() {
+            if slot.as_ref().is_none_or(|(l, _)| level <= *l) {
+                *slot = Some((level, one_line_within(text, MAX_SAID).into_owned()));
+            }
+        }
+    });
 }
 
 /// The longest provider message logged whole, in bytes; longer ones are
@@ -154,6 +185,7 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
         // SAFETY: the ABI requires a NUL-terminated string.
         let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
         let level = log_level_from_number(level).unwrap_or(log::Level::Error);
+        note_said(level, text.trim_end());
         log::log!(target: &ctx.target, level, "{}", one_line(text.trim_end()));
     }));
     IN_LOG.with(|f| f.set(false));

@@ -206,12 +206,16 @@ impl ProviderClass {
     }
 }
 
+/// How a decline reads when the provider logged nothing during the call.
+pub const DECLINED_SILENTLY: &str = "the provider declined (prepare returned false)";
+
 /// Why a prepare produced nothing to apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrepareError {
     /// The provider returned false: not now. Retry when inputs change or
-    /// `run` reports a change.
-    Declined,
+    /// `run` reports a change. With what the provider logged during the
+    /// call, if anything (see [`host_ctx::capture_said`]).
+    Declined(Option<String>),
     /// The request cannot be expressed in C (a NUL byte in a string).
     BadRequest(NulInRequest),
     /// The provider returned true but its answer is unusable; every problem
@@ -228,7 +232,10 @@ pub enum PrepareError {
 impl std::fmt::Display for PrepareError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PrepareError::Declined => f.write_str("the provider declined (prepare returned false)"),
+            PrepareError::Declined(None) => f.write_str(DECLINED_SILENTLY),
+            PrepareError::Declined(Some(said)) => {
+                write!(f, "the provider declined, saying: {said}")
+            }
             PrepareError::BadRequest(e) => write!(f, "cannot pass the port to the provider: {e}"),
             PrepareError::BadOutput(problems) => {
                 write!(
@@ -323,8 +330,10 @@ impl Provider {
         let mut ctx_out = Box::new(vif_plug_port_ctx_out::ZEROED);
         // SAFETY: both contexts are valid and stay at these addresses until
         // the PreparedCreate built below is dropped.
-        if !unsafe { (self.handle.prepare)(&ctx_in.raw, &mut *ctx_out) } {
-            return Err(PrepareError::Declined);
+        let (ok, said) =
+            host_ctx::capture_said(|| unsafe { (self.handle.prepare)(&ctx_in.raw, &mut *ctx_out) });
+        if !ok {
+            return Err(PrepareError::Declined(said));
         }
         let mut op = PreparedCreate {
             handle: Rc::clone(&self.handle),
@@ -354,13 +363,16 @@ impl Provider {
         let ctx_in = RawCtxIn::new(VIF_PLUG_OP_REMOVE, req, self.handle.abi_minor)
             .map_err(PrepareError::BadRequest)?;
         // SAFETY: a valid ctx_in and NULL ctx_out, as the ABI specifies for REMOVE.
-        if unsafe { (self.handle.prepare)(&ctx_in.raw, std::ptr::null_mut()) } {
+        let (ok, said) = host_ctx::capture_said(|| unsafe {
+            (self.handle.prepare)(&ctx_in.raw, std::ptr::null_mut())
+        });
+        if ok {
             Ok(PreparedRemove {
                 handle: Rc::clone(&self.handle),
                 ctx_in,
             })
         } else {
-            Err(PrepareError::Declined)
+            Err(PrepareError::Declined(said))
         }
     }
 

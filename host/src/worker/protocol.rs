@@ -208,8 +208,9 @@ pub enum FromWorker {
 /// in-process host validates it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Answer {
-    /// `port_prepare` returned false.
-    Declined,
+    /// `port_prepare` returned false; what the provider logged during the
+    /// call, if anything (see `provider::host_ctx::capture_said`).
+    Declined(Option<String>),
     /// A CREATE was prepared; the worker keeps its `ctx_out` until settled.
     Create {
         /// Interface name.
@@ -264,7 +265,7 @@ mod tests {
                 iface_type: Some("internal".into()),
                 options: vec![("k".into(), "v".into())],
             },
-            Answer::Declined,
+            Answer::Declined(None),
             Answer::Remove,
         ];
         write_frame(

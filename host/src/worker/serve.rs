@@ -273,7 +273,7 @@ impl Worker<'_> {
             lport_macs: call.lport_macs,
         };
         let failed = |e: PrepareError| match e {
-            PrepareError::Declined => Answer::Declined,
+            PrepareError::Declined(said) => Answer::Declined(said),
             PrepareError::BadRequest(e) => Answer::BadRequest(e.to_string()),
             PrepareError::BadOutput(problems) => Answer::BadOutput(problems),
             PrepareError::Unavailable(why) => Answer::BadRequest(why),

@@ -485,3 +485,37 @@ fn due_phases() {
     .is_due(now));
     assert!(P::Quarantined { until: now }.is_due(now));
 }
+
+#[test]
+fn a_decline_without_a_word_keeps_the_reason_the_provider_gave() {
+    use crate::provider::DECLINED_SILENTLY as SILENT;
+    let said = |r: &str| P::Declined {
+        provider: "representor".into(),
+        reason: r.into(),
+    };
+    let table: &[(P, &str, &str, P)] = &[
+        // (before, provider, reason now, phase after)
+        (P::Idle, "representor", SILENT, said(SILENT)),
+        (P::Idle, "representor", "no VF 9", said("no VF 9")),
+        (said("no VF 9"), "representor", SILENT, said("no VF 9")),
+        (said("no VF 9"), "representor", "PF gone", said("PF gone")),
+        // Another provider's reason is not this one's.
+        (
+            said("no VF 9"),
+            "dummy",
+            SILENT,
+            P::Declined {
+                provider: "dummy".into(),
+                reason: SILENT.into(),
+            },
+        ),
+        (P::Plugged, "representor", SILENT, said(SILENT)),
+    ];
+    for (before, provider, reason, after) in table {
+        assert_eq!(
+            &declined(before, provider.to_string(), reason.to_string()),
+            after,
+            "{before:?} {reason}"
+        );
+    }
+}
