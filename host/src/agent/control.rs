@@ -215,6 +215,9 @@ impl Agent {
             None => Ok(format!(
                 "provider {t:?} has no inventory to show (no describe callback: NULL, or built for ABI 1.0)\n"
             )),
+            Some(lines) if lines.is_empty() => Ok(format!(
+                "provider {t:?} described no inventory (its describe callback wrote no line)\n"
+            )),
             Some(lines) => Ok(lines.iter().map(|l| format!("{l}\n")).collect()),
         }
     }

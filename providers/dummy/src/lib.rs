@@ -3,9 +3,12 @@
 //! It needs no hardware. On CREATE it names the interface after the logical
 //! port (cut to 15 bytes, the longest Linux interface name), makes it an
 //! `internal` interface, and sets the option `vif-plug-dummy-option=value`,
-//! which it declares as maintained. It agrees to every REMOVE.
+//! which it declares as maintained. It agrees to every REMOVE. Its
+//! inventory (`describe`, ABI 1.1) is the interfaces it has plugged, as
+//! far as this instance has been told (`finish_create`/`finish_remove`).
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::ffi::CStr;
 use vif_plug_abi::sdk::{Host, InitError, PortIn, PortOut, Provider};
 
@@ -14,15 +17,19 @@ pub const MAX_IFNAME_LEN: usize = 15;
 /// The option this provider sets and maintains.
 pub const DUMMY_OPTION: &str = "vif-plug-dummy-option";
 
-/// The provider's (empty) state.
-pub struct Dummy;
+/// The provider's state: the interface it plugged for each logical port,
+/// as committed since this instance started.
+#[derive(Default)]
+pub struct Dummy {
+    plugged: BTreeMap<String, String>,
+}
 
 impl Provider for Dummy {
     const TYPE: &'static CStr = c"dummy";
     const MAINTAINED_IFACE_OPTIONS: &'static [&'static CStr] = &[c"vif-plug-dummy-option"];
 
     fn init(_host: &Host<'_>) -> Result<Self, InitError> {
-        Ok(Dummy)
+        Ok(Dummy::default())
     }
 
     fn run(&mut self) -> bool {
@@ -44,12 +51,28 @@ impl Provider for Dummy {
         true
     }
 
-    fn finish_create(&mut self, port: &PortIn<'_>, _out: &PortOut) {
+    fn finish_create(&mut self, port: &PortIn<'_>, out: &PortOut) {
         log::debug!("finish: {}", port.lport_name());
+        self.plugged
+            .insert(port.lport_name().to_owned(), out.name.clone());
     }
 
     fn finish_remove(&mut self, port: &PortIn<'_>) {
         log::debug!("finish remove: {}", port.lport_name());
+        self.plugged.remove(port.lport_name());
+    }
+
+    fn describe(&mut self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{} interface(s) plugged since this provider started",
+            self.plugged.len()
+        )];
+        lines.extend(
+            self.plugged
+                .iter()
+                .map(|(lport, iface)| format!("{iface}: logical port {lport}")),
+        );
+        lines
     }
 }
 

@@ -174,7 +174,9 @@ fn demo(started: Instant) -> Result<(), String> {
     .map_err(|e| format!("{e}; ovs-appctl said: {}", last.borrow().trim()))?;
     for args in [
         &["vif-plug/show"][..],
+        &["vif-plug/show", "--format", "json"],
         &["vif-plug/list-providers"],
+        &["vif-plug/describe", "dummy"],
         &["coverage/show"],
         &["memory/show"],
     ] {
