@@ -94,7 +94,7 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
         .iter()
         .find(|p| p["lport"] == "vm3")
         .unwrap();
-    assert_eq!(vm3["state"], "plugged");
+    assert_eq!(vm3["state"], "plugged but NOT WORKING");
     assert_eq!(vm3["interface"], ghost.as_str());
     assert!(
         vm3["error"].as_str().unwrap().contains("No such device"),
@@ -215,6 +215,10 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
     let mut reply = String::new();
     raw.read_to_string(&mut reply).unwrap();
     assert!(reply.contains("invalid JSON"), "{reply}");
+    // Errors end with a newline, as OVS daemons' do (ovs-appctl prints
+    // them as they are, then its own line).
+    let reply: Value = serde_json::from_str(reply.trim()).unwrap();
+    assert!(reply["error"].as_str().unwrap().ends_with('\n'), "{reply}");
     assert!(env
         .agent
         .appctl(&["vif-plug/show"])

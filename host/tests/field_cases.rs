@@ -321,6 +321,17 @@ fn a_second_agent_on_the_same_database_writes_nothing_until_the_first_stops() {
         "{}",
         second.log()
     );
+    // An operator asking the second one is told it stands by.
+    let show = second.appctl(&["vif-plug/show"]).unwrap();
+    assert!(
+        show.starts_with("standby: another client (a second vif-plug-host?) holds the lock on the local database"),
+        "{show}"
+    );
+    assert!(
+        show.contains("lsp1: not decided (provider dummy, interface lsp1, ofport ")
+            && show.contains("this agent decides and writes nothing"),
+        "{show}"
+    );
     // The first stops: the second takes over.
     assert!(env.agent.stop().success());
     env.wait("the second agent holds the lock", || {

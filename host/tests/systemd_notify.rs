@@ -97,6 +97,17 @@ fn ready_waits_for_both_databases_status_counts_ports_and_stopping_is_said() {
         manager.told(),
         env.agent.log()
     );
+    // Ready only once our chassis' bindings are in view (the server has
+    // acknowledged the condition), not at the monitor's first reply.
+    let log = env.agent.log();
+    let (in_view, told) = (
+        log.find("port binding(s) in view for chassis"),
+        log.find("told the service manager we are ready"),
+    );
+    assert!(
+        matches!((in_view, told), (Some(a), Some(b)) if a < b),
+        "{log}"
+    );
 
     plug(&env, "vm1", &[]);
     let counted = manager.read_until(common::WAIT, |l| {
@@ -114,6 +125,15 @@ fn ready_waits_for_both_databases_status_counts_ports_and_stopping_is_said() {
         "{}",
         manager.told()
     );
+
+    // The Southbound lost after READY: the counts stay, with why unplugs
+    // are held, rather than a return to "reading".
+    env.sb.stop(Daemon::SbDb).unwrap();
+    let held = manager.read_until(common::WAIT, |l| {
+        l == "STATUS=1 plugged; unplugs held: the Southbound is not connected"
+    });
+    assert!(held, "told: {}", manager.told());
+    env.sb.start_daemon(Daemon::SbDb).unwrap();
 
     // Provider workers (the default isolation) are not handed the socket.
     let agent = env.agent.child.as_ref().unwrap().id();

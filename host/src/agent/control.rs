@@ -31,7 +31,7 @@ pub struct PortLine {
 /// The state word and reason of a phase (`now` for quarantines).
 pub fn state_of(phase: &Phase, now: Instant) -> (&'static str, Option<String>) {
     match phase {
-        Phase::Idle => ("idle", None),
+        Phase::Idle => ("not decided", None),
         Phase::Plugged => ("plugged", None),
         Phase::Kept(k) => ("kept", Some(k.to_string())),
         Phase::Standby(p) => (
@@ -57,12 +57,19 @@ pub fn state_of(phase: &Phase, now: Instant) -> (&'static str, Option<String>) {
 }
 
 impl PortLine {
-    /// The line as `ovs-appctl vif-plug/show` prints it.
-    pub fn text(&self) -> String {
-        let state = match (&self.health, self.state) {
+    /// The state as shown everywhere (text, JSON, the systemd status):
+    /// a plugged port whose interface ovs-vswitchd reports an error for
+    /// is "plugged but NOT WORKING", never just "plugged".
+    pub fn shown_state(&self) -> &'static str {
+        match (&self.health, self.state) {
             (Some(Health::Failed(_)), "plugged") => "plugged but NOT WORKING",
             (_, s) => s,
-        };
+        }
+    }
+
+    /// The line as `ovs-appctl vif-plug/show` prints it.
+    pub fn text(&self) -> String {
+        let state = self.shown_state();
         let mut details = Vec::new();
         if let Some(p) = &self.provider {
             details.push(format!("provider {p}"));
@@ -92,7 +99,7 @@ impl PortLine {
         };
         json!({
             "lport": self.lport,
-            "state": self.state,
+            "state": self.shown_state(),
             "reason": self.reason,
             "provider": self.provider,
             "interface": self.iface,
@@ -173,7 +180,14 @@ impl Agent {
                 if matches!(rec.phase, Phase::Idle) && ours.is_none() {
                     return None;
                 }
-                let (state, reason) = state_of(&rec.phase, now);
+                let (state, mut reason) = state_of(&rec.phase, now);
+                if matches!(rec.phase, Phase::Idle) {
+                    reason = Some(if self.local.is_standby() {
+                        "another client holds the lock on the local database: this agent decides and writes nothing".into()
+                    } else {
+                        "the databases are being read".into()
+                    });
+                }
                 let provider = match &rec.phase {
                     Phase::Declined { provider, .. } => Some(provider.clone()),
                     _ => ours.as_ref().map(|o| o.1.clone()),
@@ -202,12 +216,21 @@ impl Agent {
             let all: Vec<Value> = lines.iter().map(PortLine::json).collect();
             return Ok(format!("{}\n", Value::Array(all)));
         }
-        if lines.is_empty() {
-            return Ok(
-                "no logical port is requested on this chassis or plugged by this agent\n".into(),
-            );
+        // What the lines cannot be trusted for, first.
+        let mut out = String::new();
+        if !self.local.is_complete() {
+            out += "the local Open vSwitch database is not read (not connected yet, or lost: see the log): interfaces are not known\n";
+        } else if self.local.is_standby() {
+            out += "standby: another client (a second vif-plug-host?) holds the lock on the local database; this agent writes nothing until it is released\n";
         }
-        Ok(lines.iter().map(|l| l.text() + "\n").collect())
+        if !self.sb.has_remote() {
+            out += "no Southbound remote (external_ids:ovn-remote or --ovnsb-remote): requests are not known\n";
+        }
+        if lines.is_empty() {
+            out += "no logical port is requested on this chassis or plugged by this agent\n";
+        }
+        out.extend(lines.iter().map(|l| l.text() + "\n"));
+        Ok(out)
     }
 
     fn describe(&self, t: &str) -> Result<String, String> {

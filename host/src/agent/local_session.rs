@@ -85,6 +85,12 @@ impl LocalSession {
         self.complete
     }
 
+    /// Whether another client holds the lock we asked for (a second agent
+    /// on this database): we write nothing until it is released.
+    pub fn is_standby(&self) -> bool {
+        self.lock == Lock::Waiting
+    }
+
     /// Whether the agent may write: the view is complete and the lock is
     /// ours.
     pub fn may_write(&self) -> bool {

@@ -336,19 +336,15 @@ impl Agent {
     }
 
     /// Where reading the databases stands, for the service manager.
-    fn stage(&self, now: Instant) -> readiness::Stage {
-        use readiness::Stage;
-        if !self.local.is_complete() {
-            Stage::LocalLoading
-        } else if !self.sb.has_remote() {
-            Stage::NoSouthbound
-        } else if !self.sb.is_complete() {
-            Stage::SouthboundLoading
-        } else {
-            Stage::Running {
-                doubt: self.sb.doubt(now).map(|d| d.brief()),
-            }
-        }
+    fn stage(&self, now: Instant, ready_sent: bool) -> readiness::Stage {
+        readiness::stage(&readiness::StageInputs {
+            ready_sent,
+            local_complete: self.local.is_complete(),
+            sb_remote: self.sb.has_remote(),
+            sb_complete: self.sb.is_complete(),
+            sb_doubt: self.sb.doubt(now),
+            standby: self.local.is_standby(),
+        })
     }
 
     /// Sends `READY=1` and the status line when due (see
@@ -359,10 +355,17 @@ impl Agent {
             return;
         };
         r.touch();
-        if !r.due(now) {
+        let (ready_sent, due) = (r.is_ready(), r.due(now));
+        if ready_sent && !due {
             return;
         }
-        let stage = self.stage(now);
+        let stage = self.stage(now, ready_sent);
+        // READY=1 goes out as soon as it is true, not at the next status
+        // slot; the stage alone is cheap, the line walks every port.
+        let ready_now = !ready_sent && matches!(stage, readiness::Stage::Running { .. });
+        if !due && !ready_now {
+            return;
+        }
         let line = readiness::status_line(&stage, &self.port_lines());
         let Some(r) = self.readiness.as_mut() else {
             return;

@@ -7,6 +7,7 @@
 //! and sends what [`Readiness::step`] returns with the `sd-notify` crate.
 
 use super::control::PortLine;
+use super::port_state::Doubt;
 use std::time::{Duration, Instant};
 
 /// The least time between two `STATUS=` lines: a burst of port changes
@@ -24,12 +25,68 @@ pub enum Stage {
     /// The Southbound monitor has not delivered its complete contents
     /// (or its connection is down before it first did).
     SouthboundLoading,
-    /// Both are read; `doubt` says why unplugs are held, if they are
-    /// (see [`super::sb_session::SbSession::doubt`]).
+    /// Both are read (or were, once: see [`stage`]); `doubt` says why
+    /// unplugs are held, if they are (see
+    /// [`super::sb_session::SbSession::doubt`]).
     Running {
-        /// Why the Southbound view cannot prove an unplug now.
+        /// Why the databases cannot prove an unplug now.
         doubt: Option<String>,
+        /// Another client holds the lock on the local database: this agent
+        /// decides and writes nothing.
+        standby: bool,
     },
+}
+
+/// What [`stage`] is worked out from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageInputs {
+    /// `READY=1` was sent already.
+    pub ready_sent: bool,
+    /// The local database's contents are in view on a live connection.
+    pub local_complete: bool,
+    /// A Southbound remote is known.
+    pub sb_remote: bool,
+    /// The Southbound monitor's contents are in view on a live connection.
+    pub sb_complete: bool,
+    /// Why the Southbound view cannot prove an unplug, if it cannot.
+    pub sb_doubt: Option<Doubt>,
+    /// Another client holds the local database's lock.
+    pub standby: bool,
+}
+
+/// Where the agent stands. Before `READY=1`, the Southbound counts as read
+/// only once the server has acknowledged the condition on our chassis (its
+/// bindings are in view), not at the monitor's first reply. After it,
+/// never back to a loading stage: systemd has no "not ready" state, so a
+/// database lost later is told as why unplugs are held, with the counts.
+pub fn stage(i: &StageInputs) -> Stage {
+    let sb_read = i.sb_complete
+        && !matches!(
+            i.sb_doubt,
+            Some(Doubt::Disconnected | Doubt::Loading | Doubt::ConditionPending)
+        );
+    if !i.ready_sent {
+        if !i.local_complete {
+            return Stage::LocalLoading;
+        }
+        if !i.sb_remote {
+            return Stage::NoSouthbound;
+        }
+        if !sb_read {
+            return Stage::SouthboundLoading;
+        }
+    }
+    let doubt = if !i.local_complete {
+        Some("the local Open vSwitch database is not connected".to_owned())
+    } else if !i.sb_remote {
+        Some("no Southbound remote".to_owned())
+    } else {
+        i.sb_doubt.as_ref().map(Doubt::brief)
+    };
+    Stage::Running {
+        doubt,
+        standby: i.standby,
+    }
 }
 
 /// One message to the service manager.
@@ -55,7 +112,10 @@ pub fn status_line(stage: &Stage, ports: &[PortLine]) -> String {
                 .into()
         }
         Stage::SouthboundLoading => return "reading the OVN Southbound database".into(),
-        Stage::Running { doubt } => doubt,
+        Stage::Running { standby: true, .. } => {
+            return "standby: another client (a second vif-plug-host?) holds the lock on the local database; this agent writes nothing until it is released".into()
+        }
+        Stage::Running { doubt, .. } => doubt,
     };
     // The states in the order an operator reads them: what works, what
     // does not, what is pending.
@@ -70,13 +130,9 @@ pub fn status_line(stage: &Stage, ports: &[PortLine]) -> String {
         "deferred",
         "kept",
         "standby",
+        "not decided",
     ];
-    let word = |l: &PortLine| -> &'static str {
-        match (l.state, &l.health) {
-            ("plugged", Some(super::iface_health::Health::Failed(_))) => "plugged but NOT WORKING",
-            (s, _) => s,
-        }
-    };
+    let word = PortLine::shown_state;
     let mut parts = Vec::new();
     for state in ORDER {
         let n = ports.iter().filter(|l| word(l) == *state).count();
@@ -108,7 +164,8 @@ impl Readiness {
     }
 
     /// Whether a status line is due at `now` (work it out only then: it
-    /// walks every port).
+    /// walks every port). `READY=1` is not held back by this: see
+    /// [`Readiness::step`].
     pub fn due(&self, now: Instant) -> bool {
         self.dirty && self.last_sent.is_none_or(|t| now >= t + STATUS_EVERY)
     }
@@ -168,6 +225,7 @@ mod tests {
     fn status_lines_say_what_is_awaited_then_how_ports_stand() {
         let running = |doubt: Option<&str>| Stage::Running {
             doubt: doubt.map(str::to_owned),
+            standby: false,
         };
         let ports = [
             port("a", "plugged", Some(Health::Up(3))),
@@ -207,6 +265,14 @@ mod tests {
                 &ports[..1],
                 "1 plugged; unplugs held: the settle time is running",
             ),
+            (
+                Stage::Running {
+                    doubt: None,
+                    standby: true,
+                },
+                &ports,
+                "standby: another client (a second vif-plug-host?) holds the lock on the local database; this agent writes nothing until it is released",
+            ),
         ];
         for (stage, ports, want) in cases {
             assert_eq!(status_line(stage, ports), *want, "{stage:?}");
@@ -235,7 +301,10 @@ mod tests {
         assert_eq!(r.step(t1, &Stage::SouthboundLoading, line("x")), vec![]);
         assert_eq!(r.next_due(), None);
         r.touch();
-        let running = Stage::Running { doubt: None };
+        let running = Stage::Running {
+            doubt: None,
+            standby: false,
+        };
         assert_eq!(
             r.step(t1, &running, line("0 plugged")),
             vec![Notice::Ready, Notice::Status("0 plugged".into())]
@@ -254,5 +323,87 @@ mod tests {
             r.step(t3, &running, line("0 plugged")),
             vec![Notice::Status("0 plugged".into())]
         );
+    }
+
+    #[test]
+    fn ready_waits_for_our_chassis_bindings_and_is_never_taken_back() {
+        let base = StageInputs {
+            ready_sent: false,
+            local_complete: true,
+            sb_remote: true,
+            sb_complete: true,
+            sb_doubt: None,
+            standby: false,
+        };
+        let with = |f: &dyn Fn(&mut StageInputs)| {
+            let mut i = base.clone();
+            f(&mut i);
+            i
+        };
+        let running = |doubt: Option<&str>| Stage::Running {
+            doubt: doubt.map(str::to_owned),
+            standby: false,
+        };
+        let cases: Vec<(&str, StageInputs, Stage)> = vec![
+            ("all read", base.clone(), running(None)),
+            (
+                "local not read",
+                with(&|i| i.local_complete = false),
+                Stage::LocalLoading,
+            ),
+            (
+                "no remote",
+                with(&|i| i.sb_remote = false),
+                Stage::NoSouthbound,
+            ),
+            (
+                "first reply not in",
+                with(&|i| i.sb_complete = false),
+                Stage::SouthboundLoading,
+            ),
+            (
+                "first reply in, our chassis' condition not acknowledged",
+                with(&|i| i.sb_doubt = Some(Doubt::ConditionPending)),
+                Stage::SouthboundLoading,
+            ),
+            (
+                "read, settling: ready, unplugs held",
+                with(&|i| i.sb_doubt = Some(Doubt::Settling)),
+                running(Some("waiting --unplug-settle after a first look")),
+            ),
+            (
+                "read, our chassis not registered: ready, unplugs held",
+                with(&|i| i.sb_doubt = Some(Doubt::NoChassis("hv1".into()))),
+                running(Some("no Chassis row \"hv1\" in the Southbound")),
+            ),
+            (
+                "after READY, the Southbound lost: counts and why",
+                with(&|i| {
+                    i.ready_sent = true;
+                    i.sb_complete = false;
+                    i.sb_doubt = Some(Doubt::Disconnected);
+                }),
+                running(Some("the Southbound is not connected")),
+            ),
+            (
+                "after READY, the local database lost",
+                with(&|i| {
+                    i.ready_sent = true;
+                    i.local_complete = false;
+                }),
+                running(Some("the local Open vSwitch database is not connected")),
+            ),
+            (
+                "a second agent waiting for the lock",
+                with(&|i| i.standby = true),
+                Stage::Running {
+                    doubt: None,
+                    standby: true,
+                },
+            ),
+        ];
+        for (what, inputs, want) in cases {
+            assert_eq!(stage(&inputs), want, "{what}");
+        }
     }
 }

@@ -119,8 +119,14 @@ pub fn result(id: &Value, text: &str) -> Value {
     json!({"result": text, "error": null, "id": id})
 }
 
-/// An error reply.
+/// An error reply. The text ends with a newline, as OVS daemons' errors
+/// do: `ovs-appctl` prints it as it is, before its own line.
 pub fn error(id: &Value, text: &str) -> Value {
+    let text = if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    };
     json!({"result": null, "error": text, "id": id})
 }
 
@@ -167,7 +173,7 @@ mod tests {
         );
         assert_eq!(
             error(&json!(0), "bad"),
-            json!({"result": null, "error": "bad", "id": 0})
+            json!({"result": null, "error": "bad\n", "id": 0})
         );
         assert!(
             list_commands().contains("  vif-plug/show                   [--format text|json]\n")
