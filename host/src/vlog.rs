@@ -83,7 +83,10 @@ impl Levels {
     /// a level (`off emer err warn info dbg`, or `error debug trace`).
     ///
     /// Errors: a destination this agent has not (it logs to standard error
-    /// only), two levels, a pattern, or no level.
+    /// only), two levels, a pattern, no level, a word that is none of
+    /// these after a module, a module outside the agent's and providers'
+    /// targets (`vif_plug_host…`, `provider…`), or more than
+    /// [`MAX_MODULES`] modules set.
     pub fn apply(&mut self, spec: &str) -> Result<(), String> {
         let mut module = None;
         let mut lvl = None;
@@ -105,8 +108,12 @@ impl Levels {
                 ));
             } else if word.eq_ignore_ascii_case("PATTERN") {
                 return Err(format!("{spec}: log patterns cannot be changed"));
-            } else if module.replace(word.clone()).is_some() {
-                return Err(format!("{spec}: more than one module"));
+            } else if let Some(m) = &module {
+                return Err(format!(
+                    "{spec}: {word:?} is not a level (off, emer, err, warn, info, dbg) nor a destination (console), and {m:?} is already the module"
+                ));
+            } else {
+                module = Some(word.clone());
             }
         }
         let Some(l) = lvl else {
@@ -123,10 +130,56 @@ impl Levels {
                 self.default = l;
                 self.modules.clear();
             }
+            Some(m) if !is_module(m) => {
+                return Err(format!(
+                    "{spec}: no module {m:?}: modules are the agent's log targets (vif_plug_host::…) and providers' (provider::TYPE); vlog/list shows them"
+                ))
+            }
+            Some(m)
+                if self.modules.len() >= MAX_MODULES
+                    && !self.modules.iter().any(|(have, _)| have == m) =>
+            {
+                return Err(format!(
+                    "{spec}: {MAX_MODULES} modules have levels of their own already; set ANY to start over"
+                ))
+            }
             Some(m) => self.set_module(m, l),
         }
         Ok(())
     }
+}
+
+/// The most modules with a level of their own (a bound on what requests
+/// can make the agent keep and check for every log record).
+pub const MAX_MODULES: usize = 256;
+
+/// The roots of every log target the agent and its providers log under.
+const ROOTS: &[&str] = &["vif_plug_host", "provider"];
+
+/// Log targets listed by `vlog/list` before they log anything: those
+/// `docs/operations.md` names.
+const DOCUMENTED: &[&str] = &[
+    "vif_plug_host::agent",
+    "vif_plug_host::ovsdb::client",
+    "vif_plug_host::loader",
+    "vif_plug_host::dispatch::workers",
+    "vif_plug_host::worker",
+    "vif_plug_host::unixctl",
+];
+
+/// Whether `m` is one of [`ROOTS`] or a module under one (Rust paths:
+/// letters, digits, `_`, `::`).
+fn is_module(m: &str) -> bool {
+    let wellformed = m.split("::").all(|part| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    wellformed
+        && ROOTS
+            .iter()
+            .any(|r| m == *r || m.strip_prefix(r).is_some_and(|rest| rest.starts_with("::")))
 }
 
 /// A spec's words: split at single colons, `::` kept inside module names.
@@ -227,7 +280,7 @@ pub fn install() -> Result<(), log::SetLoggerError> {
     let vlog: &'static Vlog = Box::leak(Box::new(Vlog {
         out,
         levels: RwLock::new(levels),
-        seen: RwLock::new(BTreeSet::new()),
+        seen: RwLock::new(DOCUMENTED.iter().map(|m| m.to_string()).collect()),
     }));
     log::set_logger(vlog)?;
     log::set_max_level(max);
@@ -316,11 +369,31 @@ mod tests {
             ("x", "no level"),
             ("x:dbg:info", "more than one level"),
             ("PATTERN:console:%m", "patterns cannot be changed"),
-            ("a:b:dbg", "more than one module"),
+            (
+                "provider::x:bogus",
+                "\"bogus\" is not a level (off, emer, err, warn, info, dbg) nor a destination (console), and \"provider::x\" is already the module",
+            ),
+            ("bogus::module:info", "no module \"bogus::module\""),
+            ("vif_plug_hostx:info", "no module"),
+            ("provider:::info", "no module \"provider::\""),
+            ("provider::a b:info", "no module"),
         ] {
             let before = l.clone();
             assert!(l.apply(bad).unwrap_err().contains(why), "{bad}");
             assert_eq!(l, before, "{bad} changed nothing");
         }
+        // Levels in any case; module names are taken as given.
+        l.apply("provider::x:DBG").unwrap();
+        assert_eq!(l.for_target("provider::x"), Debug);
+        // A bounded number of modules.
+        l.apply("ANY:info").unwrap();
+        for i in 0..MAX_MODULES {
+            l.apply(&format!("provider::p{i}:dbg")).unwrap();
+        }
+        l.apply("provider::p0:warn").unwrap();
+        assert!(l
+            .apply("provider::one_more:dbg")
+            .unwrap_err()
+            .contains("256 modules"));
     }
 }

@@ -131,7 +131,7 @@ fn a_southbound_restored_from_an_older_copy_unplugs_nothing() {
     );
     assert!(
         env.agent.log()[restored_at..].contains(
-            "logical port new: binding not in view, and the Southbound already held data when the agent connected"
+            "logical port new: binding not in view, and the Southbound held data at the first look"
         ),
         "{}",
         env.agent.log()

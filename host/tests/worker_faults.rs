@@ -149,6 +149,15 @@ fn an_abort_in_init_leaves_the_provider_out_and_the_others_plugging() {
             && log.contains("libfaulty.so not registered: init crashed (SIGABRT)"),
         "{log}"
     );
+    // The operator sees it among the providers, not just in the log.
+    let list = env.agent.appctl(&["vif-plug/list-providers"]).unwrap();
+    assert!(
+        list.lines().any(|l| l.contains(
+            "libfaulty.so: not registered (refused, or its init failed, at start: the log says why; `vif-plug-host check "
+        )),
+        "{list}"
+    );
+    assert!(list.starts_with("dummy: "), "{list}");
 }
 
 #[test]

@@ -110,7 +110,7 @@ impl PortLine {
 }
 
 /// `vif-plug/list-providers`: one line per type.
-pub fn list_providers(info: &[ProviderInfo]) -> String {
+pub fn list_providers(info: &[ProviderInfo], unregistered: &[std::path::PathBuf]) -> String {
     let mut out = String::new();
     for p in info {
         out += &format!(
@@ -134,6 +134,16 @@ pub fn list_providers(info: &[ProviderInfo]) -> String {
         }
         out += "\n";
     }
+    for f in unregistered {
+        out += &format!(
+            "{}: not registered (refused, or its init failed, at start: the log says why; `vif-plug-host check {}` shows it)\n",
+            f.display(),
+            f.display()
+        );
+    }
+    if out.is_empty() {
+        out += "no provider is registered\n";
+    }
     out
 }
 
@@ -149,7 +159,10 @@ impl Agent {
                 Ok(String::new())
             }
             "vif-plug/show" => self.show(&c.args),
-            "vif-plug/list-providers" => Ok(list_providers(&self.providers.info())),
+            "vif-plug/list-providers" => Ok(list_providers(
+                &self.providers.info(),
+                self.providers.unregistered(),
+            )),
             "vif-plug/describe" => self.describe(&c.args[0]),
             "memory/show" => Ok(self.memory_show()),
             "coverage/show" => Ok(crate::coverage::show()),

@@ -80,7 +80,7 @@ impl fmt::Display for Doubt {
                 f.write_str("the Southbound has not answered the lookup of this logical port yet")
             }
             Doubt::Settling => f.write_str(
-                "the Southbound already held data when the agent connected (after a restart, a fail-over to another server, a restored copy) or its chassis name changed: waiting --unplug-settle in case it is still being brought up to date",
+                "the Southbound held data at the first look (as at every start, and after a fail-over, a restored copy or a chassis rename), and that copy may be behind: waiting --unplug-settle before unplugging",
             ),
         }
     }

@@ -68,6 +68,8 @@ pub struct SbSession {
     change: Option<(u64, Selection)>,
     /// The certainty last logged.
     last_doubt: Option<Option<Doubt>>,
+    /// The view has been current at least once since the agent started.
+    been_current: bool,
     /// How long to wait before trusting a first look (see [`Settle`]).
     settle_time: Duration,
     settle: Settle,
@@ -103,6 +105,7 @@ impl SbSession {
             selected: None,
             change: None,
             last_doubt: None,
+            been_current: false,
             settle_time,
             settle: Settle::NotNeeded,
             local_hostname: None,
@@ -373,8 +376,17 @@ impl SbSession {
             Some(d) if was_current => {
                 log::warn!("southbound: {d}: unplugging nothing until the view is current")
             }
+            // At start, connecting and loading are the expected way in:
+            // said at debug level; what can last (settling, no chassis row,
+            // not populated) is said at info.
+            Some(d @ (Doubt::Disconnected | Doubt::Loading | Doubt::ConditionPending))
+                if !self.been_current =>
+            {
+                log::debug!("southbound: {d}: unplugging nothing until the view is current")
+            }
             Some(d) => log::info!("southbound: {d}: unplugging nothing until the view is current"),
         }
+        self.been_current |= doubt.is_none();
         self.last_doubt = Some(doubt);
         true
     }

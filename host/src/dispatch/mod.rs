@@ -92,18 +92,19 @@ enum Mode {
     Workers(Workers),
 }
 
-/// The registered providers.
-pub struct Providers(Mode);
+/// The registered providers, and the library files given that registered
+/// none (refused, or every `init` failed), for `vif-plug/list-providers`.
+pub struct Providers(Mode, Vec<PathBuf>);
 
 impl From<Registry> for Providers {
     fn from(r: Registry) -> Self {
-        Providers(Mode::InProcess(r))
+        Providers(Mode::InProcess(r), Vec::new())
     }
 }
 
 impl From<Workers> for Providers {
     fn from(w: Workers) -> Self {
-        Providers(Mode::Workers(w))
+        Providers(Mode::Workers(w), Vec::new())
     }
 }
 
@@ -133,7 +134,7 @@ impl Providers {
         isolation: Isolation,
         settings: Settings,
     ) -> Providers {
-        let providers: Providers = match isolation {
+        let mut providers: Providers = match isolation {
             Isolation::None => {
                 let mut registry = Registry::new();
                 crate::loader::load_files_into(&mut registry, files, config);
@@ -141,6 +142,20 @@ impl Providers {
             }
             Isolation::Process => Workers::load(files, config, settings).into(),
         };
+        // Compared as canonical paths: a file may be given through a link.
+        let canonical =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        let registered: std::collections::HashSet<PathBuf> = providers
+            .types()
+            .iter()
+            .filter_map(|t| providers.origin(t))
+            .map(|p| canonical(&p))
+            .collect();
+        providers.1 = files
+            .iter()
+            .filter(|f| !registered.contains(&canonical(f)))
+            .cloned()
+            .collect();
         for t in config.types() {
             if !providers.is_loaded(t) {
                 log::warn!(
@@ -217,6 +232,13 @@ impl Providers {
                 }
             })
             .collect()
+    }
+
+    /// The library files given at start that registered no provider
+    /// (refused by the loader, or every class's `init` failed): the log at
+    /// start says why.
+    pub fn unregistered(&self) -> &[PathBuf] {
+        &self.1
     }
 
     /// The inventory of `t` through its ABI 1.1 `describe`: `None` if it
