@@ -105,12 +105,27 @@ fn subsection(
     Ok(())
 }
 
-/// ENVIRONMENT, FILES and SEE ALSO: what `--help` does not say.
+/// CONTROL COMMANDS, ENVIRONMENT, FILES and SEE ALSO: what `--help`
+/// does not say. The control commands come from the control socket's own
+/// table, so the page lists exactly what the agent answers.
 fn files_and_environment() -> Roff {
     let mut r = Roff::new();
     let entry = |r: &mut Roff, term: &str, text: &str| {
         r.control("TP", []).text([bold(term)]).text([roman(text)]);
     };
+    r.control("SH", ["CONTROL COMMANDS"]);
+    r.text([roman(
+        "While run is running, ovs-appctl -t vif-plug-host COMMAND [ARG...] sends it these \
+         commands through its control socket (see --rundir and --unixctl).",
+    )]);
+    for c in vif_plug_host::unixctl::protocol::COMMANDS {
+        let term = if c.usage.is_empty() {
+            c.name.to_owned()
+        } else {
+            format!("{} {}", c.name, c.usage)
+        };
+        entry(&mut r, &term, c.help);
+    }
     r.control("SH", ["ENVIRONMENT"]);
     entry(
         &mut r,
@@ -122,6 +137,13 @@ fn files_and_environment() -> Roff {
         &mut r,
         "OVS_RUNDIR",
         "Where run puts its pidfile and control socket when --rundir is not given.",
+    );
+    entry(
+        &mut r,
+        "NOTIFY_SOCKET",
+        "Set by systemd for Type=notify services: run sends READY=1 once both the local \
+         database and the Southbound are read, STATUS= lines with its port counts, and \
+         STOPPING=1. Provider worker processes are not given it.",
     );
     r.control("SH", ["FILES"]);
     entry(

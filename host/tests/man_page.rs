@@ -69,12 +69,19 @@ fn the_page_has_every_subcommand_and_option_that_help_shows() {
         "NAME",
         "SYNOPSIS",
         "COMMANDS",
+        "\"CONTROL COMMANDS\"",
         "ENVIRONMENT",
         "FILES",
         "\"SEE ALSO\"",
     ] {
         assert!(page.contains(&format!("\n.SH {section}\n")), "{section}");
     }
+    // Every command the control socket answers, from its own table.
+    for c in vif_plug_host::unixctl::protocol::COMMANDS {
+        let name = format!("\\fB{}", c.name.replace('-', "\\-"));
+        assert!(page.contains(&name), "{} is not in the page", c.name);
+    }
+    assert!(page.contains("NOTIFY_SOCKET"), "{page}");
     // Each part is rendered on its own; the preamble is kept once.
     assert_eq!(page.matches(".ds Aq \\(aq").count(), 1, "{page}");
 }

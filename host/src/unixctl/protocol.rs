@@ -17,33 +17,85 @@ pub struct Command {
     pub min_args: usize,
     /// Most arguments.
     pub max_args: usize,
+    /// What it does, in a sentence, for the manual page.
+    pub help: &'static str,
 }
 
-const fn cmd(name: &'static str, usage: &'static str, min_args: usize, max_args: usize) -> Command {
+const fn cmd(
+    name: &'static str,
+    usage: &'static str,
+    min_args: usize,
+    max_args: usize,
+    help: &'static str,
+) -> Command {
     Command {
         name,
         usage,
         min_args,
         max_args,
+        help,
     }
 }
 
 /// Every command, in the order `list-commands` shows them.
 pub const COMMANDS: &[Command] = &[
-    cmd("coverage/show", "", 0, 0),
-    cmd("exit", "", 0, 0),
-    cmd("list-commands", "", 0, 0),
-    cmd("memory/show", "", 0, 0),
-    cmd("version", "", 0, 0),
-    cmd("vif-plug/describe", "TYPE", 1, 1),
-    cmd("vif-plug/list-providers", "", 0, 0),
-    cmd("vif-plug/show", "[--format text|json]", 0, 2),
-    cmd("vlog/list", "", 0, 0),
+    cmd(
+        "coverage/show",
+        "",
+        0,
+        0,
+        "Counters since start: plugs, unplugs, replacements, updates, declines, transactions and failed ones, provider calls, worker restarts.",
+    ),
+    cmd(
+        "exit",
+        "",
+        0,
+        0,
+        "Stops the agent as SIGTERM does; plugged ports stay in place.",
+    ),
+    cmd("list-commands", "", 0, 0, "Lists these commands."),
+    cmd(
+        "memory/show",
+        "",
+        0,
+        0,
+        "Logical ports known, interfaces plugged, providers, and the agent's resident memory.",
+    ),
+    cmd("version", "", 0, 0, "The agent's version and provider ABI."),
+    cmd(
+        "vif-plug/describe",
+        "TYPE",
+        1,
+        1,
+        "The provider's inventory, through its describe callback (ABI 1.1); for the devlink provider, its devlink port table.",
+    ),
+    cmd(
+        "vif-plug/list-providers",
+        "",
+        0,
+        0,
+        "Each provider: type, file, ABI version, maintained options, worker pid and restarts; and the files that registered none.",
+    ),
+    cmd(
+        "vif-plug/show",
+        "[--format text|json]",
+        0,
+        2,
+        "Every logical port requested on this chassis or plugged by this agent, one line each: state, provider, interface, ofport or the Interface error, and why.",
+    ),
+    cmd(
+        "vlog/list",
+        "",
+        0,
+        0,
+        "The log level of each module.",
+    ),
     cmd(
         "vlog/set",
         "{spec | PATTERN:destination:pattern}",
         0,
         usize::MAX,
+        "Sets log levels at run time: MODULE:LEVEL, ANY:LEVEL or LEVEL; modules are log targets (vif_plug_host::agent, provider::TYPE), levels off, emer, err, warn, info, dbg.",
     ),
 ];
 
