@@ -135,6 +135,9 @@ fn run(args: RunArgs) -> ExitCode {
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        // As OVS daemons do: a hang-up (the terminal gone) is a clean stop
+        // too, not a death without destroy and with the pidfile left.
+        signal_hook::consts::SIGHUP,
     ]) {
         Ok(s) => s,
         Err(e) => return fail("installing signal handlers", e.to_string()),

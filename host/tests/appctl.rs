@@ -225,6 +225,35 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
         .unwrap()
         .contains("vm2: declined"));
 
+    // A request over 1 MiB gets an error, not a silent reset.
+    let mut big = UnixStream::connect(&socket).unwrap();
+    let mut request = b"{\"method\": \"".to_vec();
+    request.extend(std::iter::repeat_n(b'a', (1 << 20) + 10));
+    let _ = big.write_all(&request);
+    let mut reply = String::new();
+    let _ = big.read_to_string(&mut reply);
+    assert!(reply.contains("request longer than 1 MiB"), "{reply}");
+
+    // Connections past the limit are told why, and do not lock the socket
+    // for long: once the holders go, ovs-appctl is answered again.
+    let holders: Vec<UnixStream> = (0..64)
+        .map(|_| UnixStream::connect(&socket).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut late = UnixStream::connect(&socket).unwrap();
+    let mut reply = String::new();
+    late.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = late.read_to_string(&mut reply);
+    assert!(
+        reply.contains("64 control connections are open already; try again"),
+        "{reply}"
+    );
+    drop(holders);
+    env.wait("the socket answers again", || {
+        env.agent.appctl(&["version"]).is_ok()
+    });
+
     // A second agent on the same rundir is refused, naming the first
     // (found by the pidfile's lock), and the first carries on.
     let rundir = env.agent.rundir.to_str().unwrap().to_owned();
@@ -257,4 +286,150 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
             .len()
             == 1
     );
+}
+
+/// Two agents started at the same instant on one rundir: exactly one
+/// keeps it, every time (the pidfile is locked in place, not renamed over).
+/// The pidfile is claimed before any database is reached, so no daemon is
+/// needed here.
+#[test]
+fn of_two_agents_started_at_once_on_one_rundir_exactly_one_runs() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let providers = testkit::private_dir();
+    testkit::cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
+    let start = |rundir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+            .args(["run", "--ovs-remote", "unix:/nonexistent/db.sock"])
+            .arg("--rundir")
+            .arg(rundir)
+            .arg("--provider-dir")
+            .arg(providers.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..10 {
+        let rundir = testkit::private_dir();
+        let mut agents = [start(rundir.path()), start(rundir.path())];
+        // The loser exits at once; give it time, then see who runs.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut exited = Vec::new();
+        while Instant::now() < deadline && exited.is_empty() {
+            for (i, a) in agents.iter_mut().enumerate() {
+                if let Some(status) = a.try_wait().unwrap() {
+                    exited.push((i, status));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let running: Vec<usize> = (0..2)
+            .filter(|i| agents[*i].try_wait().unwrap().is_none())
+            .collect();
+        for a in agents.iter_mut() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        assert_eq!(
+            running.len(),
+            1,
+            "round {round}: running {running:?}, exited {exited:?}"
+        );
+        let loser = 1 - running[0];
+        let mut said = String::new();
+        agents[loser]
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut said)
+            .unwrap();
+        assert!(
+            said.contains("another agent uses this rundir"),
+            "round {round}: {said}"
+        );
+    }
+}
+
+/// The control socket never replaces what is not a stale socket of its
+/// own, and refuses a path a Unix socket address cannot hold.
+#[test]
+fn the_control_socket_replaces_only_a_stale_socket() {
+    use std::process::Command;
+    let providers = testkit::private_dir();
+    testkit::cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
+    let dir = testkit::private_dir();
+    let run = |unixctl: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+            .args(["run", "--ovs-remote", "unix:/nonexistent/db.sock"])
+            .arg("--rundir")
+            .arg(dir.path())
+            .arg("--unixctl")
+            .arg(unixctl)
+            .arg("--provider-dir")
+            .arg(providers.path())
+            .output()
+            .unwrap()
+    };
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, "keep me\n").unwrap();
+    let out = run(&precious);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("exists and is not a socket: not replaced"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+
+    let long = dir.path().join("x".repeat(120));
+    let out = run(&long);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("a Unix socket path holds at most 107 (ovs-appctl could not reach it)"),
+        "{said}"
+    );
+}
+
+/// SIGHUP stops the agent cleanly, as SIGTERM does (OVS daemons treat a
+/// hang-up as fatal and clean up): pidfile and socket removed, exit 0.
+#[test]
+fn a_hang_up_is_a_clean_stop() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let providers = testkit::private_dir();
+    testkit::cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
+    let dir = testkit::private_dir();
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .args(["run", "--ovs-remote", "unix:/nonexistent/db.sock"])
+        .arg("--rundir")
+        .arg(dir.path())
+        .arg("--provider-dir")
+        .arg(providers.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.path().join(format!("vif-plug-host.{}.ctl", agent.id()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(socket.exists());
+    Command::new("kill")
+        .args(["-HUP", &agent.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = agent.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGHUP");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists());
+    assert!(!dir.path().join("vif-plug-host.pid").exists());
 }

@@ -67,8 +67,14 @@ impl PortLine {
         }
     }
 
-    /// The line as `ovs-appctl vif-plug/show` prints it.
+    /// The line as `ovs-appctl vif-plug/show` prints it. Names and reasons
+    /// come from the CMS and from providers: their line breaks and other
+    /// control characters are escaped, so none can forge a line.
     pub fn text(&self) -> String {
+        crate::provider::one_line(&self.raw_text()).into_owned()
+    }
+
+    fn raw_text(&self) -> String {
         let state = self.shown_state();
         let mut details = Vec::new();
         if let Some(p) = &self.provider {

@@ -31,6 +31,7 @@ pub mod local_session;
 pub mod local_view;
 pub mod lport_macs;
 pub mod lport_options;
+pub mod notify;
 pub mod options;
 pub mod placement;
 pub mod plan;
@@ -141,9 +142,13 @@ pub struct Agent {
     burst: usize,
     /// The interface errors already said.
     health: iface_health::HealthWatch,
-    /// What systemd was told; `None` when not started by it
-    /// (`NOTIFY_SOCKET` unset).
-    readiness: Option<readiness::Readiness>,
+    /// The service manager's socket and what it was told; `None` when
+    /// not started by one (`NOTIFY_SOCKET` unset) or its address is not
+    /// usable (said once at start).
+    manager: Option<(notify::Notifier, readiness::Readiness)>,
+    /// The last failed send to the service manager: when, and its error
+    /// (said once per kind of error; sends are retried once a second).
+    notify_failed: Option<(Instant, std::io::ErrorKind)>,
 }
 
 impl Agent {
@@ -192,7 +197,15 @@ impl Agent {
             stop_signal,
             burst: 0,
             health: Default::default(),
-            readiness: std::env::var_os("NOTIFY_SOCKET").map(|_| Default::default()),
+            manager: match notify::Notifier::from_env() {
+                None => None,
+                Some(Ok(n)) => Some((n, Default::default())),
+                Some(Err(e)) => {
+                    log::warn!("{e}: the service manager will not be told anything");
+                    None
+                }
+            },
+            notify_failed: None,
         }
     }
 
@@ -253,7 +266,7 @@ impl Agent {
             if let Some(t) = self.writer.check_slow(now) {
                 deadline = deadline.min(t);
             }
-            if let Some(t) = self.readiness.as_ref().and_then(|r| r.next_due()) {
+            if let Some(t) = self.manager.as_ref().and_then(|(_, r)| r.next_due()) {
                 deadline = deadline.min(t);
             }
             // Only wake for pending work that can actually be done.
@@ -312,6 +325,11 @@ impl Agent {
     }
 
     fn shutdown(mut self) {
+        // Said first: systemd then knows a slow stop (providers' destroy)
+        // is a stop.
+        if self.manager.is_some() {
+            self.notify(vec!["STOPPING=1".into(), "STATUS=stopping".into()]);
+        }
         if let Some((n, what)) = self.writer.abandon() {
             log::warn!(
                 "stopping with a transaction of {n} operation(s) unanswered ({what}); its outcome is not known: the next start reads what the database holds and carries on from there"
@@ -329,9 +347,6 @@ impl Agent {
             log::info!("southbound: received {n} bytes in all");
         }
         self.providers.destroy_all();
-        if self.readiness.is_some() {
-            notify(&[sd_notify::NotifyState::Stopping]);
-        }
         log::info!("stopped; plugged ports are left in place");
     }
 
@@ -351,7 +366,7 @@ impl Agent {
     /// [`readiness::Readiness`]); nothing when not started by systemd.
     fn tell_service_manager(&mut self) {
         let now = Instant::now();
-        let Some(r) = self.readiness.as_mut() else {
+        let Some((_, r)) = self.manager.as_mut() else {
             return;
         };
         r.touch();
@@ -361,28 +376,65 @@ impl Agent {
         }
         let stage = self.stage(now, ready_sent);
         // READY=1 goes out as soon as it is true, not at the next status
-        // slot; the stage alone is cheap, the line walks every port.
+        // slot (the stage alone is cheap; the line walks every port),
+        // unless a send failed within the second.
+        let retry_later = self
+            .notify_failed
+            .is_some_and(|(t, _)| now < t + readiness::STATUS_EVERY);
         let ready_now = !ready_sent && matches!(stage, readiness::Stage::Running { .. });
-        if !due && !ready_now {
+        let send_ready_now = ready_now && !retry_later;
+        if !due && !send_ready_now {
             return;
         }
         let line = readiness::status_line(&stage, &self.port_lines());
-        let Some(r) = self.readiness.as_mut() else {
+        let Some((_, r)) = self.manager.as_mut() else {
             return;
         };
         let notices = r.step(now, &stage, line);
-        let states: Vec<sd_notify::NotifyState> = notices
+        if notices.is_empty() {
+            return;
+        }
+        let lines = notices
             .iter()
             .map(|n| match n {
-                readiness::Notice::Ready => sd_notify::NotifyState::Ready,
-                readiness::Notice::Status(s) => sd_notify::NotifyState::Status(s),
+                readiness::Notice::Ready => "READY=1".to_owned(),
+                readiness::Notice::Status(s) => format!("STATUS={s}"),
             })
             .collect();
-        if notices.contains(&readiness::Notice::Ready) {
-            log::info!("both databases are read: told the service manager we are ready");
+        if self.notify(lines) {
+            if notices.contains(&readiness::Notice::Ready) {
+                log::info!("both databases are read: told the service manager we are ready");
+            }
+        } else if let Some((_, r)) = self.manager.as_mut() {
+            r.unsent(&notices);
         }
-        if !states.is_empty() {
-            notify(&states);
+    }
+
+    /// Sends `lines` to the service manager; false if it did not take
+    /// them. A failure is warned about once per kind of error (the agent
+    /// works the same without the manager), and its end is said.
+    fn notify(&mut self, lines: Vec<String>) -> bool {
+        let Some((n, _)) = self.manager.as_ref() else {
+            return false;
+        };
+        match n.send(&lines) {
+            Ok(()) => {
+                if self.notify_failed.take().is_some() {
+                    log::info!("the service manager's socket takes messages again");
+                }
+                true
+            }
+            Err(e) => {
+                let said = self.notify_failed.map(|(_, k)| k);
+                if said != Some(e.kind()) {
+                    log::warn!(
+                        "telling the service manager (NOTIFY_SOCKET={}) failed: {e}; tried again every second, and the agent works the same meanwhile",
+                        n.address()
+                    );
+                }
+                self.notify_failed = Some((Instant::now(), e.kind()));
+                false
+            }
         }
     }
 
@@ -630,14 +682,6 @@ impl Agent {
             );
         }
         self.ports.end_iteration();
-    }
-}
-
-/// Sends `states` to the service manager (`NOTIFY_SOCKET`); a failure is
-/// logged at debug level only, as the agent works the same without it.
-fn notify(states: &[sd_notify::NotifyState]) {
-    if let Err(e) = sd_notify::notify(false, states) {
-        log::debug!("telling the service manager {states:?}: {e}");
     }
 }
 

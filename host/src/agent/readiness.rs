@@ -4,7 +4,7 @@
 //! it waits for or how its ports stand, as `systemctl status` shows it.
 //!
 //! The decisions here are pure; [`crate::agent::Agent`] gathers the inputs
-//! and sends what [`Readiness::step`] returns with the `sd-notify` crate.
+//! and sends what [`Readiness::step`] returns through [`super::notify`].
 
 use super::control::PortLine;
 use super::port_state::Doubt;
@@ -199,6 +199,18 @@ impl Readiness {
         out
     }
 
+    /// `notices` (from [`Readiness::step`]) did not reach the manager:
+    /// they are sent again at the next step.
+    pub fn unsent(&mut self, notices: &[Notice]) {
+        for n in notices {
+            match n {
+                Notice::Ready => self.ready_sent = false,
+                Notice::Status(_) => self.last_status = None,
+            }
+        }
+        self.dirty = true;
+    }
+
     /// Whether `READY=1` was sent.
     pub fn is_ready(&self) -> bool {
         self.ready_sent
@@ -323,6 +335,28 @@ mod tests {
             r.step(t3, &running, line("0 plugged")),
             vec![Notice::Status("0 plugged".into())]
         );
+    }
+
+    #[test]
+    fn what_did_not_reach_the_manager_is_sent_again() {
+        let t0 = Instant::now();
+        let mut r = Readiness::default();
+        r.touch();
+        let running = Stage::Running {
+            doubt: None,
+            standby: false,
+        };
+        let sent = r.step(t0, &running, "1 plugged".into());
+        assert_eq!(
+            sent,
+            vec![Notice::Ready, Notice::Status("1 plugged".into())]
+        );
+        r.unsent(&sent);
+        assert!(!r.is_ready());
+        let t1 = t0 + STATUS_EVERY;
+        assert!(r.due(t1));
+        assert_eq!(r.step(t1, &running, "1 plugged".into()), sent);
+        assert!(r.is_ready());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use nix::fcntl::{fcntl, FcntlArg};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The program name, which is also the `-t` target of `ovs-appctl`.
@@ -38,57 +38,75 @@ fn whole_file_write_lock() -> libc::flock {
     }
 }
 
-/// The pid of another process that holds `path` write-locked, if any.
+/// The pid of another process that holds `file` write-locked, if any.
 /// (A lock of this very process is not seen: POSIX locks of one process
 /// never conflict with each other.)
-fn lock_holder(path: &Path) -> Option<libc::pid_t> {
-    let file = File::open(path).ok()?;
+fn lock_holder(file: &File) -> Option<libc::pid_t> {
     let mut probe = whole_file_write_lock();
-    fcntl(&file, FcntlArg::F_GETLK(&mut probe)).ok()?;
+    fcntl(file, FcntlArg::F_GETLK(&mut probe)).ok()?;
     (probe.l_type != libc::F_UNLCK as libc::c_short).then_some(probe.l_pid)
 }
 
 impl Pidfile {
-    /// Writes `<rundir>/vif-plug-host.pid` with our pid and keeps it
-    /// write-locked until drop. The file is written and locked under a
-    /// temporary name, then renamed, so a reader never sees half of it
-    /// nor an unlocked one.
+    /// Takes `<rundir>/vif-plug-host.pid`: opens it (created if absent,
+    /// never through a symbolic link), write-locks it without waiting, and
+    /// only then writes our pid into it. The lock is taken on the file
+    /// itself, not on a temporary one renamed over it, so two agents
+    /// started at the same instant cannot both win: the second finds the
+    /// first's lock. (For an instant a reader may find the file empty;
+    /// `ovs-appctl` then says it cannot read the pid, and a retry works.)
     ///
     /// Errors: another live process holds the pidfile locked (another
-    /// agent uses this rundir), or the file cannot be written or locked
-    /// (the text says which and what to do). A pidfile nobody holds is a
-    /// leftover of an agent that died, and is replaced.
+    /// agent uses this rundir), the path is a symbolic link or not a
+    /// regular file, or it cannot be written or locked (the text says
+    /// which and what to do). A pidfile nobody holds is a leftover of an
+    /// agent that died, and is taken over.
     pub fn create(rundir: &Path) -> Result<Pidfile, String> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = rundir.join(format!("{NAME}.pid"));
-        if let Some(pid) = lock_holder(&path) {
+        let shown = path.display();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => format!(
+                    "the pidfile {shown} is a symbolic link: not followed; remove it or give --rundir"
+                ),
+                Some(libc::EACCES | libc::EROFS) => format!(
+                    "writing the pidfile {shown}: {e} (run as a user who may write in {}, or give --rundir)",
+                    rundir.display()
+                ),
+                _ => format!("opening the pidfile {shown}: {e}"),
+            })?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
             return Err(format!(
-                "{} is held by a running process (pid {pid}): another agent uses this rundir; stop it or give --rundir",
-                path.display()
+                "the pidfile {shown} is not a regular file; remove it or give --rundir"
             ));
         }
+        if let Err(e) = fcntl(&file, FcntlArg::F_SETLK(&whole_file_write_lock())) {
+            return Err(match lock_holder(&file) {
+                Some(pid) => format!(
+                    "{shown} is held by a running process (pid {pid}): another agent uses this rundir; stop it or give --rundir"
+                ),
+                None => format!("locking the pidfile {shown}: {e}"),
+            });
+        }
         let me = std::process::id();
-        let tmp = rundir.join(format!(".{NAME}.pid.{me}"));
-        let write = || -> Result<File, String> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)
-                .map_err(|e| e.to_string())?;
-            fcntl(&f, FcntlArg::F_SETLK(&whole_file_write_lock()))
-                .map_err(|e| format!("locking it: {e}"))?;
-            writeln!(f, "{me}").map_err(|e| e.to_string())?;
-            f.sync_all().map_err(|e| e.to_string())?;
-            fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
-            Ok(f)
+        let write = |f: &mut File| -> std::io::Result<()> {
+            f.set_len(0)?;
+            f.seek(SeekFrom::Start(0))?;
+            writeln!(f, "{me}")?;
+            f.sync_all()
         };
-        let locked = write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            format!("writing the pidfile {}: {e}", path.display())
-        })?;
+        write(&mut file).map_err(|e| format!("writing the pidfile {shown}: {e}"))?;
         Ok(Pidfile {
             path,
-            _locked: locked,
+            _locked: file,
         })
     }
 
@@ -100,11 +118,14 @@ impl Pidfile {
 
 impl Drop for Pidfile {
     fn drop(&mut self) {
-        // Reading it opens a second descriptor, which releases the lock
-        // when closed: harmless now, we are going.
-        let ours = fs::read_to_string(&self.path)
-            .is_ok_and(|t| t.trim() == std::process::id().to_string());
-        if ours {
+        // Removed only if the path still names the file we hold (by
+        // device and inode: reading it would open a second descriptor).
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(held), Ok(now)) = (self._locked.metadata(), fs::symlink_metadata(&self.path))
+        else {
+            return;
+        };
+        if held.dev() == now.dev() && held.ino() == now.ino() {
             let _ = fs::remove_file(&self.path);
         }
     }
@@ -131,27 +152,47 @@ mod tests {
     #[test]
     fn written_locked_and_removed_only_while_ours() {
         let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vif-plug-host.pid");
         let p = Pidfile::create(dir.path()).unwrap();
         assert!(
-            locked_by_us(p.path()),
+            locked_by_us(&path),
             "the pidfile is write-locked while held"
         );
         // (Reading it releases the lock: see the module's note.)
-        let text = fs::read_to_string(p.path()).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text, format!("{}\n", std::process::id()));
-        assert!(!dir
-            .path()
-            .join(format!(".{NAME}.pid.{}", std::process::id()))
-            .exists());
         drop(p);
-        assert!(!dir.path().join("vif-plug-host.pid").exists());
-        // A leftover nobody holds (an agent that died) is replaced.
-        fs::write(dir.path().join("vif-plug-host.pid"), "999999999\n").unwrap();
+        assert!(!path.exists());
+        // A leftover nobody holds (an agent that died), longer than our
+        // pid: taken over, and nothing of it is left.
+        fs::write(&path, "999999999999\n").unwrap();
         let p = Pidfile::create(dir.path()).unwrap();
-        assert!(locked_by_us(p.path()));
-        // Someone else's pidfile now: ours is left alone on drop.
-        fs::write(p.path(), "1\n").unwrap();
+        assert!(locked_by_us(&path));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        // Another file put in its place: left alone on drop.
+        let other = dir.path().join("other");
+        fs::write(&other, "1\n").unwrap();
+        fs::rename(&other, &path).unwrap();
         drop(p);
-        assert!(dir.path().join("vif-plug-host.pid").exists());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "1\n");
+    }
+
+    #[test]
+    fn a_symbolic_link_or_a_directory_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vif-plug-host.pid");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let e = Pidfile::create(dir.path()).unwrap_err();
+        assert!(e.contains("is a symbolic link: not followed"), "{e}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        let e = Pidfile::create(dir.path()).unwrap_err();
+        assert!(e.contains("vif-plug-host.pid"), "{e}");
     }
 }

@@ -7,22 +7,32 @@
 use super::pidfile::{Pidfile, NAME};
 use super::protocol::{self, Request};
 use serde_json::Value;
+use std::cell::Cell;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// Most connections served at once; more are closed at once.
-pub const MAX_CONNECTIONS: usize = 16;
-/// Most bytes read from one connection.
+/// Most connections served at once; more get an error reply and are
+/// closed.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Most bytes of one request.
 pub const MAX_REQUEST_BYTES: u64 = 1 << 20;
-/// How long a connection may stay silent.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a client has to send a whole request, from the connection or
+/// the previous reply (`ovs-appctl` sends at once): a client that sends
+/// nothing or trickles bytes holds a connection no longer than this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reply may take to be written: a client that does not read
+/// its replies is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least time between two warnings about refused connections.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 /// How long the agent may take to answer a command.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Mode of the socket: the agent's user and group only.
@@ -149,10 +159,11 @@ impl ControlServer {
         std::thread::Builder::new()
             .name("unixctl".into())
             .spawn(move || {
+                let refusals = Mutex::new(Refusals::default());
                 for conn in listener.incoming() {
                     let Ok(conn) = conn else { continue };
                     if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                        log::warn!("control socket: {MAX_CONNECTIONS} connections already open; one refused");
+                        refuse(conn, &refusals);
                         continue;
                     }
                     active.fetch_add(1, Ordering::SeqCst);
@@ -202,13 +213,30 @@ impl Drop for ControlServer {
     }
 }
 
+/// The longest path a Unix socket address holds (`sun_path` is 108 bytes,
+/// with its terminating NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// Binds `path` with mode [`SOCKET_MODE`] from the start: bound in a
 /// private directory, given its mode, then renamed into place, so nobody
 /// can connect while it is more open. A stale socket (nobody listening) is
-/// replaced; a live one is an error.
+/// replaced; a live one, or anything that is not a socket, is an error.
 fn bind(path: &Path) -> Result<UnixListener, String> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::FileTypeExt;
     let shown = path.display();
-    if path.exists() {
+    let len = path.as_os_str().as_bytes().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(format!(
+            "the control socket path {shown} is {len} bytes long, and a Unix socket path holds at most {MAX_SOCKET_PATH} (ovs-appctl could not reach it): give a shorter --rundir or --unixctl"
+        ));
+    }
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "{shown} exists and is not a socket: not replaced (give --unixctl PATH)"
+            ));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(format!(
                 "{shown} is in use by another process (give --unixctl PATH)"
@@ -217,13 +245,22 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
         fs::remove_file(path).map_err(|e| format!("removing the stale socket {shown}: {e}"))?;
     }
     let parent = path.parent().unwrap_or(Path::new("."));
-    let private = parent.join(format!(".{NAME}.{}.bind", std::process::id()));
+    let private = parent.join(format!(".{NAME}.{}", std::process::id()));
+    let tmp = private.join("s");
+    if tmp.as_os_str().as_bytes().len() > MAX_SOCKET_PATH {
+        // No room for the private directory's name: bound in place, then
+        // given its mode (for a moment, the umask decides who may connect).
+        let listener = UnixListener::bind(path)
+            .map_err(|e| format!("binding the control socket {shown}: {e}"))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(SOCKET_MODE))
+            .map_err(|e| format!("binding the control socket {shown}: {e}"))?;
+        return Ok(listener);
+    }
     let _ = fs::remove_dir_all(&private);
     fs::create_dir(&private).map_err(|e| format!("creating {}: {e}", private.display()))?;
     let result = (|| {
         fs::set_permissions(&private, fs::Permissions::from_mode(0o700))
             .map_err(|e| e.to_string())?;
-        let tmp = private.join("ctl");
         let listener = UnixListener::bind(&tmp).map_err(|e| e.to_string())?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(SOCKET_MODE))
             .map_err(|e| e.to_string())?;
@@ -236,24 +273,123 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
     })
 }
 
+/// Connections refused because [`MAX_CONNECTIONS`] were open, for one
+/// warning per [`WARN_EVERY`] rather than one per connection.
+#[derive(Default)]
+struct Refusals {
+    last_warned: Option<Instant>,
+    unsaid: u64,
+}
+
+/// Tells a connection over the limit why it is closed (without waiting
+/// for it: the reply goes only if the socket takes it at once), and warns
+/// now and then.
+fn refuse(conn: UnixStream, refusals: &Mutex<Refusals>) {
+    let _ = conn.set_nonblocking(true);
+    let mut conn = conn;
+    let _ = serde_json::to_writer(
+        &mut conn,
+        &protocol::error(
+            &Value::Null,
+            &format!("{MAX_CONNECTIONS} control connections are open already; try again"),
+        ),
+    );
+    let mut r = refusals.lock().unwrap_or_else(|e| e.into_inner());
+    r.unsaid += 1;
+    let now = Instant::now();
+    if r.last_warned.is_none_or(|t| now >= t + WARN_EVERY) {
+        log::warn!(
+            "control socket: {MAX_CONNECTIONS} connections already open; {} refused since the last warning",
+            r.unsaid
+        );
+        r.last_warned = Some(now);
+        r.unsaid = 0;
+    }
+}
+
 fn write(conn: &mut UnixStream, reply: &Value) -> bool {
     serde_json::to_writer(&mut *conn, reply).is_ok() && conn.flush().is_ok()
 }
 
-/// Serves one connection: requests one after another until it closes, is
-/// idle too long, or sends something that is not JSON.
+/// The reading side of a connection, with each request's budget: at most
+/// [`MAX_REQUEST_BYTES`], and complete by a deadline ([`REQUEST_TIMEOUT`]
+/// after the connection or the previous reply). [`serve`] renews both
+/// after each reply.
+struct Budgeted {
+    conn: UnixStream,
+    left: Rc<Cell<u64>>,
+    deadline: Rc<Cell<Instant>>,
+}
+
+/// Why [`Budgeted`] stopped reading, for the error reply.
+const TOO_LONG: &str = "request longer than 1 MiB";
+const TOO_SLOW: &str = "request not complete within 10 s";
+
+impl Read for Budgeted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left.get() == 0 {
+            return Err(std::io::Error::other(TOO_LONG));
+        }
+        let wait = self
+            .deadline
+            .get()
+            .saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, TOO_SLOW));
+        }
+        self.conn.set_read_timeout(Some(wait))?;
+        let most = buf
+            .len()
+            .min(self.left.get().try_into().unwrap_or(usize::MAX));
+        let n = match self.conn.read(&mut buf[..most]) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, TOO_SLOW))
+            }
+            r => r?,
+        };
+        self.left.set(self.left.get() - n as u64);
+        Ok(n)
+    }
+}
+
+/// Serves one connection: requests one after another until it closes,
+/// misses a request's deadline, exceeds its size, or sends something that
+/// is not JSON (the last three get an error reply first).
 fn serve(conn: UnixStream, deliver: &dyn Fn(Control) -> bool) {
-    let _ = conn.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
     let Ok(mut out) = conn.try_clone() else {
         return;
     };
-    let reader = conn.take(MAX_REQUEST_BYTES);
+    let left = Rc::new(Cell::new(MAX_REQUEST_BYTES));
+    let deadline = Rc::new(Cell::new(Instant::now() + REQUEST_TIMEOUT));
+    let reader = Budgeted {
+        conn,
+        left: left.clone(),
+        deadline: deadline.clone(),
+    };
+    // Buffered: serde_json reads a byte at a time.
+    let reader = std::io::BufReader::new(reader);
     for value in serde_json::Deserializer::from_reader(reader).into_iter::<Value>() {
         let value = match value {
             Ok(v) => v,
-            Err(e) if e.is_eof() || e.is_io() => return,
+            Err(e) if e.is_eof() => return,
+            Err(e) if e.is_io() => {
+                // Over budget: say so, if the caller still listens. A
+                // connection closed or reset by the caller says nothing.
+                let text = e.to_string();
+                if let Some(why) = [TOO_LONG, TOO_SLOW].into_iter().find(|w| text.contains(w)) {
+                    log::debug!("control socket: {why}; connection closed");
+                    write(&mut out, &protocol::error(&Value::Null, why));
+                }
+                return;
+            }
             Err(e) => {
-                log::warn!("control socket: a request that is not JSON ({e}); connection closed");
+                log::debug!("control socket: a request that is not JSON ({e}); connection closed");
                 write(
                     &mut out,
                     &protocol::error(&Value::Null, &format!("invalid JSON: {e}")),
@@ -277,6 +413,8 @@ fn serve(conn: UnixStream, deliver: &dyn Fn(Control) -> bool) {
         if !write(&mut out, &reply) {
             return;
         }
+        left.set(MAX_REQUEST_BYTES);
+        deadline.set(Instant::now() + REQUEST_TIMEOUT);
     }
 }
 
@@ -302,7 +440,9 @@ fn answer(req: Request, deliver: &dyn Fn(Control) -> bool) -> Value {
     match rx.recv_timeout(ANSWER_TIMEOUT) {
         Ok(Ok(text)) => protocol::result(&id, &text),
         Ok(Err(e)) => protocol::error(&id, &e),
-        Err(_) => protocol::error(
+        // The agent dropped the command unanswered: it is going.
+        Err(mpsc::RecvTimeoutError::Disconnected) => protocol::error(&id, "the agent is stopping"),
+        Err(mpsc::RecvTimeoutError::Timeout) => protocol::error(
             &id,
             &format!(
                 "the agent did not answer within {} s (busy in a provider call or a restart?)",

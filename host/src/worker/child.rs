@@ -67,6 +67,9 @@ impl<L: log::Log> log::Log for WorkerLogger<L> {
 /// cannot be loaded (after saying why to the agent), 2 when the stream
 /// broke.
 pub fn main(library: &Path) -> u8 {
+    // Started through /proc/self/exe (see `process::spawn`), the kernel
+    // names the process "exe"; `ps` and `pgrep` should see the program.
+    let _ = nix::sys::prctl::set_name(c"vif-plug-host");
     // The worker has a process group of its own (a terminal's Ctrl-C is not
     // for it) and ends when the agent closes the socketpair, or with the
     // agent (PR_SET_PDEATHSIG).
