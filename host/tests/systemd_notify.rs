@@ -98,7 +98,13 @@ fn ready_waits_for_both_databases_status_counts_ports_and_stopping_is_said() {
         env.agent.log()
     );
     // Ready only once our chassis' bindings are in view (the server has
-    // acknowledged the condition), not at the monitor's first reply.
+    // acknowledged the condition), not at the monitor's first reply. (The
+    // agent logs that it told the manager just after the datagram left.)
+    env.wait("the agent logs that it is ready", || {
+        env.agent
+            .log()
+            .contains("told the service manager we are ready")
+    });
     let log = env.agent.log();
     let (in_view, told) = (
         log.find("port binding(s) in view for chassis"),
