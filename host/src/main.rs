@@ -81,6 +81,19 @@ fn run(args: RunArgs) -> ExitCode {
         log::error!("{what}: {e}");
         ExitCode::from(2)
     };
+    // First, so that a signal in the first milliseconds is held for the
+    // agent (and handled as a clean stop once it runs) instead of killing
+    // the process by its default action with the pidfile left behind.
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        // As OVS daemons do: a hang-up (the terminal gone) is a clean stop
+        // too, not a death without destroy and with the pidfile left.
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(s) => s,
+        Err(e) => return fail("installing signal handlers", e.to_string()),
+    };
     let ovs_remote = match remote::parse_list(&args.ovs_remote) {
         Ok(r) => r,
         Err(e) => return fail("--ovs-remote", e),
@@ -132,16 +145,6 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => return fail("control socket", e),
     };
     let stop = agent.stop_handle();
-    let mut signals = match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        // As OVS daemons do: a hang-up (the terminal gone) is a clean stop
-        // too, not a death without destroy and with the pidfile left.
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(s) => s,
-        Err(e) => return fail("installing signal handlers", e.to_string()),
-    };
     std::thread::spawn(move || {
         for sig in signals.forever() {
             if !stop.stop(sig) {

@@ -153,6 +153,9 @@ impl Levels {
 /// can make the agent keep and check for every log record).
 pub const MAX_MODULES: usize = 256;
 
+/// The longest module name, in bytes (real ones are under 60).
+pub const MAX_MODULE_NAME: usize = 128;
+
 /// The roots of every log target the agent and its providers log under.
 const ROOTS: &[&str] = &["vif_plug_host", "provider"];
 
@@ -177,6 +180,7 @@ fn is_module(m: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     });
     wellformed
+        && m.len() <= MAX_MODULE_NAME
         && ROOTS
             .iter()
             .any(|r| m == *r || m.strip_prefix(r).is_some_and(|rest| rest.starts_with("::")))
@@ -259,7 +263,25 @@ impl Log for Vlog {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(target.to_owned());
         }
-        self.out.log(record);
+        // Names in log lines come from the CMS (logical ports) and from
+        // providers: a line break or other control character in one must
+        // not forge a line of the journal.
+        let text = record.args().to_string();
+        if text.chars().any(|c| c.is_control() && c != '\t') {
+            let shown = crate::provider::one_line(&text);
+            self.out.log(
+                &Record::builder()
+                    .args(format_args!("{shown}"))
+                    .level(record.level())
+                    .target(record.target())
+                    .module_path(record.module_path())
+                    .file(record.file())
+                    .line(record.line())
+                    .build(),
+            );
+        } else {
+            self.out.log(record);
+        }
     }
 
     fn flush(&self) {
@@ -377,6 +399,7 @@ mod tests {
             ("vif_plug_hostx:info", "no module"),
             ("provider:::info", "no module \"provider::\""),
             ("provider::a b:info", "no module"),
+            (&format!("provider::{}:info", "a".repeat(200)), "no module"),
         ] {
             let before = l.clone();
             assert!(l.apply(bad).unwrap_err().contains(why), "{bad}");

@@ -147,8 +147,12 @@ pub struct Agent {
     /// usable (said once at start).
     manager: Option<(notify::Notifier, readiness::Readiness)>,
     /// The last failed send to the service manager: when, and its error
-    /// (said once per kind of error; sends are retried once a second).
+    /// (sends are retried once a second).
     notify_failed: Option<(Instant, std::io::ErrorKind)>,
+    /// The last warning about it: when, and for which error (one per kind
+    /// of error a minute, so a manager that reads slowly is not a stream
+    /// of warnings).
+    notify_warned: Option<(Instant, std::io::ErrorKind)>,
 }
 
 impl Agent {
@@ -206,6 +210,7 @@ impl Agent {
                 }
             },
             notify_failed: None,
+            notify_warned: None,
         }
     }
 
@@ -420,19 +425,23 @@ impl Agent {
         match n.send(&lines) {
             Ok(()) => {
                 if self.notify_failed.take().is_some() {
-                    log::info!("the service manager's socket takes messages again");
+                    log::debug!("the service manager's socket takes messages again");
                 }
                 true
             }
             Err(e) => {
-                let said = self.notify_failed.map(|(_, k)| k);
-                if said != Some(e.kind()) {
+                let now = Instant::now();
+                let said = self
+                    .notify_warned
+                    .is_some_and(|(t, k)| k == e.kind() && now < t + Duration::from_secs(60));
+                if !said {
                     log::warn!(
                         "telling the service manager (NOTIFY_SOCKET={}) failed: {e}; tried again every second, and the agent works the same meanwhile",
                         n.address()
                     );
+                    self.notify_warned = Some((now, e.kind()));
                 }
-                self.notify_failed = Some((Instant::now(), e.kind()));
+                self.notify_failed = Some((now, e.kind()));
                 false
             }
         }

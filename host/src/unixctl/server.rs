@@ -33,6 +33,19 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The least time between two warnings about refused connections.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// How long one connection is served at most: a client that sends a small
+/// request now and then and never reads the replies (they wait in the
+/// socket's buffer, so writes do not time out) holds its slot no longer.
+/// `ovs-appctl` makes one request per connection.
+pub const MAX_CONNECTION_TIME: Duration = Duration::from_secs(30);
+/// Connections past the limit being told so at once (each by a short-lived
+/// thread that reads the request, to answer with its id, and lets the
+/// caller read the answer); more are closed without a word.
+const MAX_REFUSING: usize = 8;
+/// The id given to an error reply when the request's is not known:
+/// `ovs-appctl` makes one request per process, with id 0, and rejects a
+/// reply whose id is null.
+const UNKNOWN_ID: i64 = 0;
 /// How long the agent may take to answer a command.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Mode of the socket: the agent's user and group only.
@@ -110,6 +123,9 @@ impl Control {
 /// The running control socket and the pidfile; both removed on drop.
 pub struct ControlServer {
     socket: Option<PathBuf>,
+    /// The socket's device and inode: at drop, the path is removed only if
+    /// it still names our socket, not another agent's put there since.
+    socket_id: Option<(u64, u64)>,
     _pidfile: Pidfile,
 }
 
@@ -150,20 +166,23 @@ impl ControlServer {
             );
             return Ok(ControlServer {
                 socket: None,
+                socket_id: None,
                 _pidfile: pidfile,
             });
         };
         let listener = bind(&path)?;
+        let socket_id = file_id(&path);
         let deliver = Arc::new(deliver);
         let active = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new()
             .name("unixctl".into())
             .spawn(move || {
                 let refusals = Mutex::new(Refusals::default());
+                let refusing = Arc::new(AtomicUsize::new(0));
                 for conn in listener.incoming() {
                     let Ok(conn) = conn else { continue };
                     if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                        refuse(conn, &refusals);
+                        refuse(conn, &refusals, &refusing);
                         continue;
                     }
                     active.fetch_add(1, Ordering::SeqCst);
@@ -195,6 +214,7 @@ impl ControlServer {
         );
         Ok(ControlServer {
             socket: Some(path),
+            socket_id,
             _pidfile: pidfile,
         })
     }
@@ -207,10 +227,18 @@ impl ControlServer {
 
 impl Drop for ControlServer {
     fn drop(&mut self) {
-        if let Some(p) = &self.socket {
-            let _ = fs::remove_file(p);
+        if let (Some(p), Some(ours)) = (&self.socket, self.socket_id) {
+            if file_id(p) == Some(ours) {
+                let _ = fs::remove_file(p);
+            }
         }
     }
+}
+
+/// The device and inode of what `path` names (not following a link).
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// The longest path a Unix socket address holds (`sun_path` is 108 bytes,
@@ -264,7 +292,15 @@ fn bind(path: &Path) -> Result<UnixListener, String> {
         let listener = UnixListener::bind(&tmp).map_err(|e| e.to_string())?;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(SOCKET_MODE))
             .map_err(|e| e.to_string())?;
-        fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+        // A link, not a rename: it fails if the path was taken meanwhile
+        // (another agent started at the same instant with this --unixctl)
+        // instead of silently replacing that agent's socket.
+        fs::hard_link(&tmp, path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                "another process took the path meanwhile".to_owned()
+            }
+            _ => e.to_string(),
+        })?;
         Ok(listener)
     })();
     let _ = fs::remove_dir_all(&private);
@@ -281,29 +317,55 @@ struct Refusals {
     unsaid: u64,
 }
 
-/// Tells a connection over the limit why it is closed (without waiting
-/// for it: the reply goes only if the socket takes it at once), and warns
-/// now and then.
-fn refuse(conn: UnixStream, refusals: &Mutex<Refusals>) {
-    let _ = conn.set_nonblocking(true);
-    let mut conn = conn;
-    let _ = serde_json::to_writer(
-        &mut conn,
-        &protocol::error(
-            &Value::Null,
-            &format!("{MAX_CONNECTIONS} control connections are open already; try again"),
-        ),
-    );
-    let mut r = refusals.lock().unwrap_or_else(|e| e.into_inner());
-    r.unsaid += 1;
-    let now = Instant::now();
-    if r.last_warned.is_none_or(|t| now >= t + WARN_EVERY) {
-        log::warn!(
-            "control socket: {MAX_CONNECTIONS} connections already open; {} refused since the last warning",
-            r.unsaid
-        );
-        r.last_warned = Some(now);
-        r.unsaid = 0;
+/// Tells a connection over the limit why it is closed, in a short-lived
+/// thread (at most [`MAX_REFUSING`] at once; past that the connection is
+/// just closed), and warns now and then. The thread reads the request
+/// first, for its id (`ovs-appctl` refuses an answer without one) and so
+/// that closing does not cut the caller off before it has read the answer.
+fn refuse(conn: UnixStream, refusals: &Mutex<Refusals>, refusing: &Arc<AtomicUsize>) {
+    {
+        let mut r = refusals.lock().unwrap_or_else(|e| e.into_inner());
+        r.unsaid += 1;
+        let now = Instant::now();
+        if r.last_warned.is_none_or(|t| now >= t + WARN_EVERY) {
+            log::warn!(
+                "control socket: {MAX_CONNECTIONS} connections already open; {} refused since the last warning",
+                r.unsaid
+            );
+            r.last_warned = Some(now);
+            r.unsaid = 0;
+        }
+    }
+    if refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let count = refusing.clone();
+    let spawned = std::thread::Builder::new()
+        .name("unixctl-refuse".into())
+        .spawn(move || {
+            let mut conn = conn;
+            let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = conn.set_write_timeout(Some(Duration::from_millis(500)));
+            let id = serde_json::Deserializer::from_reader((&conn).take(64 << 10))
+                .into_iter::<Value>()
+                .next()
+                .and_then(Result::ok)
+                .and_then(|v| v.get("id").cloned())
+                .unwrap_or(Value::from(UNKNOWN_ID));
+            write(
+                &mut conn,
+                &protocol::error(
+                    &id,
+                    &format!("{MAX_CONNECTIONS} control connections are open already; try again"),
+                ),
+            );
+            let _ = conn.shutdown(std::net::Shutdown::Write);
+            let _ = std::io::copy(&mut (&conn).take(64 << 10), &mut std::io::sink());
+            count.fetch_sub(1, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        refusing.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -319,21 +381,30 @@ struct Budgeted {
     conn: UnixStream,
     left: Rc<Cell<u64>>,
     deadline: Rc<Cell<Instant>>,
+    /// When the connection is closed, whatever it does.
+    end: Instant,
 }
 
 /// Why [`Budgeted`] stopped reading, for the error reply.
 const TOO_LONG: &str = "request longer than 1 MiB";
 const TOO_SLOW: &str = "request not complete within 10 s";
+const TOO_OLD: &str =
+    "connection open for 30 s: closed (make one request per connection, as ovs-appctl does)";
 
 impl Read for Budgeted {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.left.get() == 0 {
             return Err(std::io::Error::other(TOO_LONG));
         }
+        let now = Instant::now();
+        if now >= self.end {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, TOO_OLD));
+        }
         let wait = self
             .deadline
             .get()
-            .saturating_duration_since(Instant::now());
+            .min(self.end)
+            .saturating_duration_since(now);
         if wait.is_zero() {
             return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, TOO_SLOW));
         }
@@ -371,6 +442,7 @@ fn serve(conn: UnixStream, deliver: &dyn Fn(Control) -> bool) {
         conn,
         left: left.clone(),
         deadline: deadline.clone(),
+        end: Instant::now() + MAX_CONNECTION_TIME,
     };
     // Buffered: serde_json reads a byte at a time.
     let reader = std::io::BufReader::new(reader);
@@ -382,9 +454,12 @@ fn serve(conn: UnixStream, deliver: &dyn Fn(Control) -> bool) {
                 // Over budget: say so, if the caller still listens. A
                 // connection closed or reset by the caller says nothing.
                 let text = e.to_string();
-                if let Some(why) = [TOO_LONG, TOO_SLOW].into_iter().find(|w| text.contains(w)) {
+                if let Some(why) = [TOO_LONG, TOO_SLOW, TOO_OLD]
+                    .into_iter()
+                    .find(|w| text.contains(w))
+                {
                     log::debug!("control socket: {why}; connection closed");
-                    write(&mut out, &protocol::error(&Value::Null, why));
+                    write(&mut out, &protocol::error(&Value::from(UNKNOWN_ID), why));
                 }
                 return;
             }
@@ -392,7 +467,7 @@ fn serve(conn: UnixStream, deliver: &dyn Fn(Control) -> bool) {
                 log::debug!("control socket: a request that is not JSON ({e}); connection closed");
                 write(
                     &mut out,
-                    &protocol::error(&Value::Null, &format!("invalid JSON: {e}")),
+                    &protocol::error(&Value::from(UNKNOWN_ID), &format!("invalid JSON: {e}")),
                 );
                 // Read what is left before closing: closing on unread
                 // bytes resets the connection, and the caller would lose
