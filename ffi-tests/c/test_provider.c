@@ -195,7 +195,7 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
         say(VIF_PLUG_LOG_DEBUG, "not ready; declining");
         return false;
     }
-    a = calloc(1, sizeof *a);
+    a = (struct answer *) calloc(1, sizeof *a);
     if (!a) {
         return false;
     }
@@ -291,7 +291,7 @@ alt_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out 
     if (in->op_type == VIF_PLUG_OP_REMOVE) {
         return true;
     }
-    name = calloc(1, IFNAME_MAX + 1);
+    name = (char *) calloc(1, IFNAME_MAX + 1);
     if (!name) {
         return false;
     }

@@ -61,6 +61,11 @@ const struct vif_plug_class *vif_plug_provider_classes[] = { &cls, NULL };
 /// flags, every symbol hidden unless marked otherwise, then loads it with
 /// the host's loader: the header's two exports must be visible.
 fn compile(compiler: &str, std_flags: &[&str], src: &Path) {
+    compile_to(compiler, std_flags, src, &src.with_extension("so"));
+}
+
+/// As [`compile`], into `so`.
+fn compile_to(compiler: &str, std_flags: &[&str], src: &Path, so: &Path) {
     let out = Command::new(compiler)
         .args(std_flags)
         .args([
@@ -76,7 +81,7 @@ fn compile(compiler: &str, std_flags: &[&str], src: &Path) {
         ])
         .arg(include_dir())
         .arg("-o")
-        .arg(src.with_extension("so"))
+        .arg(so)
         .arg(src)
         .output()
         .unwrap_or_else(|e| panic!("running {compiler}: {e}"));
@@ -85,9 +90,8 @@ fn compile(compiler: &str, std_flags: &[&str], src: &Path) {
         "{compiler} {std_flags:?} rejects the header:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let so = src.with_extension("so");
-    std::fs::set_permissions(&so, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let loaded = vif_plug_host::loader::load_library(&so);
+    std::fs::set_permissions(so, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let loaded = vif_plug_host::loader::load_library(so);
     assert!(
         loaded.is_ok(),
         "{compiler} {std_flags:?} -fvisibility=hidden: {}",
@@ -118,6 +122,29 @@ fn header_compiles_as_cpp() {
         let src = dir.path().join("uses_header.cpp");
         std::fs::write(&src, USES_HEADER).unwrap();
         compile("c++", &[std], &src);
+    }
+}
+
+/// The C test provider, a whole provider rather than a sample of the
+/// header, builds with the same flags as C99, C11 and C++17 and loads.
+#[test]
+fn the_c_test_provider_builds_with_vendor_flags() {
+    let dir = private_dir();
+    let src = workspace_root().join("ffi-tests/c/test_provider.c");
+    for (i, (compiler, flags)) in [
+        ("cc", &["-std=c99"][..]),
+        ("cc", &["-std=c11"]),
+        ("c++", &["-x", "c++", "-std=c++17"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        compile_to(
+            compiler,
+            flags,
+            &src,
+            &dir.path().join(format!("libc_test_{i}.so")),
+        );
     }
 }
 
