@@ -100,6 +100,13 @@ c_test_init(const struct vif_plug_host *h)
     char line[128];
 
     host = h;
+    /* What init returns, to test the host's reading of it (a vendor's
+     * negative errno, say). */
+    p = lookup(&h->config, "init-returns");
+    if (p) {
+        host = NULL;
+        return (int) strtol(p, NULL, 10);
+    }
     p = lookup(&h->config, "prefix");
     if (p) {
         if (strlen(p) >= sizeof prefix) {
