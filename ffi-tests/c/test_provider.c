@@ -107,6 +107,12 @@ c_test_init(const struct vif_plug_host *h)
         host = NULL;
         return (int) strtol(p, NULL, 10);
     }
+    /* Two lines at a level the ABI does not have, to test the host. */
+    p = lookup(&h->config, "log-at-level");
+    if (p) {
+        h->log(h, (uint32_t) strtoul(p, NULL, 10), "a line at an odd level");
+        h->log(h, (uint32_t) strtoul(p, NULL, 10), "another line at an odd level");
+    }
     p = lookup(&h->config, "prefix");
     if (p) {
         if (strlen(p) >= sizeof prefix) {

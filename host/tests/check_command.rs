@@ -153,6 +153,32 @@ fn a_negative_errno_from_init_is_explained() {
 }
 
 #[test]
+fn a_log_level_outside_the_abi_is_flagged_once() {
+    let dir = private_dir();
+    let lib = c_test_provider(dir.path(), &[], "liblevel.so");
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .arg(&lib)
+        .args(["--provider-config", "c-test:log-at-level=9"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let flagged: Vec<&str> = said
+        .lines()
+        .filter(|l| {
+            l.contains("logs at level 9, outside 1 (VIF_PLUG_LOG_ERROR) to 5 (VIF_PLUG_LOG_TRACE)")
+        })
+        .collect();
+    assert_eq!(flagged.len(), 1, "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("ERROR provider::c-test] a line at an odd level")),
+        "{said}"
+    );
+}
+
+#[test]
 fn a_configuration_key_given_twice_is_an_error_before_anything_is_loaded() {
     let dir = private_dir();
     let lib = c_test_provider(dir.path(), &[], "libtwice.so");
