@@ -25,6 +25,15 @@
 #define VIF_PLUG_EXTERN_C extern
 #endif
 
+/* Default visibility for the two symbols a provider library exports, so
+ * that a library built with -fvisibility=hidden still exports them (the
+ * declarations below carry it; the definitions inherit it). */
+#if defined(__GNUC__) || defined(__clang__)
+#define VIF_PLUG_EXPORT __attribute__((visibility("default")))
+#else
+#define VIF_PLUG_EXPORT
+#endif
+
 /* The initializer of the `vif_plug_provider_abi` record: this header's
  * version and the sizes this compiler gives the shared structs. */
 #define VIF_PLUG_ABI_INFO_INIT {                              \
@@ -38,17 +47,18 @@
 }
 
 /* Defines the `vif_plug_provider_abi` record a provider library must
- * export. Use once, at file scope, followed by a semicolon. */
+ * export. Use once, at file scope, followed by a semicolon. The header's
+ * declaration below gives it external (and, in C++, C) linkage and default
+ * visibility; the macro adds no second declaration (-Wredundant-decls). */
 #define VIF_PLUG_DEFINE_ABI_INFO                                         \
-    VIF_PLUG_EXTERN_C const struct vif_plug_abi_info vif_plug_provider_abi; \
     const struct vif_plug_abi_info vif_plug_provider_abi = VIF_PLUG_ABI_INFO_INIT
 
 /* What a provider library defines: its version record and its classes, a
  * NULL-terminated array of pointers. */
 struct vif_plug_abi_info;
 struct vif_plug_class;
-VIF_PLUG_EXTERN_C const struct vif_plug_abi_info vif_plug_provider_abi;
-VIF_PLUG_EXTERN_C const struct vif_plug_class *vif_plug_provider_classes[];
+VIF_PLUG_EXTERN_C VIF_PLUG_EXPORT const struct vif_plug_abi_info vif_plug_provider_abi;
+VIF_PLUG_EXTERN_C VIF_PLUG_EXPORT const struct vif_plug_class *vif_plug_provider_classes[];
 
 
 /**

@@ -100,6 +100,19 @@ c_test_init(const struct vif_plug_host *h)
     char line[128];
 
     host = h;
+    /* What init returns, to test the host's reading of it (a vendor's
+     * negative errno, say). */
+    p = lookup(&h->config, "init-returns");
+    if (p) {
+        host = NULL;
+        return (int) strtol(p, NULL, 10);
+    }
+    /* Two lines at a level the ABI does not have, to test the host. */
+    p = lookup(&h->config, "log-at-level");
+    if (p) {
+        h->log(h, (uint32_t) strtoul(p, NULL, 10), "a line at an odd level");
+        h->log(h, (uint32_t) strtoul(p, NULL, 10), "another line at an odd level");
+    }
     p = lookup(&h->config, "prefix");
     if (p) {
         if (strlen(p) >= sizeof prefix) {
@@ -195,7 +208,7 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
         say(VIF_PLUG_LOG_DEBUG, "not ready; declining");
         return false;
     }
-    a = calloc(1, sizeof *a);
+    a = (struct answer *) calloc(1, sizeof *a);
     if (!a) {
         return false;
     }
@@ -291,7 +304,7 @@ alt_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_out 
     if (in->op_type == VIF_PLUG_OP_REMOVE) {
         return true;
     }
-    name = calloc(1, IFNAME_MAX + 1);
+    name = (char *) calloc(1, IFNAME_MAX + 1);
     if (!name) {
         return false;
     }

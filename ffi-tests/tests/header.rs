@@ -1,5 +1,7 @@
 //! The committed header is what cbindgen generates from abi/, and compiles
-//! cleanly as strict C99 and as C++.
+//! cleanly as strict C99, C11 and C++ with the flags vendor builds use
+//! (`-fvisibility=hidden -Wredundant-decls -Werror`); the library built so
+//! still exports what the host looks up, and the host loads it.
 
 use std::path::Path;
 use std::process::Command;
@@ -55,7 +57,15 @@ VIF_PLUG_DEFINE_ABI_INFO;
 const struct vif_plug_class *vif_plug_provider_classes[] = { &cls, NULL };
 "#;
 
+/// Builds `src` into a shared object beside it with a vendor's strict
+/// flags, every symbol hidden unless marked otherwise, then loads it with
+/// the host's loader: the header's two exports must be visible.
 fn compile(compiler: &str, std_flags: &[&str], src: &Path) {
+    compile_to(compiler, std_flags, src, &src.with_extension("so"));
+}
+
+/// As [`compile`], into `so`.
+fn compile_to(compiler: &str, std_flags: &[&str], src: &Path, so: &Path) {
     let out = Command::new(compiler)
         .args(std_flags)
         .args([
@@ -63,13 +73,15 @@ fn compile(compiler: &str, std_flags: &[&str], src: &Path) {
             "-Wextra",
             "-Werror",
             "-pedantic",
+            "-Wredundant-decls",
+            "-fvisibility=hidden",
             "-fPIC",
             "-shared",
             "-I",
         ])
         .arg(include_dir())
         .arg("-o")
-        .arg(src.with_extension("so"))
+        .arg(so)
         .arg(src)
         .output()
         .unwrap_or_else(|e| panic!("running {compiler}: {e}"));
@@ -77,6 +89,13 @@ fn compile(compiler: &str, std_flags: &[&str], src: &Path) {
         out.status.success(),
         "{compiler} {std_flags:?} rejects the header:\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(so, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let loaded = vif_plug_host::loader::load_library(so);
+    assert!(
+        loaded.is_ok(),
+        "{compiler} {std_flags:?} -fvisibility=hidden: {}",
+        loaded.err().map(|e| e.to_string()).unwrap_or_default()
     );
 }
 
@@ -89,6 +108,14 @@ fn header_compiles_as_strict_c99() {
 }
 
 #[test]
+fn header_compiles_as_c11() {
+    let dir = private_dir();
+    let src = dir.path().join("uses_header.c");
+    std::fs::write(&src, USES_HEADER).unwrap();
+    compile("cc", &["-std=c11"], &src);
+}
+
+#[test]
 fn header_compiles_as_cpp() {
     let dir = private_dir();
     for std in ["-std=c++11", "-std=c++17"] {
@@ -96,4 +123,95 @@ fn header_compiles_as_cpp() {
         std::fs::write(&src, USES_HEADER).unwrap();
         compile("c++", &[std], &src);
     }
+}
+
+/// The C test provider, a whole provider rather than a sample of the
+/// header, builds with the same flags as C99, C11 and C++17 and loads.
+#[test]
+fn the_c_test_provider_builds_with_vendor_flags() {
+    let dir = private_dir();
+    let src = workspace_root().join("ffi-tests/c/test_provider.c");
+    for (i, (compiler, flags)) in [
+        ("cc", &["-std=c99"][..]),
+        ("cc", &["-std=c11"]),
+        ("c++", &["-x", "c++", "-std=c++17"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        compile_to(
+            compiler,
+            flags,
+            &src,
+            &dir.path().join(format!("libc_test_{i}.so")),
+        );
+    }
+}
+
+/// A library built with `-fvisibility=hidden` against a header whose
+/// declarations carry no visibility (the ABI 1.0 header) defines the
+/// symbols but does not export them: the loader says so, and why, instead
+/// of telling the vendor to define what is defined.
+#[test]
+fn a_symbol_defined_but_hidden_is_named_as_such() {
+    let dir = private_dir();
+    let src = dir.path().join("hidden.c");
+    std::fs::write(
+        &src,
+        "#include \"vif-plug-provider.h\"\n\
+         VIF_PLUG_DEFINE_ABI_INFO;\n\
+         const struct vif_plug_class *vif_plug_provider_classes[] = { NULL };\n",
+    )
+    .unwrap();
+    let so = dir.path().join("libhidden.so");
+    let out = Command::new("cc")
+        .args(["-std=c99", "-fvisibility=hidden", "-fPIC", "-shared", "-I"])
+        .arg(workspace_root().join("ffi-tests/c/abi-1.0"))
+        .arg("-o")
+        .arg(&so)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(&so, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let e = vif_plug_host::loader::load_library(&so)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains(
+            "vif_plug_provider_abi is defined but not exported (built with -fvisibility=hidden?"
+        ),
+        "{e}"
+    );
+    // Stripped of its full symbol table, nothing more can be said.
+    let stripped = dir.path().join("libstripped.so");
+    let out = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&so)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(
+        &stripped,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let e = vif_plug_host::loader::load_library(&stripped)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("it does not export vif_plug_provider_abi"),
+        "{e}"
+    );
 }

@@ -9,19 +9,32 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// Parses `TYPE:KEY=VALUE` and adds it. A repeated key replaces the
-    /// earlier value.
+    /// Parses `TYPE:KEY=VALUE` and adds it.
+    ///
+    /// Errors: a malformed spec, or a key given twice for one type.
     pub fn add(&mut self, spec: &str) -> Result<(), String> {
-        self.insert(parse_spec(spec)?);
-        Ok(())
+        self.insert(parse_spec(spec)?)
     }
 
     /// Adds a setting parsed by [`parse_spec`].
-    pub fn insert(&mut self, setting: Setting) {
-        let entries = self.by_type.entry(setting.type_name).or_default();
-        match entries.iter_mut().find(|(k, _)| *k == setting.key) {
-            Some(entry) => entry.1 = setting.value,
-            None => entries.push((setting.key, setting.value)),
+    ///
+    /// Errors: the type already has this key. Not last-wins: a key given
+    /// twice is a mistake in a command line or in
+    /// `/etc/default/vif-plug-host`, and which value the provider would get
+    /// should not depend on the order.
+    pub fn insert(&mut self, setting: Setting) -> Result<(), String> {
+        let entries = self.by_type.entry(setting.type_name.clone()).or_default();
+        match entries.iter().find(|(k, _)| *k == setting.key) {
+            Some((_, first)) => Err(format!(
+                "--provider-config {t}:{k} is given twice ({k}={first}, then {k}={v}): give each key once",
+                t = setting.type_name,
+                k = setting.key,
+                v = setting.value
+            )),
+            None => {
+                entries.push((setting.key, setting.value));
+                Ok(())
+            }
         }
     }
 
@@ -87,11 +100,16 @@ mod tests {
     }
 
     #[test]
-    fn later_value_wins() {
+    fn a_key_given_twice_is_an_error() {
         let mut c = ProviderConfig::default();
         c.add("t:k=1").unwrap();
-        c.add("t:k=2").unwrap();
-        assert_eq!(c.for_type("t"), &[("k".to_owned(), "2".to_owned())]);
+        assert_eq!(
+            c.add("t:k=2").unwrap_err(),
+            "--provider-config t:k is given twice (k=1, then k=2): give each key once"
+        );
+        assert_eq!(c.for_type("t"), &[("k".to_owned(), "1".to_owned())]);
+        // The same key for another type is another setting.
+        c.add("u:k=2").unwrap();
     }
 
     #[test]

@@ -19,25 +19,27 @@ use vif_plug_host::ProviderConfig;
 
 use vif_plug_host::dispatch::SLOW_CALL;
 
-fn config_from(settings: Vec<Setting>) -> ProviderConfig {
+/// The `--provider-config` settings; errors: a key given twice.
+fn config_from(settings: Vec<Setting>) -> Result<ProviderConfig, String> {
     let mut config = ProviderConfig::default();
     for setting in settings {
-        config.insert(setting);
+        config.insert(setting)?;
     }
-    config
+    Ok(config)
 }
 
 /// `--provider-timeout` when not given, in milliseconds.
 const DEFAULT_TIMEOUT_MS: u64 = 1000;
 
 /// The providers `args` name, loaded in the isolation mode they ask for.
-fn load_providers(args: ProviderArgs) -> Providers {
+/// Errors: the provider configuration is not usable.
+fn load_providers(args: ProviderArgs) -> Result<Providers, String> {
     if args.timeout.is_some() && args.isolation == Isolation::None {
         log::warn!(
             "--provider-timeout has no effect with --provider-isolation=none: in process, a provider's calls cannot be cut short"
         );
     }
-    let config = config_from(args.config);
+    let config = config_from(args.config)?;
     let sources = Sources {
         files: args.files,
         dirs: args.dirs,
@@ -48,16 +50,22 @@ fn load_providers(args: ProviderArgs) -> Providers {
         per_call: Duration::from_millis(args.timeout.unwrap_or(DEFAULT_TIMEOUT_MS)),
         slow: SLOW_CALL,
     };
-    Providers::load(
+    Ok(Providers::load(
         &loader::provider_files(&sources),
         &config,
         args.isolation,
         settings,
-    )
+    ))
 }
 
 fn list_providers(args: ProviderArgs) -> ExitCode {
-    let mut providers = load_providers(args);
+    let mut providers = match load_providers(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vif-plug-host: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if !providers.has_providers() {
         eprintln!("no provider registered");
         return ExitCode::FAILURE;
@@ -119,7 +127,10 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail("pidfile", e),
     };
-    let providers = load_providers(args.providers);
+    let providers = match load_providers(args.providers) {
+        Ok(p) => p,
+        Err(e) => return fail("provider configuration", e),
+    };
     if !providers.has_providers() {
         log::error!("no provider registered: nothing to plug (see --provider, --provider-dir)");
         return ExitCode::FAILURE;
@@ -190,8 +201,15 @@ fn main() -> ExitCode {
             lport_options,
             timeout,
         } => {
+            let config = match config_from(provider_config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("vif-plug-host: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = CheckOptions {
-                config: config_from(provider_config),
+                config,
                 lport_options,
                 worker_exe: std::env::current_exe().unwrap_or_else(|_| "vif-plug-host".into()),
                 deadline: Duration::from_millis(timeout),

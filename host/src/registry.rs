@@ -23,6 +23,14 @@ fn strerror(e: i32) -> String {
     }
 }
 
+/// The symbolic name of errno `e` (`EINVAL`), or the number if unknown.
+fn errno_name(e: i32) -> String {
+    match nix::errno::Errno::from_raw(e) {
+        nix::errno::Errno::UnknownErrno => e.to_string(),
+        known => format!("{known:?}"),
+    }
+}
+
 /// Why a class was not registered.
 #[derive(Debug)]
 pub enum RegisterError {
@@ -70,6 +78,17 @@ impl std::fmt::Display for RegisterError {
                 "provider type {type_name:?} from {} is already registered from {}; keeping the first",
                 refused_from.display(),
                 registered_from.display()
+            ),
+            // A negative errno is the commonest slip of a C provider (the
+            // kernel's convention, not the ABI's): say what was meant.
+            RegisterError::InitFailed {
+                type_name,
+                failure: InitFailure::Errno(e),
+            } if *e < 0 => write!(
+                f,
+                "provider {type_name:?} failed to initialise: init returned {e}: errno values are positive, and {e} looks like -{name} ({}): return {name}",
+                strerror(-*e),
+                name = errno_name(-*e)
             ),
             RegisterError::InitFailed {
                 type_name,

@@ -132,6 +132,73 @@ fn empty_option_key_is_a_violation() {
 }
 
 #[test]
+fn a_negative_errno_from_init_is_explained() {
+    let dir = private_dir();
+    let lib = c_test_provider(dir.path(), &[], "libneg.so");
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .arg(&lib)
+        .args(["--provider-config", "c-test:init-returns=-22"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "init returned -22: errno values are positive, and -22 looks like -EINVAL (Invalid argument): return EINVAL"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_log_level_outside_the_abi_is_flagged_once() {
+    let dir = private_dir();
+    let lib = c_test_provider(dir.path(), &[], "liblevel.so");
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .arg(&lib)
+        .args(["--provider-config", "c-test:log-at-level=9"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let flagged: Vec<&str> = said
+        .lines()
+        .filter(|l| {
+            l.contains("logs at level 9, outside 1 (VIF_PLUG_LOG_ERROR) to 5 (VIF_PLUG_LOG_TRACE)")
+        })
+        .collect();
+    assert_eq!(flagged.len(), 1, "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("ERROR provider::c-test] a line at an odd level")),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_configuration_key_given_twice_is_an_error_before_anything_is_loaded() {
+    let dir = private_dir();
+    let lib = c_test_provider(dir.path(), &[], "libtwice.so");
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .arg(&lib)
+        .args(["--provider-config", "c-test:prefix=a"])
+        .args(["--provider-config", "c-test:prefix=b"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("--provider-config c-test:prefix is given twice (prefix=a, then prefix=b): give each key once"),
+        "{said}"
+    );
+    assert!(out.stdout.is_empty(), "nothing checked");
+}
+
+#[test]
 fn refused_files_and_failed_init_are_violations_and_others_are_still_checked() {
     let dir = private_dir();
     let major = c_test_provider(dir.path(), &["BAD_MAJOR"], "libmajor.so");

@@ -33,7 +33,13 @@ pub(crate) fn open(path: &Path, real: &Path) -> Result<LoadedLibrary, LoadError>
     let lib = unsafe { Library::open(Some(real), RTLD_NOW | RTLD_LOCAL) }
         .map_err(|e| LoadError::Dlopen(path.to_owned(), e.to_string()))?;
     let lib = Rc::new(lib);
-    let missing = |symbol: &'static str| LoadError::MissingSymbol(path.to_owned(), symbol);
+    let missing = |symbol: &'static str| {
+        if super::symbols::defined_but_not_exported(real, symbol) {
+            LoadError::NotExported(path.to_owned(), symbol)
+        } else {
+            LoadError::MissingSymbol(path.to_owned(), symbol)
+        }
+    };
 
     // SAFETY: the symbol, if present, is a `const struct vif_plug_abi_info`.
     let abi_ptr = unsafe { lib.get::<*const vif_plug_abi_info>(b"vif_plug_provider_abi\0") }

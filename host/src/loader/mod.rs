@@ -6,6 +6,7 @@
 mod abi_check;
 mod file_checks;
 mod library;
+mod symbols;
 
 pub use library::LoadedLibrary;
 
@@ -38,6 +39,8 @@ pub enum LoadError {
     Dlopen(PathBuf, String),
     /// A required symbol is not exported.
     MissingSymbol(PathBuf, &'static str),
+    /// It defines the symbol but does not export it (hidden or local).
+    NotExported(PathBuf, &'static str),
     /// Its ABI version, struct sizes or layout do not match this host.
     Incompatible(PathBuf, String),
 }
@@ -69,6 +72,11 @@ impl std::fmt::Display for LoadError {
                 } else {
                     ""
                 }
+            ),
+            LoadError::NotExported(p, sym) => write!(
+                f,
+                "refusing provider {}: {sym} is defined but not exported (built with -fvisibility=hidden? the header's declarations give it default visibility from ABI 1.1 on: include vif-plug-provider.h where it is defined, and do not make it static)",
+                p.display()
             ),
             LoadError::Incompatible(p, why) => {
                 write!(f, "refusing provider {}: {why}", p.display())

@@ -179,8 +179,11 @@ pub(crate) unsafe fn read_output(raw: &vif_plug_port_ctx_out) -> Result<PortOutp
         ));
     } else if map.n_entries > 0 && map.entries.is_null() {
         problems.push(format!(
-            "interface options: {} entries but a NULL array",
-            map.n_entries
+            "interface options: {} but a NULL array",
+            match map.n_entries {
+                1 => "1 entry".to_owned(),
+                n => format!("{n} entries"),
+            }
         ));
     } else if map.n_entries > 0 {
         // SAFETY: non-NULL, n_entries long per the caller's contract.

@@ -24,6 +24,8 @@ struct HostContextData {
     target: String,
     _type: CString,
     _config: OwnedMap,
+    /// A log level outside 1 to 5 was said already (once per provider).
+    bad_level_said: std::sync::atomic::AtomicBool,
 }
 
 /// A host context. The provider keeps its address from `init` until
@@ -54,6 +56,7 @@ impl HostContext {
             target,
             _type: type_c,
             _config: config,
+            bad_level_said: Default::default(),
         });
         let ptr = NonNull::from(Box::leak(data));
         // SAFETY: freshly leaked, so this is the only pointer to it.
@@ -184,7 +187,19 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
         let ctx = unsafe { &*((*host).host_data as *const HostContextData) };
         // SAFETY: the ABI requires a NUL-terminated string.
         let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
-        let level = log_level_from_number(level).unwrap_or(log::Level::Error);
+        let level = match log_level_from_number(level) {
+            Some(l) => l,
+            None => {
+                use std::sync::atomic::Ordering;
+                if !ctx.bad_level_said.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        target: &ctx.target,
+                        "this provider logs at level {level}, outside 1 (VIF_PLUG_LOG_ERROR) to 5 (VIF_PLUG_LOG_TRACE): such lines are shown as errors (said once)"
+                    );
+                }
+                log::Level::Error
+            }
+        };
         note_said(level, text.trim_end());
         log::log!(target: &ctx.target, level, "{}", one_line(text.trim_end()));
     }));
