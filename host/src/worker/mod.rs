@@ -1,4 +1,4 @@
-//! Provider worker processes (in progress): each provider library loaded
+//! Provider worker processes: each provider library loaded
 //! by a child process of its own, so that a crash or a hang in vendor code
 //! costs that provider's calls in flight, not the chassis.
 //!
@@ -8,11 +8,13 @@
 //!   messages;
 //! - [`child`]: the worker process's entry point;
 //! - [`process`]: the agent's handle on a worker: spawn, call with a
-//!   deadline, crash and hang reported with the signal (not yet used by
-//!   the agent or `check`);
+//!   deadline, crash and hang reported with the signal (used by the agent
+//!   through `dispatch`, and by `check`);
+//! - `program`: which binary a worker is started from;
 
 pub mod child;
 pub mod frame;
 pub mod process;
+mod program;
 pub mod protocol;
 pub mod serve;
