@@ -384,6 +384,11 @@ fn a_declined_port_is_retried_when_the_provider_reports_a_change() {
     env.wait("plugged after the provider's change", || {
         env.iface_exists("c-lsp1")
     });
+    // The interface shows before the agent has read the commit's reply
+    // and logged it.
+    env.wait("the plug logged", || {
+        env.agent.log().contains("plugged logical port lsp1")
+    });
     let log = env.agent.log();
     let ready = log
         .find("ready now")
