@@ -172,16 +172,8 @@ fn a_symbol_defined_but_hidden_is_named_as_such() {
         .arg(&src)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::set_permissions(&so, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let e = vif_plug_host::loader::load_library(&so)
-        .err()
-        .expect("refused")
-        .to_string();
+    succeeded(&out);
+    let e = refusal(&so);
     assert!(
         e.contains(
             "vif_plug_provider_abi is defined but not exported (built with -fvisibility=hidden?"
@@ -196,22 +188,28 @@ fn a_symbol_defined_but_hidden_is_named_as_such() {
         .arg(&so)
         .output()
         .unwrap();
+    succeeded(&out);
+    let e = refusal(&stripped);
+    assert!(
+        e.contains("it does not export vif_plug_provider_abi"),
+        "{e}"
+    );
+}
+
+fn succeeded(out: &std::process::Output) {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::set_permissions(
-        &stripped,
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .unwrap();
-    let e = vif_plug_host::loader::load_library(&stripped)
+}
+
+/// Why the host's loader refuses the library `so` (made 0644 first, as the
+/// loader's ownership checks want).
+fn refusal(so: &Path) -> String {
+    std::fs::set_permissions(so, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    vif_plug_host::loader::load_library(so)
         .err()
         .expect("refused")
-        .to_string();
-    assert!(
-        e.contains("it does not export vif_plug_provider_abi"),
-        "{e}"
-    );
+        .to_string()
 }

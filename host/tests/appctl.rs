@@ -307,17 +307,12 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
 /// needed here.
 #[test]
 fn of_two_agents_started_at_once_on_one_rundir_exactly_one_runs() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
     let providers = testkit::private_dir();
     testkit::cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
     let start = |rundir: &std::path::Path| {
-        Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-            .args(["run", "--ovs-remote", "unix:/nonexistent/db.sock"])
-            .arg("--rundir")
-            .arg(rundir)
-            .arg("--provider-dir")
-            .arg(providers.path())
+        agent_without_databases(providers.path(), rundir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -369,19 +364,13 @@ fn of_two_agents_started_at_once_on_one_rundir_exactly_one_runs() {
 /// own, and refuses a path a Unix socket address cannot hold.
 #[test]
 fn the_control_socket_replaces_only_a_stale_socket() {
-    use std::process::Command;
     let providers = testkit::private_dir();
     testkit::cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
     let dir = testkit::private_dir();
     let run = |unixctl: &std::path::Path| {
-        Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-            .args(["run", "--ovs-remote", "unix:/nonexistent/db.sock"])
-            .arg("--rundir")
-            .arg(dir.path())
+        agent_without_databases(providers.path(), dir.path())
             .arg("--unixctl")
             .arg(unixctl)
-            .arg("--provider-dir")
-            .arg(providers.path())
             .output()
             .unwrap()
     };
@@ -415,12 +404,7 @@ fn a_hang_up_is_a_clean_stop() {
     let providers = testkit::private_dir();
     testkit::cargo_cdylib("vif-plug-dummy", "vif_plug_dummy", providers.path());
     let dir = testkit::private_dir();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-        .args(["run", "--ovs-remote", "unix:/nonexistent/db.sock"])
-        .arg("--rundir")
-        .arg(dir.path())
-        .arg("--provider-dir")
-        .arg(providers.path())
+    let mut agent = agent_without_databases(providers.path(), dir.path())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -445,4 +429,20 @@ fn a_hang_up_is_a_clean_stop() {
     assert!(status.success(), "{status:?}");
     assert!(!socket.exists());
     assert!(!dir.path().join("vif-plug-host.pid").exists());
+}
+
+/// `vif-plug-host run` on `rundir` with the providers in `providers` and a
+/// local database that does not exist: it claims its pidfile and control
+/// socket, then retries the database, which is all the tests above need.
+fn agent_without_databases(
+    providers: &std::path::Path,
+    rundir: &std::path::Path,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vif-plug-host"));
+    cmd.args(["run", "--ovs-remote", "unix:/nonexistent/db.sock"])
+        .arg("--rundir")
+        .arg(rundir)
+        .arg("--provider-dir")
+        .arg(providers);
+    cmd
 }
