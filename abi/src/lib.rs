@@ -31,6 +31,14 @@ pub use describe::vif_plug_describe_out;
 /// that catches its own faults at the boundary (a C++ exception) may start
 /// its error line with the same tag to be judged the same way.
 pub const CAUGHT_PANIC_TAG: &str = "[caught panic] ";
+
+/// How a host recognises an answer the Rust SDK could not hand over: when
+/// a [`sdk::PortOut`] cannot be put in C form (its name, type or an option
+/// holds a NUL byte), `port_prepare` declines and the SDK logs one error
+/// line that starts with this tag, e.g. `[bad answer] port_prepare of vm1:
+/// interface name "a\0b" contains a NUL byte`. `vif-plug-host check`
+/// reports it as a failure: the provider meant to plug the port.
+pub const BAD_ANSWER_TAG: &str = "[bad answer] ";
 pub use host::{
     log_level_from_number, log_level_number, vif_plug_host, VIF_PLUG_LOG_DEBUG, VIF_PLUG_LOG_ERROR,
     VIF_PLUG_LOG_INFO, VIF_PLUG_LOG_OFF, VIF_PLUG_LOG_TRACE, VIF_PLUG_LOG_WARN,

@@ -12,7 +12,10 @@
  *                returns true when the configuration says
  *                "run-reports-change=true", and at the Nth call. With
  *                "errors-per-run=N", each run logs N error lines (for the
- *                agent's memory benchmark).
+ *                agent's memory benchmark). With "needs=mac", "needs=dpdk"
+ *                or "needs=iface", it declines a CREATE unless the port
+ *                has a MAC, DPDK is initialised, or the interface exists
+ *                (a provider that only adopts interfaces made elsewhere).
  *   "c-test-alt" internal interface named after the lport, no options.
  *
  * It records every call in a journal that tests read through the exported
@@ -22,6 +25,9 @@
  * port's MACs ("mac:MAC") after a CREATE's prepare; built against the 1.0
  * header (ffi-tests/c/abi-1.0), it cannot. Its 1.1 build also describes
  * itself (two lines: its prefix and how often run was called).
+ *
+ * Built with LEAK_PER_CREATE, each CREATE leaks 64 bytes (for the
+ * valgrind and ASan recipes of docs/writing-a-provider.md).
  *
  * Built with LOG_CALLS, it also logs every call through the host ("call
  * event:lport"), so that a test can read the order of calls in the agent's
@@ -47,6 +53,7 @@ static bool run_reports_change;
 static long ready_after_runs;
 static long runs;
 static long errors_per_run;
+static char needs[16];
 static char journal[65536];
 
 static void say(uint32_t level, const char *message);
@@ -128,6 +135,8 @@ c_test_init(const struct vif_plug_host *h)
     ready_after_runs = p ? strtol(p, NULL, 10) : 0;
     p = lookup(&h->config, "errors-per-run");
     errors_per_run = p ? strtol(p, NULL, 10) : 0;
+    p = lookup(&h->config, "needs");
+    snprintf(needs, sizeof needs, "%s", p ? p : "");
     runs = 0;
     snprintf(line, sizeof line, "c-test initialised with prefix \"%s\"", prefix);
     say(VIF_PLUG_LOG_INFO, line);
@@ -208,6 +217,27 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
         say(VIF_PLUG_LOG_DEBUG, "not ready; declining");
         return false;
     }
+    if ((!strcmp(needs, "dpdk") && !in->dpdk_initialized)
+        || (!strcmp(needs, "iface") && !in->iface_name)
+#if VIF_PLUG_ABI_MINOR >= 1
+        || (!strcmp(needs, "mac") && in->n_lport_macs == 0)
+#endif
+        ) {
+        char line[64];
+        snprintf(line, sizeof line, "%s: no %s; declining", in->lport_name, needs);
+        say(VIF_PLUG_LOG_WARN, line);
+        return false;
+    }
+#ifdef LEAK_PER_CREATE
+    {
+        /* volatile: the compiler may not drop the allocation. */
+        char *volatile lost = (char *) malloc(64);
+        if (lost) {
+            snprintf(lost, 64, "leaked by %s", in->lport_name);
+        }
+        lost = NULL;
+    }
+#endif
     a = (struct answer *) calloc(1, sizeof *a);
     if (!a) {
         return false;

@@ -38,6 +38,20 @@ pub enum Command {
         /// and the worker is killed.
         #[arg(long = "provider-timeout", value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
+        /// What the sample ports look like.
+        #[command(flatten)]
+        ports: CheckPortArgs,
+        /// Passing without any CREATE accepted: for a provider that rightly
+        /// declines every sample port on this machine (no hardware here).
+        /// Without it, declining every CREATE is a FAIL, since nothing of
+        /// the create, update and finish paths was then checked.
+        #[arg(long)]
+        allow_decline: bool,
+        /// Never unload the libraries (dlopen with RTLD_NODELETE), so that
+        /// valgrind and AddressSanitizer can name the provider's functions
+        /// in the leaks they report when the worker exits.
+        #[arg(long)]
+        keep_loaded: bool,
     },
     /// Run the plugging agent beside ovn-controller: plug, update and unplug
     /// the logical ports that the Southbound database requests on this
@@ -51,6 +65,9 @@ pub enum Command {
         /// The provider library.
         #[arg(long, value_name = "FILE.so")]
         library: PathBuf,
+        /// Never unmap the library (`check --keep-loaded`).
+        #[arg(long)]
+        keep_loaded: bool,
     },
     /// Load providers as the agent would and list the registered classes.
     ListProviders {
@@ -67,6 +84,55 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+/// The sample ports `check` asks the providers about.
+#[derive(Debug, Args, Clone)]
+pub struct CheckPortArgs {
+    /// A logical port to CREATE, UPDATE and REMOVE (repeatable) [default:
+    /// lsp1 and a-logical-port-name-longer-than-ifnamsiz]. The first is the
+    /// one updated and removed.
+    #[arg(long = "lport", value_name = "NAME", value_parser = parse_lport)]
+    pub lports: Vec<String>,
+    /// A MAC address of the logical ports, as Port_Binding.mac gives it
+    /// (repeatable; passed to providers built for ABI 1.1 or later).
+    #[arg(long = "lport-mac", value_name = "MAC", value_parser = parse_mac)]
+    pub lport_macs: Vec<String>,
+    /// The integration bridge's Bridge.datapath_type, e.g. netdev
+    /// [default: "" (system)].
+    #[arg(long = "datapath-type", value_name = "TYPE", default_value = "")]
+    pub datapath_type: String,
+    /// Open_vSwitch.dpdk_initialized is true.
+    #[arg(long = "dpdk-initialized")]
+    pub dpdk_initialized: bool,
+    /// For the UPDATE step: the existing interface's type [default: the
+    /// one the provider gave on CREATE]. With it or --iface-option, UPDATE
+    /// runs even when the provider declined the CREATE.
+    #[arg(long = "iface-type", value_name = "TYPE")]
+    pub iface_type: Option<String>,
+    /// For the UPDATE step: an option of the existing interface
+    /// (repeatable) [default: the options the provider gave on CREATE].
+    #[arg(long = "iface-option", value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub iface_options: Vec<(String, String)>,
+}
+
+fn parse_lport(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains('\0') {
+        Err(format!(
+            "{s:?}: a logical port name is non-empty, without NUL bytes"
+        ))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn parse_mac(s: &str) -> Result<String, String> {
+    match vif_plug_host::agent::lport_macs::from_mac_column([s]).pop() {
+        Some(mac) if mac.eq_ignore_ascii_case(s) => Ok(mac),
+        _ => Err(format!(
+            "{s:?}: expected a MAC address, six hexadecimal pairs separated by colons (0a:00:00:00:00:01)"
+        )),
+    }
 }
 
 /// Options that choose and configure provider libraries.

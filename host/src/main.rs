@@ -200,7 +200,13 @@ fn main() -> ExitCode {
             provider_config,
             lport_options,
             timeout,
+            ports,
+            allow_decline,
+            keep_loaded,
         } => {
+            if keep_loaded {
+                loader::keep_loaded();
+            }
             let config = match config_from(provider_config) {
                 Ok(c) => c,
                 Err(e) => {
@@ -210,9 +216,18 @@ fn main() -> ExitCode {
             };
             let opts = CheckOptions {
                 config,
-                lport_options,
+                ports: check::SamplePorts {
+                    lports: ports.lports,
+                    lport_options,
+                    lport_macs: ports.lport_macs,
+                    datapath_type: ports.datapath_type,
+                    dpdk_initialized: ports.dpdk_initialized,
+                    iface_type: ports.iface_type,
+                    iface_options: ports.iface_options,
+                },
                 worker_exe: std::env::current_exe().unwrap_or_else(|_| "vif-plug-host".into()),
                 deadline: Duration::from_millis(timeout),
+                allow_decline,
             };
             match check::run(&files, &opts, &mut std::io::stdout().lock()) {
                 Ok(summary) if summary.passed() => ExitCode::SUCCESS,
@@ -225,7 +240,15 @@ fn main() -> ExitCode {
         }
         Command::ListProviders { providers } => list_providers(providers),
         Command::Run(args) => run(*args),
-        Command::Worker { library } => ExitCode::from(vif_plug_host::worker::child::main(&library)),
+        Command::Worker {
+            library,
+            keep_loaded,
+        } => {
+            if keep_loaded {
+                loader::keep_loaded();
+            }
+            ExitCode::from(vif_plug_host::worker::child::main(&library))
+        }
         Command::Man { dir } => man::main(dir),
     }
 }

@@ -190,7 +190,11 @@ unsafe extern "C" fn port_prepare<T: Exported>(
                         true
                     }
                     Err(e) => {
-                        log::error!("port_prepare of {}: {e}", port.lport_name());
+                        log::error!(
+                            "{}port_prepare of {}: {e}",
+                            crate::BAD_ANSWER_TAG,
+                            port.lport_name()
+                        );
                         false
                     }
                 }

@@ -7,7 +7,7 @@ use super::report::Reporter;
 use super::{limits, CheckOptions, SLOW};
 use crate::dispatch::answers::{to_call, validate};
 use crate::dispatch::library::describe_failure;
-use crate::provider::{ExistingIface, PortOutput, PortRequest, PrepareError};
+use crate::provider::{PortOutput, PortRequest, PrepareError};
 use crate::worker::process::{Reply, WorkerProcess};
 use crate::worker::protocol::{Answer, FromWorker, Op, ToWorker};
 use std::io;
@@ -32,13 +32,29 @@ enum Prepared {
     Refused,
 }
 
-fn sample(type_name: &str, lport: &str, opts: &CheckOptions) -> PortRequest {
-    opts.lport_options.iter().fold(
-        PortRequest::new(lport, "br-int")
-            .with_option("vif-plug-type", type_name)
-            .with_option("requested-chassis", "check-chassis"),
-        |req, (k, v)| req.with_option(k, v),
-    )
+/// What a CREATE (or UPDATE) came to.
+enum Created {
+    Accepted(Box<PortOutput>),
+    Declined,
+    /// Refused: reported as a FAIL already.
+    Refused,
+}
+
+/// The CREATE answers of one class.
+#[derive(Default)]
+struct Tally {
+    accepted: usize,
+    declined: usize,
+}
+
+impl Tally {
+    fn add(&mut self, c: &Created) {
+        match c {
+            Created::Accepted(_) => self.accepted += 1,
+            Created::Declined => self.declined += 1,
+            Created::Refused => {}
+        }
+    }
 }
 
 fn describe(o: &PortOutput) -> String {
@@ -117,6 +133,9 @@ impl Driver<'_> {
         };
         r.summary.answers += 1;
         Ok(Ok(match (op, answer) {
+            // A decline the SDK made of a panic or of an answer it could
+            // not pass on is a failure, already reported.
+            (_, Answer::Declined(_)) if r.step_failed => Prepared::Refused,
             (_, Answer::Declined(_)) => Prepared::Declined,
             (
                 Op::Create,
@@ -190,14 +209,14 @@ impl Driver<'_> {
         }
     }
 
-    /// CREATE prepare -> finish -> ctx_destroy; the answer if any.
+    /// CREATE prepare -> finish -> ctx_destroy.
     fn create(
         &mut self,
         t: &str,
         req: &PortRequest,
         what: &str,
         r: &mut Reporter<'_>,
-    ) -> io::Result<Result<Option<PortOutput>, Gone>> {
+    ) -> io::Result<Result<Created, Gone>> {
         let step = format!("{what} {}", req.lport_name);
         match self.prepare(t, Op::Create, req, &step, r)? {
             Ok(Prepared::Create(id, out)) => {
@@ -206,16 +225,16 @@ impl Driver<'_> {
                     return Ok(Err(()));
                 }
                 r.ok(&format!("{step}: finish, ctx_destroy"))?;
-                Ok(Ok(Some(*out)))
+                Ok(Ok(Created::Accepted(out)))
             }
             Ok(Prepared::Declined) => {
+                r.summary.declined += 1;
                 r.note(&format!(
-                    "{step}: declined (prepare returned false); if the provider needs lookup keys, pass them with --lport-option"
+                    "{step}: declined (prepare returned false); if the provider needs lookup keys, pass them with --lport-option or --lport-mac"
                 ))?;
-                Ok(Ok(None))
+                Ok(Ok(Created::Declined))
             }
-            Ok(Prepared::Refused) => Ok(Ok(None)),
-            Ok(Prepared::Remove(_)) => Ok(Ok(None)),
+            Ok(Prepared::Refused | Prepared::Remove(_)) => Ok(Ok(Created::Refused)),
             Err(()) => Ok(Err(())),
         }
     }
@@ -239,72 +258,123 @@ impl Driver<'_> {
         if self.run(t, r)?.is_err() {
             return Ok(Err(()));
         }
-        let opts = self.opts;
-        let first = sample(t, "lsp1", opts);
-        let Ok(created) = self.create(t, &first, "CREATE", r)? else {
-            return Ok(Err(()));
-        };
-        let long = sample(t, "a-logical-port-name-longer-than-ifnamsiz", opts);
-        if self.create(t, &long, "CREATE", r)?.is_err() {
-            return Ok(Err(()));
+        let ports = &self.opts.ports;
+        let lports = ports.lports();
+        let mut tally = Tally::default();
+        let mut first_answer = None;
+        for (i, lport) in lports.iter().enumerate() {
+            let Ok(created) = self.create(t, &ports.request(t, lport), "CREATE", r)? else {
+                return Ok(Err(()));
+            };
+            if let (0, Created::Accepted(out)) = (i, &created) {
+                first_answer = Some((**out).clone());
+            }
+            tally.add(&created);
         }
 
-        let mut existing = first.clone();
-        if let Some(out) = &created {
-            // The update path: the interface exists, with an option another
-            // program maintains next to the provider's own.
-            let mut options: Vec<(String, String)> = out.options.iter().cloned().collect();
-            options.push(("check-foreign-option".into(), "kept".into()));
-            existing.iface = Some(ExistingIface {
-                name: out.name.clone(),
-                iface_type: out.iface_type.clone().unwrap_or_default(),
-                options,
-            });
-            if self.create(t, &existing, "UPDATE", r)?.is_err() {
-                return Ok(Err(()));
-            }
+        let first = &lports[0];
+        let mut existing = ports.request(t, first);
+        existing.iface = ports.existing_iface(first, first_answer.as_ref());
+        if existing.iface.is_none() {
+            r.note(&format!(
+                "UPDATE {first}, CREATE and REMOVE {first} (not committed), REMOVE {first}: not checked, since CREATE {first} made no interface to update or remove; describe one with --iface-type and --iface-option"
+            ))?;
+            self.judge_declines(&tally, r)?;
+            return self.run_and_describe(t, r);
         }
+        // The update path: the interface exists, with an option another
+        // program maintains next to the provider's own.
+        let Ok(updated) = self.create(t, &existing, "UPDATE", r)? else {
+            return Ok(Err(()));
+        };
+        tally.add(&updated);
+        self.judge_declines(&tally, r)?;
 
         // A transaction that did not commit: ctx_destroy without finish, and
         // a removal that is simply dropped.
-        let step = "CREATE lsp1 (not committed)";
-        match self.prepare(t, Op::Create, &existing, step, r)? {
+        let step = format!("CREATE {first} (not committed)");
+        match self.prepare(t, Op::Create, &existing, &step, r)? {
             Ok(Prepared::Create(id, _)) => {
-                if self.settle(vec![], vec![id], step, r)?.is_err() {
+                if self.settle(vec![], vec![id], &step, r)?.is_err() {
                     return Ok(Err(()));
                 }
-                r.ok("CREATE lsp1 (not committed): prepare, ctx_destroy without finish")?;
+                r.ok(&format!("{step}: prepare, ctx_destroy without finish"))?;
+            }
+            Ok(Prepared::Declined) => {
+                r.summary.declined += 1;
+                r.note(&format!(
+                    "{step}: declined (prepare returned false), so the path of a change that does not commit was not checked"
+                ))?;
             }
             Ok(_) => {}
             Err(()) => return Ok(Err(())),
         }
-        let step = "REMOVE lsp1 (not committed)";
-        match self.prepare(t, Op::Remove, &existing, step, r)? {
+        let step = format!("REMOVE {first} (not committed)");
+        match self.prepare(t, Op::Remove, &existing, &step, r)? {
             Ok(Prepared::Remove(id)) => {
-                if self.settle(vec![], vec![id], step, r)?.is_err() {
+                if self.settle(vec![], vec![id], &step, r)?.is_err() {
                     return Ok(Err(()));
                 }
-                r.ok("REMOVE lsp1 (not committed): prepare (ctx_out NULL) -> true, no finish")?;
+                r.ok(&format!(
+                    "{step}: prepare (ctx_out NULL) -> true, no finish"
+                ))?;
+            }
+            Ok(Prepared::Declined) => {
+                r.summary.declined += 1;
+                r.note(&format!(
+                    "{step}: declined (prepare returned false: keep the port for now)"
+                ))?;
             }
             Ok(_) => {}
             Err(()) => return Ok(Err(())),
         }
-        let step = "REMOVE lsp1";
-        match self.prepare(t, Op::Remove, &existing, step, r)? {
+        let step = format!("REMOVE {first}");
+        match self.prepare(t, Op::Remove, &existing, &step, r)? {
             Ok(Prepared::Remove(id)) => {
-                if self.settle(vec![id], vec![], step, r)?.is_err() {
+                if self.settle(vec![id], vec![], &step, r)?.is_err() {
                     return Ok(Err(()));
                 }
-                r.ok("REMOVE lsp1: prepare (ctx_out NULL) -> true, finish")?;
+                r.ok(&format!("{step}: prepare (ctx_out NULL) -> true, finish"))?;
             }
-            Ok(Prepared::Declined) => r.note("REMOVE lsp1: declined (prepare returned false)")?,
+            Ok(Prepared::Declined) => {
+                r.summary.declined += 1;
+                r.note(&format!(
+                    "{step}: declined (prepare returned false: keep the port for now)"
+                ))?;
+            }
             Ok(_) => {}
             Err(()) => return Ok(Err(())),
         }
+        self.run_and_describe(t, r)
+    }
+
+    fn run_and_describe(&mut self, t: &str, r: &mut Reporter<'_>) -> io::Result<Result<(), Gone>> {
         if self.run(t, r)?.is_err() {
             return Ok(Err(()));
         }
         self.describe(t, r)
+    }
+
+    /// A provider that declined every CREATE was not checked where it
+    /// matters: a FAIL unless `--allow-decline` says that is right here.
+    fn judge_declines(&mut self, tally: &Tally, r: &mut Reporter<'_>) -> io::Result<()> {
+        if tally.accepted > 0 || tally.declined == 0 {
+            return Ok(());
+        }
+        if self.opts.allow_decline {
+            r.note(&format!(
+                "every CREATE ({}) was declined: allowed by --allow-decline",
+                tally.declined
+            ))
+        } else {
+            r.fail(
+                2,
+                &format!(
+                    "every CREATE ({}) was declined, so the create, update and finish paths were not checked: give the provider the lookup keys it needs (--lport-option, --lport-mac, --datapath-type, --dpdk-initialized), or pass --allow-decline if declining is right on this machine",
+                    tally.declined
+                ),
+            )
+        }
     }
 
     /// Asks class `t` for its inventory (ABI 1.1 `describe`).

@@ -7,12 +7,15 @@
 //! file.
 //!
 //! - [`report`]: the report's lines, totals, and the provider errors heard;
+//! - [`sample`]: the sample ports, as the agent would describe them;
 //! - [`drive`]: the steps of one class's life cycle.
 
 mod drive;
 mod report;
+mod sample;
 
 pub use report::{RecordingLogger, Summary};
+pub use sample::{SamplePorts, DEFAULT_LPORTS, FOREIGN_OPTION};
 
 use crate::config::ProviderConfig;
 use crate::provider::InitFailure;
@@ -32,14 +35,15 @@ pub const SLOW: Duration = Duration::from_millis(10);
 pub struct CheckOptions {
     /// Configuration given to the providers' `init`.
     pub config: ProviderConfig,
-    /// Extra logical port options on the sample ports, e.g. the lookup keys
-    /// a hardware provider needs (`vif-plug:representor:pf-mac=...`).
-    pub lport_options: Vec<(String, String)>,
+    /// The sample ports.
+    pub ports: SamplePorts,
     /// The program started as the worker (`vif-plug-host` itself).
     pub worker_exe: PathBuf,
     /// Each callback's deadline; past it the step FAILs and the worker is
     /// killed.
     pub deadline: Duration,
+    /// Declining every CREATE is not a FAIL (`--allow-decline`).
+    pub allow_decline: bool,
 }
 
 /// Checks each file in turn and writes a readable report to `out`.
@@ -53,19 +57,23 @@ pub fn run(
         summary: Summary::default(),
         step_failed: false,
     };
+    // Every type seen so far, and the file it came from: the agent
+    // registers the first and refuses the others.
+    let mut seen: Vec<(String, PathBuf)> = Vec::new();
     for file in files {
-        check_file(file.as_ref(), opts, &mut r)?;
+        check_file(file.as_ref(), opts, &mut seen, &mut r)?;
     }
     let s = r.summary;
     writeln!(
         r.out,
-        "\n{}: {} file(s), {} class(es), {} violation(s), {} warning(s), {} answer(s) validated",
+        "\n{}: {} file(s), {} class(es), {} violation(s), {} warning(s), {} answer(s) validated ({} declined)",
         if s.passed() { "PASS" } else { "FAIL" },
         s.files,
         s.classes,
         s.violations,
         s.warnings,
-        s.answers
+        s.answers,
+        s.declined
     )?;
     Ok(s)
 }
@@ -79,7 +87,12 @@ fn limits(opts: &CheckOptions) -> Limits<'static> {
     }
 }
 
-fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Result<()> {
+fn check_file(
+    path: &Path,
+    opts: &CheckOptions,
+    seen: &mut Vec<(String, PathBuf)>,
+    r: &mut Reporter<'_>,
+) -> io::Result<()> {
     r.summary.files += 1;
     writeln!(r.out, "{}", path.display())?;
     take_provider_errors();
@@ -120,12 +133,24 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
             Ok(t) if types.contains(t) => r.fail(
                 1,
                 &format!(
-                    "provider type {t:?} from {} is already registered from {}; keeping the first",
-                    path.display(),
-                    path.display()
+                    "provider type {t:?} is exported twice by this file: the agent registers the first class and refuses the second"
                 ),
             )?,
-            Ok(t) => types.push(t.clone()),
+            Ok(t) => {
+                if let Some((_, other)) = seen.iter().find(|(s, _)| s == t) {
+                    // Checked all the same: it is a separate process.
+                    r.fail(
+                        1,
+                        &format!(
+                            "provider type {t:?} is also exported by {} (checked above): given both, the agent registers the first file's and refuses this one",
+                            other.display()
+                        ),
+                    )?;
+                } else {
+                    seen.push((t.clone(), path.to_owned()));
+                }
+                types.push(t.clone());
+            }
         }
     }
     let init = ToWorker::Init {
@@ -198,7 +223,8 @@ fn check_file(path: &Path, opts: &CheckOptions, r: &mut Reporter<'_>) -> io::Res
         }
     }
     for t in opts.config.types() {
-        if !types.iter().any(|x| x == t) {
+        // A refused class whose type could be read provides it too.
+        if !types.iter().any(|x| x == t) && !loaded.refused_types.iter().any(|x| x == t) {
             r.line(
                 1,
                 "note",

@@ -57,6 +57,8 @@ pub struct Summary {
     pub warnings: usize,
     /// `port_prepare` answers received and validated.
     pub answers: usize,
+    /// Of those, how many declined (returned false).
+    pub declined: usize,
 }
 
 impl Summary {
@@ -102,22 +104,28 @@ impl Reporter<'_> {
         self.line(indent, "FAIL", text)
     }
 
-    /// A FAIL for each panic the SDK caught since the last step; returns
-    /// the other error lines, by provider type.
+    /// A FAIL for each panic the SDK caught since the last step, and for
+    /// each answer it could not pass on (an interface name with a NUL
+    /// byte); returns the other error lines, by provider type.
     pub fn caught_panics(&mut self, what: &str) -> io::Result<Vec<(String, String)>> {
         let mut others = Vec::new();
         for (provider, line) in take_provider_errors() {
-            match line.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
-                Some(panic) => {
-                    self.step_failed = true;
-                    self.fail(
-                        2,
-                        &format!(
-                            "{what}: provider {provider:?} panicked (caught by the SDK): {panic}"
-                        ),
-                    )?
-                }
-                None => others.push((provider, line)),
+            if let Some(panic) = line.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
+                self.step_failed = true;
+                self.fail(
+                    2,
+                    &format!("{what}: provider {provider:?} panicked (caught by the SDK): {panic}"),
+                )?
+            } else if let Some(bad) = line.strip_prefix(vif_plug_abi::BAD_ANSWER_TAG) {
+                self.step_failed = true;
+                self.fail(
+                    2,
+                    &format!(
+                        "{what}: provider {provider:?} gave an answer the SDK could not pass to the host, so it declined instead: {bad}"
+                    ),
+                )?
+            } else {
+                others.push((provider, line));
             }
         }
         Ok(others)

@@ -30,7 +30,13 @@ pub(crate) fn open(path: &Path, real: &Path) -> Result<LoadedLibrary, LoadError>
     // cannot interpose on each other.
     // SAFETY: mapping runs the library's initialisers; that is what loading
     // a provider means, and the file passed the ownership checks.
-    let lib = unsafe { Library::open(Some(real), RTLD_NOW | RTLD_LOCAL) }
+    let keep = if super::keeps_loaded() {
+        libc::RTLD_NODELETE
+    } else {
+        0
+    };
+    // SAFETY: as above.
+    let lib = unsafe { Library::open(Some(real), RTLD_NOW | RTLD_LOCAL | keep) }
         .map_err(|e| LoadError::Dlopen(path.to_owned(), e.to_string()))?;
     let lib = Rc::new(lib);
     let missing = |symbol: &'static str| {

@@ -15,6 +15,23 @@ use crate::registry::Registry;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Whether libraries stay mapped after they are released: set by `check
+/// --keep-loaded` (and passed on to its workers), so that valgrind and
+/// AddressSanitizer, which report leaks at exit, can still name the
+/// provider's functions.
+static KEEP_LOADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, libraries are opened with `RTLD_NODELETE` (dlopen(3)):
+/// their `dlclose` leaves them mapped until the process exits.
+pub fn keep_loaded() {
+    KEEP_LOADED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`keep_loaded`] was called in this process.
+pub fn keeps_loaded() -> bool {
+    KEEP_LOADED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Where providers are loaded from when neither `--provider` nor
 /// `--provider-dir` is given.
 pub const DEFAULT_PROVIDER_DIR: &str = "/usr/lib/vif-plug-host/providers";

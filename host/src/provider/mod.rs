@@ -87,6 +87,16 @@ impl std::fmt::Display for ClassError {
 
 impl std::error::Error for ClassError {}
 
+impl ClassError {
+    /// The refused class's type, when it was readable.
+    pub fn type_name(&self) -> Option<&str> {
+        match self {
+            ClassError::MissingCallback { type_name, .. } => Some(type_name),
+            _ => None,
+        }
+    }
+}
+
 impl ClassHandle {
     /// Checks a vtable and copies it.
     ///

@@ -228,6 +228,7 @@ impl WorkerProcess {
             .arg("worker")
             .arg("--library")
             .arg(library)
+            .args(crate::loader::keeps_loaded().then_some("--keep-loaded"))
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -147,6 +147,10 @@ pub struct Loaded {
     /// Each entry of `vif_plug_provider_classes`, in order: its type, or
     /// the loader's refusal of it (one line naming the file).
     pub classes: Vec<Result<String, String>>,
+    /// The types of the refused classes, where they could be read (a class
+    /// refused for a NULL callback still names its type).
+    #[serde(default)]
+    pub refused_types: Vec<String>,
 }
 
 /// Why `init` of one class failed.

@@ -65,6 +65,13 @@ pub fn loaded(lib: &LoadedLibrary, path: &std::path::Path) -> Loaded {
                 )),
             })
             .collect(),
+        refused_types: lib
+            .classes
+            .iter()
+            .filter_map(|c| c.as_ref().err())
+            .filter_map(|(_, e)| e.type_name())
+            .map(str::to_owned)
+            .collect(),
     }
 }
 

@@ -1,0 +1,218 @@
+//! `vif-plug-host check`'s inputs and verdicts as a hardware vendor needs
+//! them: sample ports described as the agent would see them, a provider
+//! that declines everything, answers the SDK could not pass, one type in two
+//! files, and configuration for a class that was refused.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use testkit::{c_test_provider, cargo_cdylib, private_dir};
+
+fn check(files: &[&Path], args: &[&str]) -> (Option<i32>, String) {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .args(files)
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn has(report: &str, lines: &[&str]) {
+    for l in lines {
+        assert!(report.contains(l), "missing {l:?} in:\n{report}");
+    }
+}
+
+fn lacks(report: &str, lines: &[&str]) {
+    for l in lines {
+        assert!(!report.contains(l), "unexpected {l:?} in:\n{report}");
+    }
+}
+
+#[test]
+fn the_sample_ports_are_the_ones_given_with_the_bridge_facts_given() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--lport",
+            "vm1",
+            "--lport",
+            "vm2",
+            "--datapath-type",
+            "netdev",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    has(
+        &report,
+        &[
+            // The test provider copies Bridge.datapath_type into an option.
+            "CREATE vm1: prepare -> interface \"c-vm1\", type NULL (system), options {c-test-lport=vm1, c-test-datapath=netdev}",
+            "CREATE vm2: prepare -> interface \"c-vm2\"",
+            "UPDATE vm1: finish, ctx_destroy",
+            "REMOVE vm1: prepare (ctx_out NULL) -> true, finish",
+        ],
+    );
+    lacks(
+        &report,
+        &["lsp1", "a-logical-port-name-longer-than-ifnamsiz"],
+    );
+}
+
+/// (provider configuration, check arguments) that make the c-test class
+/// accept: each fact the provider needs, given or not.
+#[test]
+fn a_provider_that_needs_a_fact_gets_it_from_the_command_line() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let cases: [(&str, &[&str]); 2] = [
+        ("c-test:needs=dpdk", &["--dpdk-initialized"]),
+        ("c-test:needs=mac", &["--lport-mac", "0A:00:00:00:00:01"]),
+    ];
+    for (config, given) in cases {
+        let (code, report) = check(&[&so], &["--provider-config", config]);
+        assert_eq!(code, Some(1), "{config} without {given:?}: {report}");
+        has(
+            &report,
+            &[
+                "note  CREATE lsp1: declined (prepare returned false)",
+                "FAIL  every CREATE (2) was declined, so the create, update and finish paths were not checked",
+            ],
+        );
+        let mut args = vec!["--provider-config", config];
+        args.extend_from_slice(given);
+        let (code, report) = check(&[&so], &args);
+        assert_eq!(code, Some(0), "{config} with {given:?}: {report}");
+        has(
+            &report,
+            &[
+                "CREATE lsp1: prepare -> interface \"c-lsp1\"",
+                "(0 declined)",
+            ],
+        );
+    }
+}
+
+#[test]
+fn declining_every_create_fails_unless_allowed_and_skipped_steps_say_why() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let config = ["--provider-config", "c-test:needs=iface"];
+    let (code, report) = check(&[&so], &config);
+    assert_eq!(code, Some(1), "{report}");
+    has(
+        &report,
+        &[
+            "FAIL  every CREATE (2) was declined",
+            "or pass --allow-decline if declining is right on this machine",
+            "note  UPDATE lsp1, CREATE and REMOVE lsp1 (not committed), REMOVE lsp1: not checked, since CREATE lsp1 made no interface to update or remove; describe one with --iface-type and --iface-option",
+            "FAIL: 1 file(s), 2 class(es), 1 violation(s), 0 warning(s), 8 answer(s) validated (2 declined)",
+        ],
+    );
+
+    let (code, report) = check(&[&so], &[&config[..], &["--allow-decline"]].concat());
+    assert_eq!(code, Some(0), "{report}");
+    has(
+        &report,
+        &[
+            "note  every CREATE (2) was declined: allowed by --allow-decline",
+            "PASS: 1 file(s), 2 class(es), 0 violation(s)",
+        ],
+    );
+
+    // An interface made elsewhere, described on the command line: the
+    // update path is checked although CREATE was declined.
+    let (code, report) = check(
+        &[&so],
+        &[
+            &config[..],
+            &[
+                "--iface-type",
+                "system",
+                "--iface-option",
+                "mtu_request=9000",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, Some(0), "{report}");
+    has(
+        &report,
+        &[
+            "note  CREATE lsp1: declined",
+            "ok    UPDATE lsp1: prepare -> interface \"c-lsp1\"",
+            "ok    CREATE lsp1 (not committed): prepare, ctx_destroy without finish",
+            "ok    REMOVE lsp1: prepare (ctx_out NULL) -> true, finish",
+        ],
+    );
+}
+
+#[test]
+fn an_interface_name_with_a_nul_byte_is_a_fail_not_a_decline() {
+    let dir = private_dir();
+    let so = cargo_cdylib(
+        "vif-plug-fixture-panicky",
+        "vif_plug_fixture_panicky",
+        dir.path(),
+    );
+    let (code, report) = check(&[&so], &["--lport", "nul1"]);
+    assert_eq!(code, Some(1), "{report}");
+    has(
+        &report,
+        &[
+            "FAIL  CREATE nul1: provider \"panicky\" gave an answer the SDK could not pass to the host, so it declined instead: port_prepare of nul1: interface name \"nul1\\0x\" contains a NUL byte",
+        ],
+    );
+    lacks(&report, &["note  CREATE nul1: declined"]);
+}
+
+#[test]
+fn two_files_that_export_one_type_are_reported() {
+    let dir = private_dir();
+    let first = c_test_provider(dir.path(), &[], "libfirst.so");
+    let second = c_test_provider(dir.path(), &[], "libsecond.so");
+    let (code, report) = check(&[&first, &second], &[]);
+    assert_eq!(code, Some(1), "{report}");
+    for t in ["c-test", "c-test-alt"] {
+        has(
+            &report,
+            &[&format!(
+                "FAIL  provider type \"{t}\" is also exported by {} (checked above): given both, the agent registers the first file's and refuses this one",
+                first.display()
+            )],
+        );
+    }
+    // Each file is still checked in full.
+    assert_eq!(report.matches("ok    REMOVE lsp1: prepare").count(), 4);
+}
+
+#[test]
+fn configuration_for_a_refused_class_is_not_called_missing() {
+    let dir = private_dir();
+    // Its c-test class lacks port_finish: refused, type known.
+    let so = c_test_provider(dir.path(), &["BAD_NO_FINISH"], "libno_finish.so");
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--provider-config",
+            "c-test:prefix=x-",
+            "--provider-config",
+            "elsewhere:k=v",
+        ],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    has(
+        &report,
+        &[
+            "required callback port_finish is NULL",
+            "note  --provider-config given for \"elsewhere\", which this file does not provide",
+        ],
+    );
+    lacks(&report, &["given for \"c-test\""]);
+}
