@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 pub mod contract;
+pub mod docs;
 pub mod netns;
 pub mod openflow_stub;
 pub mod pki;

@@ -248,5 +248,38 @@ fn check_file(
         }
     }
     let _ = worker.call(&ToWorker::Destroy, &limits(opts));
-    Ok(())
+    // What the process did after its classes were destroyed: the C
+    // library's and the provider's destructors, and the leak reports of
+    // valgrind and AddressSanitizer, which exit non-zero when they found
+    // errors (see "Testing your provider under valgrind and ASan").
+    match worker.finish(opts.deadline.max(Duration::from_secs(1))) {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => r.fail(
+            1,
+            &format!(
+                "the worker exited with {} after every class was destroyed: a crash in the library's destructors, or errors valgrind (--error-exitcode) or AddressSanitizer found; see their report",
+                exit_text(status)
+            ),
+        ),
+        None => r.fail(
+            1,
+            &format!(
+                "the worker did not exit within {} ms after every class was destroyed (a thread the provider left running?); it was killed",
+                opts.deadline.max(Duration::from_secs(1)).as_millis()
+            ),
+        ),
+    }
+}
+
+/// "status 23" or "signal 11 (SIGSEGV)".
+fn exit_text(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("status {code}"),
+        (None, Some(sig)) => format!(
+            "signal {sig} ({})",
+            crate::worker::process::signal_name(sig)
+        ),
+        _ => status.to_string(),
+    }
 }

@@ -667,18 +667,27 @@ impl WorkerProcess {
     }
 }
 
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        // Closing our end tells a healthy worker to release what it holds
-        // and destroy; one that does not go within a second is killed.
+impl WorkerProcess {
+    /// Ends the session: closing our end tells a healthy worker to release
+    /// what it holds and destroy; one that has not exited `within` is
+    /// killed (`None`). Its exit status otherwise, which `check` reports:
+    /// under valgrind or ASan, a non-zero one means they found errors.
+    pub fn finish(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        let until = Instant::now() + Duration::from_secs(1);
+        let until = Instant::now() + within;
         while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         self.kill();
+        None
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.finish(Duration::from_secs(1));
     }
 }
