@@ -210,6 +210,40 @@ fn an_ancestor_directory_writable_by_others_unless_sticky() {
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
 }
 
+/// A file dropped in a sticky, world-writable directory (as /tmp is), and
+/// writable by others itself: one refusal names both paths, says to chmod
+/// the file and to move it out of the directory, never to chmod the
+/// directory.
+#[test]
+fn a_file_in_a_shared_directory_gets_every_fault_and_no_chmod_for_the_directory() {
+    let dir = private_dir();
+    let shared = dir.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    let so = c_test_provider(&shared, &[], "libgood.so");
+    fs::set_permissions(&so, fs::Permissions::from_mode(0o666)).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let e = refusal(&so);
+    assert!(
+        e.contains(&format!(
+            "file {} is writable by group and others (mode 0666): run chmod go-w {}",
+            so.display(),
+            so.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "directory {} is writable by group and others (mode 1777, a shared directory): move the file into a directory that only root or uid {} can write, such as /usr/lib/vif-plug-host/providers",
+            shared.display(),
+            // Our uid: what we create is ours.
+            std::os::unix::fs::MetadataExt::uid(&fs::metadata(&so).unwrap())
+        )),
+        "{e}"
+    );
+    assert_eq!(e.matches("chmod").count(), 1, "{e}");
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
 #[test]
 fn file_owned_by_another_user() {
     let dir = private_dir();

@@ -40,7 +40,8 @@ fn effective_uid() -> u32 {
 /// group or others. Higher directories may be world-writable if they have the
 /// sticky bit (like /tmp), where others cannot rename what they do not own.
 /// With that, nobody else can swap the file between these checks and the
-/// load. Returns the resolved path, which is what gets loaded.
+/// load. Returns the resolved path, which is what gets loaded; or one
+/// refusal listing every path at fault, each with what to do about it.
 pub(crate) fn check_trusted(path: &Path) -> Result<PathBuf, LoadError> {
     let io = |e| LoadError::Io(path.to_owned(), e);
     let real = fs::canonicalize(path).map_err(io)?;
@@ -51,50 +52,84 @@ pub(crate) fn check_trusted(path: &Path) -> Result<PathBuf, LoadError> {
             "not a regular file".into(),
         ));
     }
-    check_owner_and_mode(path, &real, &meta, "file", false)?;
+    let euid = effective_uid();
+    let mut problems = problems_of(&real, &meta, Kind::File, euid);
     for (depth, dir) in real.ancestors().skip(1).enumerate() {
         let dir_meta = fs::metadata(dir).map_err(io)?;
-        check_owner_and_mode(path, dir, &dir_meta, "directory", depth > 0)?;
+        let kind = if depth == 0 {
+            Kind::ItsDirectory
+        } else {
+            Kind::Above
+        };
+        problems.extend(problems_of(dir, &dir_meta, kind, euid));
     }
-    Ok(real)
+    if problems.is_empty() {
+        return Ok(real);
+    }
+    Err(LoadError::Untrusted {
+        path: path.to_owned(),
+        reason: problems.join("; "),
+    })
 }
 
 const S_ISVTX: u32 = 0o1000;
 
-fn check_owner_and_mode(
-    path: &Path,
-    checked: &Path,
-    meta: &fs::Metadata,
-    what: &'static str,
-    sticky_ok: bool,
-) -> Result<(), LoadError> {
-    let euid = effective_uid();
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(LoadError::Untrusted {
-            path: path.to_owned(),
-            reason: format!(
-                "{what} {} is owned by uid {}, not by root or the agent's uid {euid}",
-                checked.display(),
-                meta.uid()
-            ),
-        });
+/// Which path of a provider's is being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The file itself.
+    File,
+    /// The directory holding it.
+    ItsDirectory,
+    /// A directory above that one: may be shared if sticky.
+    Above,
+}
+
+/// What is wrong with `checked` (uid and mode from `meta`), each with what
+/// to do. `chmod` is only suggested for the file itself: a directory that
+/// others can write is most likely shared on purpose (`/tmp`), and the fix
+/// is to move the file, not to take the directory from its users.
+fn problems_of(checked: &Path, meta: &fs::Metadata, kind: Kind, euid: u32) -> Vec<String> {
+    judge(checked, meta.uid(), meta.mode() & 0o7777, kind, euid)
+}
+
+fn judge(checked: &Path, uid: u32, mode: u32, kind: Kind, euid: u32) -> Vec<String> {
+    let what = if kind == Kind::File { "file" } else { "directory" };
+    let move_it = format!(
+        "move the file into a directory that only root or uid {euid} can write, such as {}",
+        super::DEFAULT_PROVIDER_DIR
+    );
+    let mut found = Vec::new();
+    if uid != 0 && uid != euid {
+        found.push(format!(
+            "{what} {} is owned by uid {uid}, not by root or the agent's uid {euid}: {}",
+            checked.display(),
+            if kind == Kind::File {
+                format!("copy it to a file of your own (install -m 0644), or {move_it}")
+            } else {
+                move_it.clone()
+            }
+        ));
     }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 && !(sticky_ok && mode & S_ISVTX != 0) {
+    let sticky = mode & S_ISVTX != 0;
+    if mode & 0o022 != 0 && !(kind == Kind::Above && sticky) {
         let by = match (mode & 0o020 != 0, mode & 0o002 != 0) {
             (true, true) => "group and others",
             (true, false) => "group",
             _ => "others",
         };
-        return Err(LoadError::Untrusted {
-            path: path.to_owned(),
-            reason: format!(
-                "{what} {} is writable by {by} (mode {mode:04o}); run chmod go-w on it",
-                checked.display()
-            ),
-        });
+        let shared = if sticky { ", a shared directory" } else { "" };
+        let fix = if kind == Kind::File {
+            format!("run chmod go-w {}", checked.display())
+        } else {
+            move_it
+        };
+        found.push(format!(
+            "{what} {} is writable by {by} (mode {mode:04o}{shared}): {fix}",
+            checked.display()
+        ));
     }
-    Ok(())
+    found
 }
 
 /// Reads the ELF header: a 64-bit (on 64-bit hosts) shared object for this
@@ -157,4 +192,36 @@ fn read_up_to(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (kind, uid, mode) -> what the refusal says, or nothing; the agent
+    /// runs as uid 1000 here.
+    #[test]
+    fn each_fault_is_named_with_a_fix_and_no_shared_directory_is_chmodded() {
+        let cases: [(Kind, u32, u32, &[&str]); 9] = [
+            (Kind::File, 1000, 0o644, &[]),
+            (Kind::File, 0, 0o755, &[]),
+            (Kind::File, 1000, 0o664, &["file /p is writable by group (mode 0664): run chmod go-w /p"]),
+            (Kind::File, 2000, 0o644, &["file /p is owned by uid 2000, not by root or the agent's uid 1000: copy it to a file of your own"]),
+            (Kind::ItsDirectory, 0, 0o1777, &["directory /p is writable by group and others (mode 1777, a shared directory): move the file into a directory that only root or uid 1000 can write, such as /usr/lib/vif-plug-host/providers"]),
+            (Kind::ItsDirectory, 1000, 0o775, &["directory /p is writable by group (mode 0775): move the file into a directory that only root or uid 1000 can write"]),
+            (Kind::Above, 0, 0o1777, &[]),
+            (Kind::Above, 0, 0o777, &["directory /p is writable by group and others (mode 0777): move the file"]),
+            (Kind::Above, 2000, 0o1777, &["directory /p is owned by uid 2000, not by root or the agent's uid 1000: move the file"]),
+        ];
+        for (kind, uid, mode, want) in cases {
+            let got = judge(Path::new("/p"), uid, mode, kind, 1000);
+            assert_eq!(got.len(), want.len(), "{kind:?} {uid} {mode:o}: {got:?}");
+            for (g, w) in got.iter().zip(want) {
+                assert!(g.starts_with(w), "{kind:?} {uid} {mode:o}: {g:?} should start {w:?}");
+            }
+            if kind != Kind::File {
+                assert!(got.iter().all(|g| !g.contains("chmod")), "{got:?}");
+            }
+        }
+    }
 }
