@@ -114,6 +114,14 @@ c_test_init(const struct vif_plug_host *h)
         host = NULL;
         return (int) strtol(p, NULL, 10);
     }
+    /* An error line that is not UTF-8, and a failure, to test how the
+     * host shows such bytes. */
+    p = lookup(&h->config, "say-bytes");
+    if (p && !strcmp(p, "true")) {
+        say(VIF_PLUG_LOG_ERROR, "not UTF-8: \xff\xfe end");
+        host = NULL;
+        return EINVAL;
+    }
     /* Two lines at a level the ABI does not have, to test the host. */
     p = lookup(&h->config, "log-at-level");
     if (p) {
@@ -306,6 +314,8 @@ static const struct vif_plug_class c_test_class = {
     NULL,
 #elif defined(BAD_EMPTY_TYPE)
     "",
+#elif defined(BAD_TYPE_BYTES)
+    "c-test\xff",
 #else
     "c-test",
 #endif

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod ovsdb;
 pub mod provider;
 pub mod registry;
+pub mod text;
 pub mod unixctl;
 pub mod vlog;
 pub mod worker;

@@ -216,3 +216,36 @@ fn configuration_for_a_refused_class_is_not_called_missing() {
     );
     lacks(&report, &["given for \"c-test\""]);
 }
+
+/// Bytes that are not UTF-8, in a class's type and in a provider's log
+/// line, are shown as `\xNN`, neither raw nor as U+FFFD.
+#[test]
+fn bytes_that_are_not_utf8_are_escaped() {
+    let dir = private_dir();
+    let bad_type = c_test_provider(dir.path(), &["BAD_TYPE_BYTES"], "libbytes.so");
+    let says_bytes = c_test_provider(dir.path(), &[], "libsays.so");
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .args([&bad_type, &says_bytes])
+        .args(["--provider-config", "c-test:say-bytes=true"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(std::str::from_utf8(stream).is_ok(), "{stream:?}");
+    }
+    let report = String::from_utf8_lossy(&out.stdout);
+    has(
+        &report,
+        &[
+            "its type \"c-test\\xff\" is not a printable UTF-8 word",
+            "FAIL  provider \"c-test\" failed to initialise: init returned 22 (Invalid argument): not UTF-8: \\xff\\xfe end",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not UTF-8: \\xff\\xfe end"),
+        "the log line too: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!report.contains('\u{fffd}'), "{report}");
+}

@@ -94,7 +94,7 @@ fn check_file(
     r: &mut Reporter<'_>,
 ) -> io::Result<()> {
     r.summary.files += 1;
-    writeln!(r.out, "{}", path.display())?;
+    writeln!(r.out, "{}", crate::text::path(path))?;
     take_provider_errors();
     let (mut worker, loaded) = match WorkerProcess::spawn(&opts.worker_exe, path, &LOAD_LIMITS) {
         Ok(w) => w,
@@ -139,11 +139,15 @@ fn check_file(
             Ok(t) => {
                 if let Some((_, other)) = seen.iter().find(|(s, _)| s == t) {
                     // Checked all the same: it is a separate process.
+                    let other = if other == path {
+                        "this same file, given earlier".to_owned()
+                    } else {
+                        crate::text::path(other).into_owned()
+                    };
                     r.fail(
                         1,
                         &format!(
-                            "provider type {t:?} is also exported by {} (checked above): given both, the agent registers the first file's and refuses this one",
-                            other.display()
+                            "provider type {t:?} is also exported by {other} (checked above): given both, the agent registers the first file's and refuses this one"
                         ),
                     )?;
                 } else {

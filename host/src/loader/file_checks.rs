@@ -94,7 +94,11 @@ fn problems_of(checked: &Path, meta: &fs::Metadata, kind: Kind, euid: u32) -> Ve
 }
 
 fn judge(checked: &Path, uid: u32, mode: u32, kind: Kind, euid: u32) -> Vec<String> {
-    let what = if kind == Kind::File { "file" } else { "directory" };
+    let what = if kind == Kind::File {
+        "file"
+    } else {
+        "directory"
+    };
     let move_it = format!(
         "move the file into a directory that only root or uid {euid} can write, such as {}",
         super::DEFAULT_PROVIDER_DIR
@@ -103,7 +107,7 @@ fn judge(checked: &Path, uid: u32, mode: u32, kind: Kind, euid: u32) -> Vec<Stri
     if uid != 0 && uid != euid {
         found.push(format!(
             "{what} {} is owned by uid {uid}, not by root or the agent's uid {euid}: {}",
-            checked.display(),
+            crate::text::path(checked),
             if kind == Kind::File {
                 format!("copy it to a file of your own (install -m 0644), or {move_it}")
             } else {
@@ -120,13 +124,13 @@ fn judge(checked: &Path, uid: u32, mode: u32, kind: Kind, euid: u32) -> Vec<Stri
         };
         let shared = if sticky { ", a shared directory" } else { "" };
         let fix = if kind == Kind::File {
-            format!("run chmod go-w {}", checked.display())
+            format!("run chmod go-w {}", crate::text::path(checked))
         } else {
             move_it
         };
         found.push(format!(
             "{what} {} is writable by {by} (mode {mode:04o}{shared}): {fix}",
-            checked.display()
+            crate::text::path(checked)
         ));
     }
     found
@@ -217,7 +221,10 @@ mod tests {
             let got = judge(Path::new("/p"), uid, mode, kind, 1000);
             assert_eq!(got.len(), want.len(), "{kind:?} {uid} {mode:o}: {got:?}");
             for (g, w) in got.iter().zip(want) {
-                assert!(g.starts_with(w), "{kind:?} {uid} {mode:o}: {g:?} should start {w:?}");
+                assert!(
+                    g.starts_with(w),
+                    "{kind:?} {uid} {mode:o}: {g:?} should start {w:?}"
+                );
             }
             if kind != Kind::File {
                 assert!(got.iter().all(|g| !g.contains("chmod")), "{got:?}");

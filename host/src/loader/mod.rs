@@ -65,25 +65,25 @@ pub enum LoadError {
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LoadError::Io(p, e) => write!(f, "refusing provider {}: {e}", p.display()),
+            LoadError::Io(p, e) => write!(f, "refusing provider {}: {e}", crate::text::path(p)),
             LoadError::ListDir(p, e) => {
-                write!(f, "cannot list provider directory {}: {e}", p.display())
+                write!(f, "cannot list provider directory {}: {e}", crate::text::path(p))
             }
             LoadError::Untrusted { path, reason } => {
-                write!(f, "refusing provider {}: {reason}", path.display())
+                write!(f, "refusing provider {}: {reason}", crate::text::path(path))
             }
             LoadError::NotSharedObject(p, why) => {
                 write!(
                     f,
                     "refusing provider {}: not a shared object: {why}",
-                    p.display()
+                    crate::text::path(p)
                 )
             }
-            LoadError::Dlopen(p, why) => write!(f, "refusing provider {}: {why}", p.display()),
+            LoadError::Dlopen(p, why) => write!(f, "refusing provider {}: {why}", crate::text::path(p)),
             LoadError::MissingSymbol(p, sym) => write!(
                 f,
                 "refusing provider {}: it does not export {sym}{}",
-                p.display(),
+                crate::text::path(p),
                 if *sym == "vif_plug_provider_abi" {
                     " (define it with VIF_PLUG_DEFINE_ABI_INFO, or export_providers! in Rust)"
                 } else {
@@ -93,10 +93,10 @@ impl std::fmt::Display for LoadError {
             LoadError::NotExported(p, sym) => write!(
                 f,
                 "refusing provider {}: {sym} is defined but not exported (built with -fvisibility=hidden? the header's declarations give it default visibility from ABI 1.1 on: include vif-plug-provider.h where it is defined, and do not make it static)",
-                p.display()
+                crate::text::path(p)
             ),
             LoadError::Incompatible(p, why) => {
-                write!(f, "refusing provider {}: {why}", p.display())
+                write!(f, "refusing provider {}: {why}", crate::text::path(p))
             }
         }
     }

@@ -129,9 +129,12 @@ unsafe fn read_str(what: &str, p: *const c_char) -> Result<String, String> {
     }
     // SAFETY: non-NULL and NUL-terminated per the caller's contract.
     let c = unsafe { CStr::from_ptr(p) };
-    c.to_str()
-        .map(str::to_owned)
-        .map_err(|_| format!("{what} {:?} is not UTF-8", c.to_string_lossy()))
+    c.to_str().map(str::to_owned).map_err(|_| {
+        format!(
+            "{what} \"{}\" is not UTF-8",
+            crate::text::escape_bytes(c.to_bytes())
+        )
+    })
 }
 
 /// Copies and validates a filled `ctx_out`, returning every problem found.

@@ -186,7 +186,7 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
         // alive until their `destroy` returns; host_data points to it.
         let ctx = unsafe { &*((*host).host_data as *const HostContextData) };
         // SAFETY: the ABI requires a NUL-terminated string.
-        let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+        let text = crate::text::escape_bytes(unsafe { CStr::from_ptr(message) }.to_bytes());
         let level = match log_level_from_number(level) {
             Some(l) => l,
             None => {

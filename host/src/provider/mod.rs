@@ -57,7 +57,9 @@ pub enum ClassError {
     NullType,
     /// `type` is "".
     EmptyType,
-    /// `type` is not UTF-8 or contains whitespace or control characters.
+    /// `type` is not UTF-8 or contains whitespace or control characters;
+    /// shown with bytes outside UTF-8 as `\xNN` and control characters
+    /// escaped.
     BadType(String),
     /// A required callback is NULL.
     MissingCallback {
@@ -73,7 +75,7 @@ impl std::fmt::Display for ClassError {
         match self {
             ClassError::NullType => f.write_str("its type is NULL"),
             ClassError::EmptyType => f.write_str("its type is an empty string"),
-            ClassError::BadType(t) => write!(f, "its type {t:?} is not a printable UTF-8 word"),
+            ClassError::BadType(t) => write!(f, "its type \"{t}\" is not a printable UTF-8 word"),
             ClassError::MissingCallback {
                 type_name,
                 callback,
@@ -118,7 +120,10 @@ impl ClassHandle {
         let type_name = match type_c.to_str() {
             Ok("") => return Err(ClassError::EmptyType),
             Ok(t) if t.chars().all(|c| !c.is_whitespace() && !c.is_control()) => t.to_owned(),
-            _ => return Err(ClassError::BadType(type_c.to_string_lossy().into_owned())),
+            _ => {
+                let shown = crate::text::escape_bytes(type_c.to_bytes());
+                return Err(ClassError::BadType(one_line(&shown).into_owned()));
+            }
         };
         let missing = |callback| ClassError::MissingCallback {
             type_name: type_name.clone(),
@@ -431,7 +436,7 @@ unsafe extern "C" fn describe_line(out: *const vif_plug_describe_out, text: *con
         let lines = unsafe { &mut *((*out).host_data as *mut Vec<String>) };
         if lines.len() < MAX_DESCRIBE_LINES {
             // SAFETY: the ABI requires a NUL-terminated string.
-            let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+            let text = crate::text::escape_bytes(unsafe { CStr::from_ptr(text) }.to_bytes());
             lines.push(one_line(&text).into_owned());
         }
     }));

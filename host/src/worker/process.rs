@@ -275,7 +275,7 @@ impl WorkerProcess {
                         .split(b'\n')
                         .map_while(Result::ok)
                     {
-                        let line = String::from_utf8_lossy(&line);
+                        let line = crate::text::escape_bytes(&line);
                         log::warn!(
                             target: WORKER_TARGET,
                             "{who} wrote: {}",

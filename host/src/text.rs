@@ -1,0 +1,50 @@
+//! How bytes that come from outside (a provider's C strings, a worker's
+//! standard error, file names) are shown: valid UTF-8 as it is, every other
+//! byte as `\xNN`, so that a report or a log line never carries raw bytes
+//! that a terminal or the journal would mangle, and nothing is lost either
+//! (`String::from_utf8_lossy` would turn each into U+FFFD).
+
+use std::borrow::Cow;
+use std::path::Path;
+
+/// `bytes` as text: unchanged when it is UTF-8, else each byte that is not
+/// part of a valid UTF-8 sequence written as `\xNN` (lowercase hex).
+pub fn escape_bytes(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A path as [`escape_bytes`] shows it.
+pub fn path(p: &Path) -> Cow<'_, str> {
+    use std::os::unix::ffi::OsStrExt;
+    escape_bytes(p.as_os_str().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bytes_outside_utf8_are_escaped() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"plain", "plain"),
+            ("caf\u{e9}".as_bytes(), "caf\u{e9}"),
+            (b"bad \xff byte", "bad \\xff byte"),
+            (b"\xc3", "\\xc3"),
+            (b"a\xe2\x82b", "a\\xe2\\x82b"),
+        ];
+        for (bytes, shown) in cases {
+            assert_eq!(escape_bytes(bytes), shown, "{bytes:?}");
+        }
+        assert!(matches!(escape_bytes(b"ok"), Cow::Borrowed(_)));
+    }
+}
