@@ -52,7 +52,7 @@ pub fn state_of(phase: &Phase, now: Instant) -> (&'static str, Option<String>) {
                 until.saturating_duration_since(now).as_millis()
             )),
         ),
-        Phase::InFlight(kind) => ("in flight", Some(format!("{kind:?} being committed"))),
+        Phase::InFlight(kind) => ("in flight", Some(format!("{kind} being committed"))),
     }
 }
 
@@ -280,5 +280,29 @@ impl Agent {
             self.ports.len(),
             self.providers.types().len()
         )
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+    use crate::agent::port_state::OpKind;
+
+    /// What is in flight reads as words, as every `vif-plug/show` reason.
+    #[test]
+    fn an_operation_in_flight_reads_as_text() {
+        let cases = [
+            (OpKind::Create, "its creation being committed"),
+            (OpKind::Update, "an update of its interface being committed"),
+            (OpKind::Remove, "its removal being committed"),
+            (
+                OpKind::Replace,
+                "the replacement of its interface being committed",
+            ),
+        ];
+        for (kind, said) in cases {
+            let (state, reason) = state_of(&Phase::InFlight(kind), Instant::now());
+            assert_eq!((state, reason.as_deref()), ("in flight", Some(said)));
+        }
     }
 }

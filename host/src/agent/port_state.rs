@@ -425,6 +425,18 @@ pub enum OpKind {
     Replace,
 }
 
+impl std::fmt::Display for OpKind {
+    /// What `vif-plug/show` says is being committed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OpKind::Create => "its creation",
+            OpKind::Update => "an update of its interface",
+            OpKind::Remove => "its removal",
+            OpKind::Replace => "the replacement of its interface",
+        })
+    }
+}
+
 /// Where a logical port stands. One per port: a port cannot be in two
 /// contradictory states at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
