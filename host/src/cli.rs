@@ -22,7 +22,7 @@ pub enum Command {
     /// them: load each file in a worker process, drive every class through
     /// CREATE, UPDATE and REMOVE on sample ports, and report. A crash or a
     /// hang is a FAIL naming the callback; callbacks slower than 10 ms get
-    /// a WARN. Exits 1 on any violation.
+    /// a WARN. Exits 1 on any violation, 2 on a usage error.
     Check {
         /// Provider libraries (.so) to check.
         #[arg(required = true, value_name = "FILE.so")]
@@ -41,10 +41,10 @@ pub enum Command {
         /// What the sample ports look like.
         #[command(flatten)]
         ports: CheckPortArgs,
-        /// Passing without any CREATE accepted: for a provider that rightly
-        /// declines every sample port on this machine (no hardware here).
-        /// Without it, declining every CREATE is a FAIL, since nothing of
-        /// the create, update and finish paths was then checked.
+        /// Pass even if every CREATE is declined, for a provider that
+        /// rightly declines the sample ports on this machine (no hardware
+        /// here). Without it, that is a FAIL, since nothing of the create,
+        /// update and finish paths was then checked.
         #[arg(long)]
         allow_decline: bool,
         /// Never unload the libraries (dlopen with RTLD_NODELETE), so that
@@ -98,8 +98,8 @@ pub struct CheckPortArgs {
     /// (repeatable; passed to providers built for ABI 1.1 or later).
     #[arg(long = "lport-mac", value_name = "MAC", value_parser = parse_mac)]
     pub lport_macs: Vec<String>,
-    /// The integration bridge's Bridge.datapath_type, e.g. netdev
-    /// [default: "" (system)].
+    /// The integration bridge's Bridge.datapath_type: netdev, or "" for
+    /// the system datapath.
     #[arg(long = "datapath-type", value_name = "TYPE", default_value = "")]
     pub datapath_type: String,
     /// Open_vSwitch.dpdk_initialized is true.
