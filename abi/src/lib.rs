@@ -10,6 +10,7 @@
 //! [`sdk::Provider`] and call [`export_providers!`] to get the C vtable, the
 //! NULL-terminated class array and the version symbols, without `unsafe`.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 mod class;
 mod describe;

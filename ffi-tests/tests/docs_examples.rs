@@ -120,6 +120,14 @@ fn the_rust_example_builds_loads_and_plugs() {
     bad.add("example-rust:prefix=much-too-long-").unwrap();
     let mut r = Registry::new();
     let class = load_library(&so).unwrap().classes.pop().unwrap().unwrap();
+    testkit::capture_logs();
     let e = r.register(class, &bad).unwrap_err();
     assert_eq!(e.errno(), 22, "{e}");
+    // The SDK logs the InitError's message once, at error level, under the
+    // provider's target; the host's own error names only the errno.
+    let logged = testkit::logs_matching("prefix must be at most 8 bytes");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].level, log::Level::Error);
+    assert_eq!(logged[0].target, "provider::example-rust");
+    assert!(!e.to_string().contains("prefix must be"), "{e}");
 }
