@@ -68,3 +68,8 @@ pub const RUST_LAYOUT: vif_plug_rust_layout = vif_plug_rust_layout {
     abi_stable: abi_stable::library::AbiHeader::VALUE,
     class_layout: <vif_plug_class as abi_stable::StableAbi>::LAYOUT,
 };
+
+/// The crate's README, whose Rust example compiles as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

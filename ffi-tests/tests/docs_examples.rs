@@ -38,6 +38,11 @@ fn the_guide_shows_the_example_files_verbatim() {
             == file("docs/examples/rust-provider/src/lib.rs"),
         "docs/writing-a-provider.md's Rust block differs from docs/examples/rust-provider/src/lib.rs"
     );
+    assert!(
+        block(&doc, "## A provider in Rust", "toml")
+            == file("docs/examples/rust-provider/Cargo.toml"),
+        "docs/writing-a-provider.md's manifest differs from docs/examples/rust-provider/Cargo.toml"
+    );
 }
 
 fn request(lport: &str, options: &[(&str, &str)]) -> PortRequest {
