@@ -9,6 +9,8 @@
 //! The [`sdk`] module is the Rust-only convenience layer: implement
 //! [`sdk::Provider`] and call [`export_providers!`] to get the C vtable, the
 //! NULL-terminated class array and the version symbols, without `unsafe`.
+//! `docs/writing-a-provider.md` in the project's source tree walks through
+//! a provider from an empty directory to a passing `vif-plug-host check`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

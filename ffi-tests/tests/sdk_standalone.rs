@@ -175,7 +175,8 @@ fn the_sdk_manifest_stands_alone_and_agrees_with_the_workspace() {
     let guide = squash(&fs::read_to_string(root.join("docs/writing-a-provider.md")).unwrap());
     let readme = squash(&fs::read_to_string(root.join("abi/README.md")).unwrap());
     assert!(
-        guide.contains(&format!("minimum supported Rust version is **{msrv}**")),
+        guide.contains(&format!("minimum supported Rust version is **{msrv}**"))
+            && guide.contains(&format!("Rust {msrv} or newer")),
         "docs/writing-a-provider.md does not give the MSRV {msrv}"
     );
     assert!(
