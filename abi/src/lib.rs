@@ -9,7 +9,10 @@
 //! The [`sdk`] module is the Rust-only convenience layer: implement
 //! [`sdk::Provider`] and call [`export_providers!`] to get the C vtable, the
 //! NULL-terminated class array and the version symbols, without `unsafe`.
+//! `docs/writing-a-provider.md` in the project's source tree walks through
+//! a provider from an empty directory to a passing `vif-plug-host check`.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 mod class;
 mod describe;
@@ -75,3 +78,8 @@ pub const RUST_LAYOUT: vif_plug_rust_layout = vif_plug_rust_layout {
     abi_stable: abi_stable::library::AbiHeader::VALUE,
     class_layout: <vif_plug_class as abi_stable::StableAbi>::LAYOUT,
 };
+
+/// The crate's README, whose Rust example compiles as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -38,6 +38,11 @@ fn the_guide_shows_the_example_files_verbatim() {
             == file("docs/examples/rust-provider/src/lib.rs"),
         "docs/writing-a-provider.md's Rust block differs from docs/examples/rust-provider/src/lib.rs"
     );
+    assert!(
+        block(&doc, "## A provider in Rust", "toml")
+            == file("docs/examples/rust-provider/Cargo.toml"),
+        "docs/writing-a-provider.md's manifest differs from docs/examples/rust-provider/Cargo.toml"
+    );
 }
 
 fn request(lport: &str, options: &[(&str, &str)]) -> PortRequest {
@@ -120,6 +125,14 @@ fn the_rust_example_builds_loads_and_plugs() {
     bad.add("example-rust:prefix=much-too-long-").unwrap();
     let mut r = Registry::new();
     let class = load_library(&so).unwrap().classes.pop().unwrap().unwrap();
+    testkit::capture_logs();
     let e = r.register(class, &bad).unwrap_err();
     assert_eq!(e.errno(), 22, "{e}");
+    // The SDK logs the InitError's message once, at error level, under the
+    // provider's target; the host's own error names only the errno.
+    let logged = testkit::logs_matching("prefix must be at most 8 bytes");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].level, log::Level::Error);
+    assert_eq!(logged[0].target, "provider::example-rust");
+    assert!(!e.to_string().contains("prefix must be"), "{e}");
 }

@@ -5,6 +5,7 @@ use super::vtable;
 use super::Provider;
 use crate::class::vif_plug_class;
 use crate::host::vif_plug_host;
+use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -50,16 +51,40 @@ pub(crate) struct HostPtr(pub(crate) *const vif_plug_host);
 // only calls a class from one thread at a time.
 unsafe impl Send for HostPtr {}
 
-/// The NULL-terminated list `get_maintained_iface_options` returns; points
-/// into `Provider::MAINTAINED_IFACE_OPTIONS`, which is 'static.
-pub(crate) struct MaintainedList(pub(crate) Vec<*const c_char>);
-// SAFETY: the pointers are to 'static immutable strings.
+/// The NULL-terminated list `get_maintained_iface_options` returns, and
+/// the C strings it points into: built by `init` from
+/// `Provider::MAINTAINED_IFACE_OPTIONS`, kept until `destroy`, as the ABI
+/// asks.
+pub(crate) struct MaintainedList {
+    _keys: Vec<CString>,
+    pub(crate) ptrs: Vec<*const c_char>,
+}
+// SAFETY: the pointers point into `_keys`, owned by the list and never
+// changed; moving the list moves no heap buffer.
 unsafe impl Send for MaintainedList {}
+
+impl MaintainedList {
+    /// The list for `keys`; a key holding a NUL byte (which
+    /// `export_providers!` refuses at compile time) is left out.
+    pub(crate) fn new(keys: &[&str]) -> Self {
+        let keys: Vec<CString> = keys.iter().filter_map(|k| CString::new(*k).ok()).collect();
+        let ptrs = keys
+            .iter()
+            .map(|k| k.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        MaintainedList { _keys: keys, ptrs }
+    }
+}
 
 /// Implemented by `export_providers!` for each exported provider type.
 pub trait Exported: Provider {
     /// The instance storage of this class.
     fn slot() -> &'static Slot<Self>;
+
+    /// `Provider::TYPE` with a NUL, for the vtable; the macro makes it a
+    /// constant array, checked while the provider compiles.
+    const TYPE_C: &'static CStr;
 
     /// The C vtable of this class.
     const CLASS: vif_plug_class = vtable::class::<Self>();
@@ -75,6 +100,27 @@ pub struct ClassList<const N: usize>(pub [Option<&'static vif_plug_class>; N]);
 /// `vif_plug_provider_classes` array, the `vif_plug_provider_abi` version
 /// record and the `abi_stable` layout the host checks. Use it once per
 /// library.
+///
+/// It also checks, while the provider compiles, that each
+/// [`Provider::TYPE`](crate::sdk::Provider::TYPE) is a type name the host
+/// accepts (non-empty, without whitespace or control characters) and that
+/// each key of
+/// [`Provider::MAINTAINED_IFACE_OPTIONS`](crate::sdk::Provider::MAINTAINED_IFACE_OPTIONS)
+/// is non-empty and holds no control character: a bad one is a compile
+/// error that says which rule it breaks.
+///
+/// ```compile_fail,E0080
+/// # use vif_plug_abi::sdk::{Host, InitError, PortIn, PortOut, Provider};
+/// struct Mine;
+/// impl Provider for Mine {
+///     const TYPE: &'static str = "mine";
+///     // error: a NUL byte in a key
+///     const MAINTAINED_IFACE_OPTIONS: &'static [&'static str] = &["mine-port", "a\0b"];
+///     fn init(_host: &Host<'_>) -> Result<Self, InitError> { Ok(Mine) }
+///     fn prepare_create(&mut self, _: &PortIn<'_>) -> Option<PortOut> { None }
+/// }
+/// vif_plug_abi::export_providers!(Mine);
+/// ```
 #[macro_export]
 macro_rules! export_providers {
     ($($provider:ty),+ $(,)?) => {
@@ -86,7 +132,19 @@ macro_rules! export_providers {
                             $crate::sdk::__private::Slot::new();
                         &SLOT
                     }
+
+                    const TYPE_C: &'static ::core::ffi::CStr = {
+                        const NAME: [u8; <$provider as $crate::sdk::Provider>::TYPE.len() + 1] =
+                            $crate::sdk::__private::type_with_nul(
+                                <$provider as $crate::sdk::Provider>::TYPE,
+                            );
+                        $crate::sdk::__private::c_str(&NAME)
+                    };
                 }
+
+                const _: () = $crate::sdk::__private::check_option_keys(
+                    <$provider as $crate::sdk::Provider>::MAINTAINED_IFACE_OPTIONS,
+                );
             )+
 
             const COUNT: usize = [$(stringify!($provider)),+].len();

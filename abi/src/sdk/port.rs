@@ -80,7 +80,8 @@ impl std::fmt::Debug for MapView<'_> {
     }
 }
 
-/// The Interface record that already exists for a port.
+/// The Interface record that already exists for a port: `ctx_in`'s
+/// `iface_name`, `iface_type` and `iface_options`.
 #[derive(Debug, Clone, Copy)]
 pub struct Iface<'a> {
     /// Interface name.
@@ -91,7 +92,21 @@ pub struct Iface<'a> {
     pub options: MapView<'a>,
 }
 
-/// What the host says about one port operation.
+/// What the host says about one port operation: every member of the C
+/// ABI's `vif_plug_port_ctx_in`, checked once (known op, non-NULL UTF-8
+/// strings, sane maps) before the provider sees it.
+///
+/// | `ctx_in` member | accessor |
+/// | --- | --- |
+/// | `op_type` | [`op`](Self::op) |
+/// | `lport_name`, `lport_options` | [`lport_name`](Self::lport_name), [`lport_options`](Self::lport_options), [`lport_option`](Self::lport_option) |
+/// | `iface_name`, `iface_type`, `iface_options` | [`iface`](Self::iface) |
+/// | `bridge_name`, `bridge_datapath_type` | [`bridge_name`](Self::bridge_name), [`bridge_datapath_type`](Self::bridge_datapath_type) |
+/// | `dpdk_initialized` | [`dpdk_initialized`](Self::dpdk_initialized) |
+/// | `lport_macs`, `n_lport_macs` (ABI 1.1) | [`lport_macs`](Self::lport_macs) |
+///
+/// Everything is borrowed from the host for the duration of one call
+/// (`'a`): copy what you keep.
 #[derive(Debug, Clone, Copy)]
 pub struct PortIn<'a> {
     op: Op,
@@ -183,7 +198,9 @@ impl<'a> PortIn<'a> {
     pub fn lport_option(&self, key: &str) -> Option<&'a str> {
         self.lport_options.get(key)
     }
-    /// The existing Interface record, if any.
+    /// The existing Interface record: `None` while the port has none (its
+    /// first CREATE); otherwise the interface as it is, with all its
+    /// options, those other programs maintain included.
     pub fn iface(&self) -> Option<Iface<'a>> {
         self.iface
     }
@@ -191,11 +208,16 @@ impl<'a> PortIn<'a> {
     pub fn bridge_name(&self) -> &'a str {
         self.bridge_name
     }
-    /// The integration bridge's `datapath_type` ("" means "system").
+    /// The integration bridge's `Bridge.datapath_type`: "" (the default,
+    /// "system") or e.g. "netdev". A provider that needs a userspace
+    /// datapath (DPDK, vhost-user) decides from this.
     pub fn bridge_datapath_type(&self) -> &'a str {
         self.bridge_datapath_type
     }
-    /// Whether the local Open vSwitch has initialized DPDK.
+    /// Whether the local Open vSwitch has initialized DPDK
+    /// (`Open_vSwitch.dpdk_initialized` of the local database): a provider
+    /// that answers with a DPDK interface type (`dpdk`, `dpdkvhostuser`, ...)
+    /// needs it true.
     pub fn dpdk_initialized(&self) -> bool {
         self.dpdk_initialized
     }

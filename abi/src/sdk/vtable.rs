@@ -2,12 +2,12 @@
 //! where C calls into Rust: pointers are checked, the instance is found, the
 //! log scope is set, and panics are caught.
 
+use super::errno::{EBUSY, EINVAL, ENOTRECOVERABLE};
 use super::export::{Exported, HostPtr, Instance, MaintainedList};
 use super::host::Host;
 use super::logging::{self, Scope};
 use super::out::OutStorage;
 use super::port::{Op, PortIn};
-use super::ENOTRECOVERABLE;
 use crate::class::vif_plug_class;
 use crate::host::vif_plug_host;
 use crate::port_ctx::{vif_plug_port_ctx_in, vif_plug_port_ctx_out};
@@ -15,13 +15,10 @@ use std::any::Any;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-const EINVAL: c_int = 22;
-const EBUSY: c_int = 16;
-
 /// The vtable of provider `T`.
 pub(crate) const fn class<T: Exported>() -> vif_plug_class {
     vif_plug_class {
-        type_: T::TYPE.as_ptr(),
+        type_: T::TYPE_C.as_ptr(),
         init: Some(init::<T>),
         destroy: Some(destroy::<T>),
         run: Some(run::<T>),
@@ -87,15 +84,10 @@ unsafe extern "C" fn init<T: Exported>(host: *const vif_plug_host) -> c_int {
     }));
     let error = match built {
         Ok(Ok(provider)) => {
-            let maintained = T::MAINTAINED_IFACE_OPTIONS
-                .iter()
-                .map(|s| s.as_ptr())
-                .chain(std::iter::once(std::ptr::null::<c_char>()))
-                .collect();
             *slot = Some(Instance {
                 provider,
                 host: HostPtr(host),
-                maintained: MaintainedList(maintained),
+                maintained: MaintainedList::new(T::MAINTAINED_IFACE_OPTIONS),
             });
             logging::add_live(host);
             return 0;
@@ -132,7 +124,7 @@ unsafe extern "C" fn run<T: Exported>(_class: *const vif_plug_class) -> bool {
 
 unsafe extern "C" fn maintained<T: Exported>() -> *const *const c_char {
     call::<T, _>("get_maintained_iface_options", std::ptr::null(), |i| {
-        i.maintained.0.as_ptr()
+        i.maintained.ptrs.as_ptr()
     })
 }
 

@@ -14,14 +14,10 @@ use crate::socket::{DevlinkSocket, OpenError};
 use crate::view::DevlinkView;
 use crate::{replay, sysfs};
 use std::collections::HashMap;
-use std::ffi::CStr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use vif_plug_abi::sdk::errno::{EINVAL, EIO, ENODEV};
 use vif_plug_abi::sdk::{Host, InitError, PortIn, PortOut, Provider};
-
-const EINVAL: i32 = 22;
-const EIO: i32 = 5;
-const ENODEV: i32 = 19;
 
 /// How long `init` waits for the first dump before carrying on without it
 /// (the dump then ends in `run`); well under the agent's default
@@ -299,7 +295,7 @@ impl Representor {
 }
 
 impl Provider for Representor {
-    const TYPE: &'static CStr = c"representor";
+    const TYPE: &'static str = "representor";
 
     fn init(host: &Host<'_>) -> Result<Self, InitError> {
         // A mistyped key would silently leave its default in force.

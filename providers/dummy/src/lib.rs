@@ -9,7 +9,6 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::ffi::CStr;
 use vif_plug_abi::sdk::{Host, InitError, PortIn, PortOut, Provider};
 
 /// Longest Linux interface name, in bytes (IFNAMSIZ - 1).
@@ -25,8 +24,8 @@ pub struct Dummy {
 }
 
 impl Provider for Dummy {
-    const TYPE: &'static CStr = c"dummy";
-    const MAINTAINED_IFACE_OPTIONS: &'static [&'static CStr] = &[c"vif-plug-dummy-option"];
+    const TYPE: &'static str = "dummy";
+    const MAINTAINED_IFACE_OPTIONS: &'static [&'static str] = &["vif-plug-dummy-option"];
 
     fn init(_host: &Host<'_>) -> Result<Self, InitError> {
         Ok(Dummy::default())

@@ -8,10 +8,8 @@
 //! counts the ports it has plugged.
 #![forbid(unsafe_code)]
 
-use std::ffi::CStr;
+use vif_plug_abi::sdk::errno::EINVAL;
 use vif_plug_abi::sdk::{Host, InitError, PortIn, PortOut, Provider};
-
-const EINVAL: i32 = 22;
 
 pub struct ExampleRust {
     prefix: String,
@@ -19,8 +17,8 @@ pub struct ExampleRust {
 }
 
 impl Provider for ExampleRust {
-    const TYPE: &'static CStr = c"example-rust";
-    const MAINTAINED_IFACE_OPTIONS: &'static [&'static CStr] = &[c"example-rust-lport"];
+    const TYPE: &'static str = "example-rust";
+    const MAINTAINED_IFACE_OPTIONS: &'static [&'static str] = &["example-rust-lport"];
 
     fn init(host: &Host<'_>) -> Result<Self, InitError> {
         let prefix = host.config().get("prefix").unwrap_or("er-").to_owned();
