@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
+use testkit::docs::{blocks, section};
 use testkit::{private_dir, workspace_root};
 
 const SECTION: &str = "## From an empty directory to a passing check";
@@ -22,21 +23,11 @@ const SECTION: &str = "## From an empty directory to a passing check";
 fn walkthrough_block(heading: &str) -> String {
     let doc = std::fs::read_to_string(workspace_root().join("docs/writing-a-provider.md"))
         .expect("read docs/writing-a-provider.md");
-    let section = &doc[doc.find(SECTION).expect("the walkthrough section")..];
-    let section = &section[..section[SECTION.len()..]
-        .find("\n## ")
-        .map_or(section.len(), |i| i + SECTION.len())];
-    let at = section
-        .find(&format!("\n{heading}\n"))
-        .unwrap_or_else(|| panic!("{heading:?} in the walkthrough section"));
-    let rest = &section[at + heading.len() + 2..];
-    let fence = rest.find("```sh\n").expect("an sh block");
-    assert!(
-        !rest[..fence].contains("\n#"),
-        "the sh block of {heading:?} must come before the next heading"
-    );
-    let body = &rest[fence + "```sh\n".len()..];
-    body[..body.find("```\n").expect("closing fence")].to_owned()
+    let steps = section(section(&doc, SECTION), heading);
+    blocks(steps, "sh")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("an sh block under {heading:?}"))
 }
 
 fn dir_of(exe: &str) -> PathBuf {
