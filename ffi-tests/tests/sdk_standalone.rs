@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 use testkit::{private_dir, target_dir, workspace_root};
 use vif_plug_host::loader::load_library;
+use vif_plug_host::provider::PortRequest;
 use vif_plug_host::{ProviderConfig, Registry};
 
 fn standalone_target() -> PathBuf {
@@ -109,6 +110,43 @@ fn the_sdk_packages_and_the_example_builds_against_it_outside_the_workspace() {
             .expect("register");
     }
     assert!(registry.get("example-rust").is_some());
+
+    // The SDK's first example, in abi/README.md (also the `sdk` module's
+    // doc), as a vendor copies it: its answers for the sample ports of
+    // `vif-plug-host check` are valid.
+    let readme = fs::read_to_string(root.join("abi/README.md")).unwrap();
+    let code = testkit::docs::blocks(&readme, "rust").remove(0);
+    let mine = dir.path().join("mine");
+    fs::create_dir_all(mine.join("src")).unwrap();
+    fs::write(mine.join("src/lib.rs"), code).unwrap();
+    fs::write(
+        mine.join("Cargo.toml"),
+        "[package]\nname = \"mine\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n\
+         [dependencies]\nvif-plug-abi = { path = \"../abi\" }\n",
+    )
+    .unwrap();
+    copy(&root.join("Cargo.lock"), &mine.join("Cargo.lock"));
+    run(
+        "cargo build of the README example",
+        &mut cargo(&mine, &["build", "--lib"]),
+    );
+    let so = dir.path().join("libmine.so");
+    copy(&standalone_target().join("debug/libmine.so"), &so);
+    let mut registry = Registry::new();
+    for class in load_library(&so).expect("load the README example").classes {
+        registry
+            .register(class.expect("a usable class"), &ProviderConfig::default())
+            .expect("register");
+    }
+    let mine = registry.get("mine").expect("type mine");
+    for lport in vif_plug_host::check::DEFAULT_LPORTS {
+        let req = PortRequest::new(lport, "br-int").with_option("vif-plug-type", "mine");
+        match mine.prepare_create(&req) {
+            Ok(op) => op.finish(),
+            Err(e) => panic!("the README example's answer for {lport}: {e}"),
+        }
+    }
 }
 
 #[test]

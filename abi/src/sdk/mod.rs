@@ -12,7 +12,7 @@
 //!     const TYPE: &'static str = "mine";
 //!     fn init(_host: &Host<'_>) -> Result<Self, InitError> { Ok(Mine) }
 //!     fn prepare_create(&mut self, port: &PortIn<'_>) -> Option<PortOut> {
-//!         Some(PortOut::new(port.lport_name()))
+//!         Some(PortOut::new(PortOut::ifname(port.lport_name())))
 //!     }
 //! }
 //! vif_plug_abi::export_providers!(Mine);

@@ -236,7 +236,10 @@ impl<'a> PortIn<'a> {
 /// A provider's answer to a CREATE: the interface to create or update.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PortOut {
-    /// Port and Interface name (at most 15 bytes, no '/', ':' or whitespace).
+    /// Port and Interface name: 1 to 15 bytes (IFNAMSIZ - 1; see
+    /// [`PortOut::ifname`]), no '/', ':', whitespace or NUL byte, as Linux
+    /// requires of a network interface name (`dev_valid_name` in
+    /// net/core/dev.c). The host refuses any other answer.
     pub name: String,
     /// Interface type; `None` for a system interface.
     pub iface_type: Option<String>,
@@ -245,6 +248,24 @@ pub struct PortOut {
 }
 
 impl PortOut {
+    /// Longest interface name Linux accepts: IFNAMSIZ (linux/if.h) less
+    /// the terminating NUL.
+    pub const MAX_IFNAME: usize = 15;
+
+    /// `name` cut to at most [`PortOut::MAX_IFNAME`] bytes, at a character
+    /// boundary: logical port names are often longer (a UUID is 36
+    /// bytes), and the host refuses an over-long interface name. Two
+    /// logical ports whose names share their first 15 bytes get the same
+    /// name; a provider that can meet such names builds a shorter unique
+    /// one instead.
+    pub fn ifname(name: &str) -> String {
+        let mut cut = name.len().min(Self::MAX_IFNAME);
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name[..cut].to_owned()
+    }
+
     /// A system interface called `name`, without options.
     pub fn new(name: impl Into<String>) -> Self {
         PortOut {
@@ -302,6 +323,25 @@ unsafe fn revalidated<'a>(p: *const c_char) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ifname_cuts_at_15_bytes_on_a_character_boundary() {
+        let cases = [
+            ("lsp1", "lsp1"),
+            ("exactly-15-byte", "exactly-15-byte"),
+            (
+                "a-logical-port-name-longer-than-ifnamsiz",
+                "a-logical-port-",
+            ),
+            // 'é' is two bytes at 14..16: cut before it.
+            ("abcdefghijklmn\u{e9}z", "abcdefghijklmn"),
+            ("", ""),
+        ];
+        for (name, want) in cases {
+            assert_eq!(PortOut::ifname(name), want, "{name:?}");
+            assert!(PortOut::ifname(name).len() <= PortOut::MAX_IFNAME);
+        }
+    }
 
     #[test]
     fn macs_are_read_only_from_a_host_that_passes_them() {
