@@ -179,7 +179,7 @@ fn directory_writable_by_others() {
     let e = refusal(&so);
     assert!(
         e.contains(&format!(
-            "directory {} is writable by group and others (mode 0777)",
+            "directory {} is writable by group and others (mode 0777, a shared directory)",
             dir.path().display()
         )),
         "{e}"

@@ -104,12 +104,18 @@ fn judge(checked: &Path, uid: u32, mode: u32, kind: Kind, euid: u32) -> Vec<Stri
         super::DEFAULT_PROVIDER_DIR
     );
     let mut found = Vec::new();
-    if uid != 0 && uid != euid {
+    let owned = uid == 0 || uid == euid;
+    if !owned {
         found.push(format!(
             "{what} {} is owned by uid {uid}, not by root or the agent's uid {euid}: {}",
             crate::text::path(checked),
             if kind == Kind::File {
-                format!("copy it to a file of your own (install -m 0644), or {move_it}")
+                // mv keeps the owner: only a copy made by root or the
+                // agent's user is theirs.
+                format!(
+                    "install a copy of your own as root or uid {euid} (install -m 0644 {} DEST)",
+                    crate::text::path(checked)
+                )
             } else {
                 move_it.clone()
             }
@@ -122,11 +128,23 @@ fn judge(checked: &Path, uid: u32, mode: u32, kind: Kind, euid: u32) -> Vec<Stri
             (true, false) => "group",
             _ => "others",
         };
-        let shared = if sticky { ", a shared directory" } else { "" };
+        // Others may write there on purpose (/tmp, a team's directory):
+        // the fix is to move the file, not to take the directory from them.
+        let shared = sticky || mode & 0o002 != 0;
         let fix = if kind == Kind::File {
             format!("run chmod go-w {}", crate::text::path(checked))
+        } else if owned && !shared {
+            format!(
+                "run chmod go-w {} if nobody else needs to write there, or {move_it}",
+                crate::text::path(checked)
+            )
         } else {
             move_it
+        };
+        let shared = if shared && kind != Kind::File {
+            ", a shared directory"
+        } else {
+            ""
         };
         found.push(format!(
             "{what} {} is writable by {by} (mode {mode:04o}{shared}): {fix}",
@@ -206,15 +224,16 @@ mod tests {
     /// runs as uid 1000 here.
     #[test]
     fn each_fault_is_named_with_a_fix_and_no_shared_directory_is_chmodded() {
-        let cases: [(Kind, u32, u32, &[&str]); 9] = [
+        let cases: [(Kind, u32, u32, &[&str]); 10] = [
             (Kind::File, 1000, 0o644, &[]),
             (Kind::File, 0, 0o755, &[]),
             (Kind::File, 1000, 0o664, &["file /p is writable by group (mode 0664): run chmod go-w /p"]),
-            (Kind::File, 2000, 0o644, &["file /p is owned by uid 2000, not by root or the agent's uid 1000: copy it to a file of your own"]),
+            (Kind::File, 2000, 0o644, &["file /p is owned by uid 2000, not by root or the agent's uid 1000: install a copy of your own as root or uid 1000 (install -m 0644 /p DEST)"]),
             (Kind::ItsDirectory, 0, 0o1777, &["directory /p is writable by group and others (mode 1777, a shared directory): move the file into a directory that only root or uid 1000 can write, such as /usr/lib/vif-plug-host/providers"]),
-            (Kind::ItsDirectory, 1000, 0o775, &["directory /p is writable by group (mode 0775): move the file into a directory that only root or uid 1000 can write"]),
+            (Kind::ItsDirectory, 1000, 0o775, &["directory /p is writable by group (mode 0775): run chmod go-w /p if nobody else needs to write there, or move the file into a directory that only root or uid 1000 can write"]),
+            (Kind::ItsDirectory, 2000, 0o775, &["directory /p is owned by uid 2000", "directory /p is writable by group (mode 0775): move the file"]),
             (Kind::Above, 0, 0o1777, &[]),
-            (Kind::Above, 0, 0o777, &["directory /p is writable by group and others (mode 0777): move the file"]),
+            (Kind::Above, 0, 0o777, &["directory /p is writable by group and others (mode 0777, a shared directory): move the file"]),
             (Kind::Above, 2000, 0o1777, &["directory /p is owned by uid 2000, not by root or the agent's uid 1000: move the file"]),
         ];
         for (kind, uid, mode, want) in cases {
@@ -226,7 +245,9 @@ mod tests {
                     "{kind:?} {uid} {mode:o}: {g:?} should start {w:?}"
                 );
             }
-            if kind != Kind::File {
+            // Never chmod a directory others may write on purpose, nor
+            // one that is not ours.
+            if kind != Kind::File && (mode & 0o1002 != 0 || uid == 2000) {
                 assert!(got.iter().all(|g| !g.contains("chmod")), "{got:?}");
             }
         }
