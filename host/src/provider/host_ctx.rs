@@ -26,7 +26,24 @@ struct HostContextData {
     _config: OwnedMap,
     /// A log level outside 1 to 5 was said already (once per provider).
     bad_level_said: std::sync::atomic::AtomicBool,
+    /// `destroy` has returned: the provider may no longer call the host.
+    destroyed: std::sync::atomic::AtomicBool,
+    /// A call after `destroy` was said already.
+    late_said: std::sync::atomic::AtomicBool,
 }
+
+/// Contexts whose class was destroyed. They stay allocated (and reachable,
+/// so memory checkers do not call them leaks) until the process ends: a
+/// provider thread that still calls `log` after `destroy` breaks the
+/// contract, but must get a FAIL in `check` and one error line in the
+/// agent, not a use after free whose outcome varies from run to run.
+/// One small record per class destroyed, which happens at most once per
+/// class and process.
+struct Retired(Vec<NonNull<HostContextData>>);
+// SAFETY: the records are only read through atomics and immutable fields
+// after retirement; the Vec itself is behind the Mutex.
+unsafe impl Send for Retired {}
+static RETIRED: std::sync::Mutex<Retired> = std::sync::Mutex::new(Retired(Vec::new()));
 
 /// A host context. The provider keeps its address from `init` until
 /// `destroy`, and `host_log` reads it back from `host_data`, so it lives in
@@ -57,6 +74,8 @@ impl HostContext {
             _type: type_c,
             _config: config,
             bad_level_said: Default::default(),
+            destroyed: Default::default(),
+            late_said: Default::default(),
         });
         let ptr = NonNull::from(Box::leak(data));
         // SAFETY: freshly leaked, so this is the only pointer to it.
@@ -73,8 +92,17 @@ impl HostContext {
 
 impl Drop for HostContext {
     fn drop(&mut self) {
-        // SAFETY: leaked in `new`, freed once here.
-        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+        // Dropped once `destroy` returned (or `init` failed): retired, not
+        // freed; see RETIRED.
+        // SAFETY: allocated in `new` and never freed.
+        unsafe { &*self.ptr.as_ptr() }
+            .destroyed
+            .store(true, std::sync::atomic::Ordering::Release);
+        RETIRED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .push(self.ptr);
     }
 }
 
@@ -183,14 +211,25 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
     // Logging must never unwind into the provider.
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: providers pass back the context they were given, which is
-        // alive until their `destroy` returns; host_data points to it.
+        // never freed (see RETIRED); host_data points to it.
         let ctx = unsafe { &*((*host).host_data as *const HostContextData) };
+        use std::sync::atomic::Ordering;
+        if ctx.destroyed.load(Ordering::Acquire) {
+            // Said once; what it says is not logged.
+            if !ctx.late_said.swap(true, Ordering::Relaxed) {
+                log::error!(
+                    target: &ctx.target,
+                    "{}called log after destroy returned (a thread of the provider still running?); its lines are dropped from now on",
+                    super::CONTRACT_TAG
+                );
+            }
+            return;
+        }
         // SAFETY: the ABI requires a NUL-terminated string.
         let text = crate::text::escape_bytes(unsafe { CStr::from_ptr(message) }.to_bytes());
         let level = match log_level_from_number(level) {
             Some(l) => l,
             None => {
-                use std::sync::atomic::Ordering;
                 if !ctx.bad_level_said.swap(true, Ordering::Relaxed) {
                     log::warn!(
                         target: &ctx.target,

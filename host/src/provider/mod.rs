@@ -472,20 +472,48 @@ fn read_maintained(handle: &ClassHandle) -> Vec<String> {
             return out;
         }
         // SAFETY: entries are NUL-terminated strings.
-        match unsafe { CStr::from_ptr(p) }.to_str() {
-            Ok(k) if !k.is_empty() => out.push(k.to_owned()),
-            _ => log::warn!(
-                "provider {}: maintained option #{i} is empty or not UTF-8; ignored",
-                handle.type_name
+        let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+        match maintained_key(bytes) {
+            Ok(k) => out.push(k.to_owned()),
+            Err(why) => log::error!(
+                target: &log_target(&handle.type_name),
+                "{CONTRACT_TAG}maintained interface option #{i} \"{}\" {why}; ignored",
+                one_line(&crate::text::escape_bytes(bytes))
             ),
         }
     }
-    log::warn!(
-        "provider {}: maintained options list has no NULL terminator within {MAX} entries",
-        handle.type_name
+    log::error!(
+        target: &log_target(&handle.type_name),
+        "{CONTRACT_TAG}the maintained interface options list has no NULL terminator within {MAX} entries"
     );
     out
 }
+
+/// A maintained option key as an answer could set it: UTF-8, 1 to
+/// [`MAX_OPTION_KEY`] bytes, no control characters; else why not.
+fn maintained_key(bytes: &[u8]) -> Result<&str, String> {
+    let k = std::str::from_utf8(bytes).map_err(|_| "is not UTF-8".to_owned())?;
+    if k.is_empty() {
+        Err("is empty".into())
+    } else if k.len() > ctx_out::MAX_OPTION_KEY {
+        Err(format!(
+            "is {} bytes, longer than an option key may be ({})",
+            k.len(),
+            ctx_out::MAX_OPTION_KEY
+        ))
+    } else if k.chars().any(char::is_control) {
+        Err("holds a control character".into())
+    } else {
+        Ok(k)
+    }
+}
+
+/// How the host marks, in a provider's log, a breach of the contract that
+/// it survived by ignoring what the provider gave (a bad maintained option
+/// key, a list without its terminator, a call after `destroy`):
+/// `vif-plug-host check` reports each such line as a failure, as it does
+/// the SDK's [`vif_plug_abi::CAUGHT_PANIC_TAG`].
+pub const CONTRACT_TAG: &str = "[contract] ";
 
 /// A prepared CREATE: the provider's answer, valid until dropped.
 pub struct PreparedCreate {

@@ -11,6 +11,7 @@
 //!   deadline, crash and hang reported with the signal (used by the agent
 //!   through `dispatch`, and by `check`);
 //! - `program`: which binary a worker is started from;
+//! - `stderr`: what a worker writes to its standard error, logged;
 
 pub mod child;
 pub mod frame;
@@ -18,3 +19,4 @@ pub mod process;
 mod program;
 pub mod protocol;
 pub mod serve;
+mod stderr;

@@ -180,6 +180,8 @@ pub struct Reply {
 /// A running worker.
 pub struct WorkerProcess {
     child: Child,
+    /// What it writes to its standard error, relayed to the log.
+    stderr: Option<super::stderr::Relay>,
     stream: UnixStream,
     frames: FrameBuffer,
     /// The log targets its library's classes may use (`provider::TYPE`).
@@ -262,30 +264,12 @@ impl WorkerProcess {
             || library.display().to_string(),
             |f| f.to_string_lossy().into_owned(),
         );
-        if let Some(stderr) = child.stderr.take() {
-            // What the worker writes to standard error itself (the C
-            // library's "double free detected", the Rust runtime's last
-            // words) is logged here, one line each, saying whose it is.
-            let who = format!("worker for {label} (pid {})", child.id());
-            let _ = std::thread::Builder::new()
-                .name("worker-stderr".into())
-                .spawn(move || {
-                    use std::io::BufRead;
-                    for line in std::io::BufReader::new(stderr)
-                        .split(b'\n')
-                        .map_while(Result::ok)
-                    {
-                        let line = crate::text::escape_bytes(&line);
-                        log::warn!(
-                            target: WORKER_TARGET,
-                            "{who} wrote: {}",
-                            crate::provider::one_line(line.trim_end())
-                        );
-                    }
-                });
-        }
+        let stderr = child.stderr.take().map(|stderr| {
+            super::stderr::Relay::start(stderr, format!("worker for {label} (pid {})", child.id()))
+        });
         let mut w = WorkerProcess {
             child,
+            stderr,
             stream: ours,
             frames: FrameBuffer::default(),
             targets: Vec::new(),
@@ -673,11 +657,27 @@ impl WorkerProcess {
     /// killed (`None`). Its exit status otherwise, which `check` reports:
     /// under valgrind or ASan, a non-zero one means they found errors.
     pub fn finish(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         let until = Instant::now() + within;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        let exited = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
         while Instant::now() < until {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
+            match waitid(Id::Pid(pid), exited) {
+                Ok(WaitStatus::StillAlive) => {}
+                // Exited, not yet reaped: what the provider forked goes
+                // with it (the group id is still the worker's), as
+                // docs/abi.md promises.
+                Ok(_) => {
+                    self.kill_group();
+                    let status = self.child.wait().ok();
+                    if let Some(relay) = &self.stderr {
+                        relay.wait(Duration::from_millis(200));
+                    }
+                    return status;
+                }
+                // Reaped already (it died during a call).
+                Err(_) => return self.child.try_wait().ok().flatten(),
             }
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -90,7 +90,15 @@ pub fn serve<R: Read>(
     out: &Outbox,
 ) -> io::Result<()> {
     out.send(&FromWorker::Loaded(loaded(&lib, path)))?;
+    let types: Vec<String> = lib
+        .classes
+        .iter()
+        .flatten()
+        .map(|c| c.type_name().to_owned())
+        .collect();
     let mut state = Worker {
+        threads_at_start: threads(),
+        types,
         classes: lib
             .classes
             .into_iter()
@@ -108,6 +116,10 @@ pub fn serve<R: Read>(
 }
 
 struct Worker<'o> {
+    /// Threads of this process once the library was loaded.
+    threads_at_start: Option<usize>,
+    /// Every usable class's type, for what is said of the whole library.
+    types: Vec<String>,
     /// Classes not (yet) initialised.
     classes: BTreeMap<String, ProviderClass>,
     /// Initialised classes, by type.
@@ -222,6 +234,7 @@ impl Worker<'_> {
             },
             ToWorker::Destroy => {
                 self.shut_down();
+                self.threads_left();
                 FromWorker::Done
             }
         })
@@ -313,6 +326,31 @@ impl Worker<'_> {
     }
 
     /// Releases what is held, then `destroy` (once per class).
+    /// Every class is destroyed: a thread the library started and did
+    /// not stop would run on in code about to be unloaded, and may call
+    /// the host after `destroy` (docs/abi.md forbids both). Said as a
+    /// contract breach of the library's first class, after a grace of
+    /// 200 ms for threads that were told to stop but not joined.
+    fn threads_left(&self) {
+        let (Some(before), Some(first)) = (self.threads_at_start, self.types.first()) else {
+            return;
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        let mut now = threads().unwrap_or(before);
+        while now > before && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            now = threads().unwrap_or(before);
+        }
+        if now > before {
+            log::error!(
+                target: &crate::provider::log_target(first),
+                "{}{} thread(s) the library started still run after every class was destroyed: stop and join them in destroy",
+                crate::provider::CONTRACT_TAG,
+                now - before
+            );
+        }
+    }
+
     fn shut_down(&mut self) {
         self.creates.clear();
         self.removes.clear();
@@ -324,4 +362,11 @@ impl Worker<'_> {
             }
         }
     }
+}
+
+/// The number of threads of this process (Linux: /proc/self/task).
+fn threads() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(Iterator::count)
 }
