@@ -26,6 +26,9 @@
  * header (ffi-tests/c/abi-1.0), it cannot. Its 1.1 build also describes
  * itself (two lines: its prefix and how often run was called).
  *
+ * Built with LOG_AFTER_DESTROY, its destroy leaves a thread behind that
+ * logs through the host context every millisecond.
+ *
  * Built with LEAK_PER_CREATE, each CREATE leaks 64 bytes (for the
  * valgrind and ASan recipes of docs/writing-a-provider.md).
  *
@@ -36,12 +39,17 @@
  * Each BAD_* macro turns it into one kind of broken provider, for the tests
  * of the host's refusals and of `vif-plug-host check`.
  */
+/* fork, sleep and nanosleep, under -std=c99. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "vif-plug-provider.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #define IFNAME_MAX 15
 
@@ -143,6 +151,21 @@ c_test_init(const struct vif_plug_host *h)
     ready_after_runs = p ? strtol(p, NULL, 10) : 0;
     p = lookup(&h->config, "errors-per-run");
     errors_per_run = p ? strtol(p, NULL, 10) : 0;
+    /* A child process left behind, its pid written to the file named. */
+    p = lookup(&h->config, "fork-sleeper");
+    if (p) {
+        pid_t child = fork();
+        if (child == 0) {
+            sleep(60);
+            _exit(0);
+        } else if (child > 0) {
+            FILE *f = fopen(p, "w");
+            if (f) {
+                fprintf(f, "%ld\n", (long) child);
+                fclose(f);
+            }
+        }
+    }
     p = lookup(&h->config, "needs");
     snprintf(needs, sizeof needs, "%s", p ? p : "");
     runs = 0;
@@ -157,10 +180,37 @@ c_test_init(const struct vif_plug_host *h)
 #endif
 }
 
+#ifdef LOG_AFTER_DESTROY
+#include <pthread.h>
+#include <time.h>
+
+/* A thread the provider forgot: it keeps logging through the host context
+ * after destroy returned, which the contract forbids. */
+static void *
+late_logger(void *arg)
+{
+    const struct vif_plug_host *h = (const struct vif_plug_host *) arg;
+    struct timespec ms = { 0, 1000000 };
+    for (;;) {
+        nanosleep(&ms, NULL);
+        h->log(h, VIF_PLUG_LOG_INFO, "still here");
+    }
+    return NULL;
+}
+#endif
+
 static int
 c_test_destroy(void)
 {
     note("destroy", "c-test");
+#ifdef LOG_AFTER_DESTROY
+    {
+        pthread_t t;
+        if (pthread_create(&t, NULL, late_logger, (void *) host) == 0) {
+            pthread_detach(t);
+        }
+    }
+#endif
     host = NULL;
 #ifdef BAD_DESTROY_FAIL
     return EIO;
@@ -188,7 +238,11 @@ c_test_run(const struct vif_plug_class *cls)
     return run_reports_change;
 }
 
+#ifdef BAD_MAINTAINED_KEY
+static const char *const maintained[] = { "c-test-lport", "c-test-datapath", "forged\nPASS", NULL };
+#else
 static const char *const maintained[] = { "c-test-lport", "c-test-datapath", NULL };
+#endif
 
 static const char *const *
 c_test_maintained(void)

@@ -94,8 +94,9 @@ pub struct CheckPortArgs {
     /// one updated and removed.
     #[arg(long = "lport", value_name = "NAME", value_parser = parse_lport)]
     pub lports: Vec<String>,
-    /// A MAC address of the logical ports, as Port_Binding.mac gives it
-    /// (repeatable; passed to providers built for ABI 1.1 or later).
+    /// A MAC address of the logical ports, or a Port_Binding.mac entry
+    /// ("MAC IP...") whose MAC is taken (repeatable; every sample port gets
+    /// them; passed to providers built for ABI 1.1 or later).
     #[arg(long = "lport-mac", value_name = "MAC", value_parser = parse_mac)]
     pub lport_macs: Vec<String>,
     /// The integration bridge's Bridge.datapath_type: netdev, or "" for
@@ -108,7 +109,7 @@ pub struct CheckPortArgs {
     /// For the UPDATE step: the existing interface's type [default: the
     /// one the provider gave on CREATE]. With it or --iface-option, UPDATE
     /// runs even when the provider declined the CREATE.
-    #[arg(long = "iface-type", value_name = "TYPE")]
+    #[arg(long = "iface-type", value_name = "TYPE", value_parser = parse_iface_type)]
     pub iface_type: Option<String>,
     /// For the UPDATE step: an option of the existing interface
     /// (repeatable) [default: the options the provider gave on CREATE].
@@ -117,21 +118,38 @@ pub struct CheckPortArgs {
 }
 
 fn parse_lport(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.contains('\0') {
+    if s.is_empty() || s.chars().any(char::is_control) {
         Err(format!(
-            "{s:?}: a logical port name is non-empty, without NUL bytes"
+            "{s:?}: a logical port name is non-empty, without control characters"
         ))
     } else {
         Ok(s.to_owned())
     }
 }
 
+/// A MAC, or a whole `Port_Binding.mac` entry ("MAC IP..."), whose MAC is
+/// taken as the agent takes it.
 fn parse_mac(s: &str) -> Result<String, String> {
-    match vif_plug_host::agent::lport_macs::from_mac_column([s]).pop() {
-        Some(mac) if mac.eq_ignore_ascii_case(s) => Ok(mac),
-        _ => Err(format!(
-            "{s:?}: expected a MAC address, six hexadecimal pairs separated by colons (0a:00:00:00:00:01)"
-        )),
+    vif_plug_host::agent::lport_macs::from_mac_column([s])
+        .pop()
+        .ok_or_else(|| {
+            format!(
+                "{s:?}: expected a MAC address, six hexadecimal pairs separated by colons (0a:00:00:00:00:01), optionally followed by IP addresses as in Port_Binding.mac"
+            )
+        })
+}
+
+/// An interface type as the host accepts one from a provider: letters,
+/// digits, '-' and '_', or "" (system).
+fn parse_iface_type(s: &str) -> Result<String, String> {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?}: an interface type is made of letters, digits, '-' and '_' (\"\" for a system interface)"
+        ))
     }
 }
 

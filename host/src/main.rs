@@ -229,6 +229,10 @@ fn main() -> ExitCode {
                 deadline: Duration::from_millis(timeout),
                 allow_decline,
             };
+            if let Err(e) = opts.ports.validate() {
+                eprintln!("vif-plug-host: {e}");
+                return ExitCode::from(2);
+            }
             match check::run(&files, &opts, &mut std::io::stdout().lock()) {
                 Ok(summary) if summary.passed() => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::FAILURE,

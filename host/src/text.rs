@@ -23,10 +23,14 @@ pub fn escape_bytes(bytes: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A path as [`escape_bytes`] shows it.
+/// A path as [`escape_bytes`] shows it, with control characters escaped
+/// too (a file name may hold a newline).
 pub fn path(p: &Path) -> Cow<'_, str> {
     use std::os::unix::ffi::OsStrExt;
-    escape_bytes(p.as_os_str().as_bytes())
+    match escape_bytes(p.as_os_str().as_bytes()) {
+        Cow::Borrowed(s) => crate::provider::one_line(s),
+        Cow::Owned(s) => Cow::Owned(crate::provider::one_line(&s).into_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +50,12 @@ mod tests {
             assert_eq!(escape_bytes(bytes), shown, "{bytes:?}");
         }
         assert!(matches!(escape_bytes(b"ok"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_path_shows_control_characters_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = Path::new(std::ffi::OsStr::from_bytes(b"/x/a\nb\xff.so"));
+        assert_eq!(path(p), "/x/a\\nb\\xff.so");
     }
 }

@@ -82,7 +82,7 @@ fn a_provider_that_needs_a_fact_gets_it_from_the_command_line() {
             &report,
             &[
                 "note  CREATE lsp1: declined (prepare returned false)",
-                "FAIL  every CREATE (2) was declined, so the create, update and finish paths were not checked",
+                "FAIL  every CREATE and UPDATE (2) was declined, so the create, update and finish paths were not checked",
             ],
         );
         let mut args = vec!["--provider-config", config];
@@ -109,7 +109,7 @@ fn declining_every_create_fails_unless_allowed_and_skipped_steps_say_why() {
     has(
         &report,
         &[
-            "FAIL  every CREATE (2) was declined",
+            "FAIL  every CREATE and UPDATE (2) was declined",
             "or pass --allow-decline if declining is right on this machine",
             "note  UPDATE lsp1, CREATE and REMOVE lsp1 (not committed), REMOVE lsp1: not checked, since CREATE lsp1 made no interface to update or remove; describe one with --iface-type and --iface-option",
             "FAIL: 1 file(s), 2 class(es), 1 violation(s), 0 warning(s), 8 answer(s) validated (2 declined)",
@@ -121,7 +121,7 @@ fn declining_every_create_fails_unless_allowed_and_skipped_steps_say_why() {
     has(
         &report,
         &[
-            "note  every CREATE (2) was declined: allowed by --allow-decline",
+            "note  every CREATE and UPDATE (2) was declined: allowed by --allow-decline",
             "PASS: 1 file(s), 2 class(es), 0 violation(s)",
         ],
     );
@@ -248,4 +248,171 @@ fn bytes_that_are_not_utf8_are_escaped() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!report.contains('\u{fffd}'), "{report}");
+}
+
+/// One interface name for two logical ports: the agent would plug only
+/// one of them. A FAIL says so, and how to check a provider keyed on an
+/// option every sample port gets alike. (Also what a provider that only
+/// cuts names to 15 bytes gets for two long names.)
+#[test]
+fn two_sample_ports_answered_with_one_interface_name_are_a_fail() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let (code, report) = check(&[&so], &["--lport-option", "vif-plug:c-test:name=eth7"]);
+    assert_eq!(code, Some(1), "{report}");
+    has(
+        &report,
+        &[
+            "FAIL  CREATE a-logical-port-name-longer-than-ifnamsiz: interface \"eth7\" is also the answer for lsp1: the agent would plug only one of the two logical ports",
+            "check one --lport at a time",
+        ],
+    );
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--provider-config",
+            "c-test:prefix=",
+            "--lport",
+            "vm-0123456789-aa",
+            "--lport",
+            "vm-0123456789-ab",
+        ],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    has(
+        &report,
+        &["interface \"vm-0123456789-a\" is also the answer for vm-0123456789-aa"],
+    );
+    let (_, report) = check(
+        &[&so],
+        &[
+            "--lport-option",
+            "vif-plug:c-test:name=eth7",
+            "--lport",
+            "vm1",
+        ],
+    );
+    lacks(&report, &["WARN"]);
+}
+
+/// Usage errors: one line naming the value and the rule, exit 2; a whole
+/// Port_Binding.mac entry gives its MAC.
+#[test]
+fn sample_port_values_are_checked_before_anything_loads() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    for (args, said) in [
+        (&["--lport-mac", "zz"][..], "expected a MAC address"),
+        (
+            &["--iface-type", "dp dk"][..],
+            "an interface type is made of letters",
+        ),
+        (&["--lport", ""][..], "a logical port name is non-empty"),
+        (
+            &["--iface-option", "=v"][..],
+            "expected KEY=VALUE with a non-empty KEY",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+            .arg("check")
+            .arg(&so)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing checked");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(said),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--provider-config",
+            "c-test:needs=mac",
+            "--lport-mac",
+            "0A:00:00:00:00:01 10.0.0.1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+}
+
+/// A provider that breaks the contract in ways the host survives gets a
+/// FAIL each time, not a verdict that varies from run to run: a thread
+/// that logs after destroy (the context is retired, not freed), and
+/// maintained option keys the host cannot use.
+#[test]
+fn breaches_the_host_survives_are_fails_every_time() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &["LOG_AFTER_DESTROY"], "liblate.so");
+    for _ in 0..5 {
+        let (code, report) = check(&[&so], &[]);
+        assert_eq!(code, Some(1), "{report}");
+        // Whether its thread got to log, was counted, or crashed in the
+        // unloaded library depends on timing; a FAIL that says which does
+        // not.
+        assert!(
+            [
+                "FAIL  after destroy: provider \"c-test\" broke the contract: 1 thread(s) the library started still run after every class was destroyed",
+                "exited with signal 11 (SIGSEGV) after every class was destroyed: a thread the library left running, or its destructors, crashed",
+                "provider \"c-test\" broke the contract: called log after destroy returned",
+            ]
+            .iter()
+            .any(|l| report.contains(l)),
+            "{report}"
+        );
+        // (The thread may then crash in the unloaded library: another
+        // FAIL, as it may or may not happen first.)
+    }
+    let so = c_test_provider(dir.path(), &["BAD_MAINTAINED_KEY"], "libbad_key.so");
+    let (code, report) = check(&[&so], &[]);
+    assert_eq!(code, Some(1), "{report}");
+    has(
+        &report,
+        &["FAIL  init: provider \"c-test\" broke the contract: maintained interface option #2 \"forged\\nPASS\" holds a control character; ignored"],
+    );
+    assert!(!report.contains("\nPASS"), "{report}");
+}
+
+/// A process the provider forked does not outlive its worker.
+#[test]
+fn what_a_provider_forks_goes_with_its_worker() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libfork.so");
+    let pidfile = dir.path().join("sleeper.pid");
+    let config = format!("c-test:fork-sleeper={}", pidfile.display());
+    let (code, report) = check(&[&so], &["--provider-config", &config]);
+    assert_eq!(code, Some(0), "{report}");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+    // Gone, or a zombie waiting for a reaper that is not ours.
+    if let Ok(stat) = stat {
+        let state = stat.rsplit(") ").next().unwrap_or("").chars().next();
+        assert_eq!(state, Some('Z'), "the forked child still runs: {stat}");
+    }
+}
+
+/// A file given twice, or through a symlink, is checked once, as the agent
+/// loads it once.
+#[test]
+fn the_same_file_given_twice_is_checked_once() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let link = dir.path().join("liblink.so");
+    std::os::unix::fs::symlink(&so, &link).unwrap();
+    let (code, report) = check(&[&so, &so, &link], &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        report
+            .matches(&format!(
+                "note  the same file as {}, checked above",
+                so.display()
+            ))
+            .count(),
+        2,
+        "{report}"
+    );
+    has(&report, &["PASS: 3 file(s), 2 class(es), 0 violation(s)"]);
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use testkit::docs::{blocks, run_sh, section};
-use testkit::{include_dir, private_dir, workspace_root};
+use testkit::{private_dir, workspace_root};
 
 const HEADING: &str = "## Testing your provider under valgrind and ASan";
 
@@ -43,9 +43,12 @@ fn the_guides_valgrind_and_asan_commands_pass_clean_code_and_name_a_leak() {
     let bin = Path::new(env!("CARGO_BIN_EXE_vif-plug-host"))
         .parent()
         .unwrap();
-    // The header as the Debian package installs it, on the compiler's path.
-    let include = include_dir();
-    let env = [("CPATH", include.to_str().unwrap()), ("RUST_LOG", "warn")];
+    // As in the guide's walkthrough: VIF_PLUG_SRC is a checkout.
+    let root = workspace_root();
+    let env = [
+        ("VIF_PLUG_SRC", root.to_str().unwrap()),
+        ("RUST_LOG", "warn"),
+    ];
     // (recipe, prefix of its report files, what a report of no error says)
     let tools = [
         (&recipes[0], "valgrind.", "ERROR SUMMARY: 0 errors"),
@@ -65,7 +68,8 @@ fn the_guides_valgrind_and_asan_commands_pass_clean_code_and_name_a_leak() {
             if leaky {
                 assert_eq!(out.status.code(), Some(1), "{prefix} leaky: {said}");
                 assert!(
-                    said.contains("FAIL  the worker exited with status"),
+                    said.contains("FAIL  the worker (pid ")
+                        && said.contains("see their report for pid"),
                     "{prefix} leaky: {said}"
                 );
                 let leak = found

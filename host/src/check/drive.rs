@@ -8,7 +8,7 @@ use super::{limits, CheckOptions, SLOW};
 use crate::dispatch::answers::{to_call, validate};
 use crate::dispatch::library::describe_failure;
 use crate::provider::{PortOutput, PortRequest, PrepareError};
-use crate::worker::process::{Reply, WorkerProcess};
+use crate::worker::process::{Reply, WorkerFailure, WorkerProcess};
 use crate::worker::protocol::{Answer, FromWorker, Op, ToWorker};
 use std::io;
 
@@ -98,7 +98,16 @@ impl Driver<'_> {
             }
             Err(f) => {
                 r.caught_panics(what)?;
-                let d = describe_failure(&f);
+                let mut d = describe_failure(&f);
+                if let WorkerFailure::Died(Some(status)) = &f.what {
+                    if what == "destroy" {
+                        // The library is unmapped with its last class.
+                        d.push_str(" (destroy, or unloading the library after it: its destructors run then; with --keep-loaded they run at the worker's exit instead)");
+                    }
+                    if status.code().is_some() {
+                        d.push_str(&super::tool_hint(self.worker.pid()));
+                    }
+                }
                 // "run did not return…", not "run: run did not return…".
                 if d.starts_with(what) {
                     r.fail(2, &d)?;
@@ -230,7 +239,7 @@ impl Driver<'_> {
             Ok(Prepared::Declined) => {
                 r.summary.declined += 1;
                 r.note(&format!(
-                    "{step}: declined (prepare returned false); if the provider needs lookup keys, pass them with --lport-option or --lport-mac"
+                    "{step}: declined (prepare returned false); if the provider needs lookup keys or facts, give them with --lport-option, --lport-mac, --datapath-type or --dpdk-initialized"
                 ))?;
                 Ok(Ok(Created::Declined))
             }
@@ -262,12 +271,25 @@ impl Driver<'_> {
         let lports = ports.lports();
         let mut tally = Tally::default();
         let mut first_answer = None;
+        let mut names: Vec<(String, String)> = Vec::new();
         for (i, lport) in lports.iter().enumerate() {
             let Ok(created) = self.create(t, &ports.request(t, lport), "CREATE", r)? else {
                 return Ok(Err(()));
             };
-            if let (0, Created::Accepted(out)) = (i, &created) {
-                first_answer = Some((**out).clone());
+            if let Created::Accepted(out) = &created {
+                if let Some((other, _)) = names.iter().find(|(_, n)| *n == out.name) {
+                    r.fail(
+                        2,
+                        &format!(
+                            "CREATE {lport}: interface {:?} is also the answer for {other}: the agent would plug only one of the two logical ports, holding the other until the name is free; build names that differ for different logical ports (PortOut::ifname only cuts), or, if the provider keys on --lport-option or --lport-mac, which every sample port gets alike, check one --lport at a time",
+                            out.name
+                        ),
+                    )?;
+                }
+                names.push((lport.clone(), out.name.clone()));
+                if i == 0 {
+                    first_answer = Some((**out).clone());
+                }
             }
             tally.add(&created);
         }
@@ -363,14 +385,14 @@ impl Driver<'_> {
         }
         if self.opts.allow_decline {
             r.note(&format!(
-                "every CREATE ({}) was declined: allowed by --allow-decline",
+                "every CREATE and UPDATE ({}) was declined: allowed by --allow-decline",
                 tally.declined
             ))
         } else {
             r.fail(
                 2,
                 &format!(
-                    "every CREATE ({}) was declined, so the create, update and finish paths were not checked: give the provider the lookup keys it needs (--lport-option, --lport-mac, --datapath-type, --dpdk-initialized), or pass --allow-decline if declining is right on this machine",
+                    "every CREATE and UPDATE ({}) was declined, so the create, update and finish paths were not checked: give the provider the lookup keys it needs (--lport-option, --lport-mac, --datapath-type, --dpdk-initialized), or pass --allow-decline if declining is right on this machine",
                     tally.declined
                 ),
             )

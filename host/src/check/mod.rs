@@ -60,8 +60,28 @@ pub fn run(
     // Every type seen so far, and the file it came from: the agent
     // registers the first and refuses the others.
     let mut seen: Vec<(String, PathBuf)> = Vec::new();
+    // A file named twice (or through a symlink) is loaded once by the
+    // agent, and checked once here.
+    let mut checked: Vec<(PathBuf, &Path)> = Vec::new();
     for file in files {
-        check_file(file.as_ref(), opts, &mut seen, &mut r)?;
+        let file = file.as_ref();
+        if let Ok(real) = std::fs::canonicalize(file) {
+            if let Some((_, first)) = checked.iter().find(|(c, _)| *c == real) {
+                r.summary.files += 1;
+                writeln!(r.out, "{}", crate::text::path(file))?;
+                r.line(
+                    1,
+                    "note",
+                    &format!(
+                        "the same file as {}, checked above: the agent loads a file once",
+                        crate::text::path(first)
+                    ),
+                )?;
+                continue;
+            }
+            checked.push((real, file));
+        }
+        check_file(file, opts, &mut seen, &mut r)?;
     }
     let s = r.summary;
     writeln!(
@@ -139,11 +159,7 @@ fn check_file(
             Ok(t) => {
                 if let Some((_, other)) = seen.iter().find(|(s, _)| s == t) {
                     // Checked all the same: it is a separate process.
-                    let other = if other == path {
-                        "this same file, given earlier".to_owned()
-                    } else {
-                        crate::text::path(other).into_owned()
-                    };
+                    let other = crate::text::path(other);
                     r.fail(
                         1,
                         &format!(
@@ -194,22 +210,27 @@ fn check_file(
     };
     // What each class said while it initialised: a panic the SDK caught
     // is named in the class's own FAIL line, once.
-    let said = take_provider_errors();
+    let heard = take_provider_errors();
     let mut ready = Vec::new();
     for (t, result) in started {
-        let said: Vec<String> = said
-            .iter()
-            .filter(|(p, _)| *p == t)
-            .map(
-                |(_, l)| match l.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
-                    Some(panic) => format!("it panicked (caught by the SDK): {panic}"),
-                    None => l.clone(),
-                },
-            )
-            .collect();
+        let mine = || heard.iter().filter(|(p, _)| *p == t).map(|(_, l)| l);
         match result {
-            Ok(maintained) => ready.push((t, maintained)),
+            Ok(maintained) => {
+                // A class that initialised may still have broken the
+                // contract: bad maintained options, a panic the SDK caught
+                // in a thread of its own.
+                for v in mine().filter_map(|l| report::violation(l)) {
+                    r.fail(1, &format!("init: provider {t:?} {v}"))?;
+                }
+                ready.push((t, maintained))
+            }
             Err(e) => {
+                let said: Vec<String> = mine()
+                    .map(|l| match report::violation(l) {
+                        Some(v) => format!("it {v}"),
+                        None => l.clone(),
+                    })
+                    .collect();
                 let failure = match e.why {
                     Some(why) => InitFailure::BadConfig(why),
                     None => InitFailure::Errno(e.errno),
@@ -252,17 +273,25 @@ fn check_file(
         }
     }
     let _ = worker.call(&ToWorker::Destroy, &limits(opts));
+    // Heard since the last class was destroyed: calls after destroy.
+    for (provider, line) in take_provider_errors() {
+        if let Some(v) = report::violation(&line) {
+            r.fail(1, &format!("after destroy: provider {provider:?} {v}"))?;
+        }
+    }
     // What the process did after its classes were destroyed: the C
     // library's and the provider's destructors, and the leak reports of
     // valgrind and AddressSanitizer, which exit non-zero when they found
     // errors (see "Testing your provider under valgrind and ASan").
+    let pid = worker.pid();
     match worker.finish(opts.deadline.max(Duration::from_secs(1))) {
         Some(status) if status.success() => Ok(()),
         Some(status) => r.fail(
             1,
             &format!(
-                "the worker exited with {} after every class was destroyed: a crash in the library's destructors, or errors valgrind (--error-exitcode) or AddressSanitizer found; see their report",
-                exit_text(status)
+                "the worker (pid {pid}) exited with {} after every class was destroyed: a thread the library left running, or its destructors, crashed, or a memory tool found errors{}",
+                exit_text(status),
+                tool_hint(pid)
             ),
         ),
         None => r.fail(
@@ -273,6 +302,14 @@ fn check_file(
             ),
         ),
     }
+}
+
+/// Where to look when a worker exited with a status of its own: a memory
+/// tool running it may have made it exit so.
+fn tool_hint(pid: u32) -> String {
+    format!(
+        " (under valgrind --error-exitcode or AddressSanitizer, which exits 1 on an error, see their report for pid {pid}: valgrind.{pid}.log, asan.{pid} with the recipes of docs/writing-a-provider.md)"
+    )
 }
 
 /// "status 23" or "signal 11 (SIGSEGV)".

@@ -104,30 +104,37 @@ impl Reporter<'_> {
         self.line(indent, "FAIL", text)
     }
 
-    /// A FAIL for each panic the SDK caught since the last step, and for
-    /// each answer it could not pass on (an interface name with a NUL
-    /// byte); returns the other error lines, by provider type.
+    /// A FAIL for each tagged line heard since the last step (see
+    /// [`violation`]); returns the other error lines, by provider type.
     pub fn caught_panics(&mut self, what: &str) -> io::Result<Vec<(String, String)>> {
         let mut others = Vec::new();
         for (provider, line) in take_provider_errors() {
-            if let Some(panic) = line.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
-                self.step_failed = true;
-                self.fail(
-                    2,
-                    &format!("{what}: provider {provider:?} panicked (caught by the SDK): {panic}"),
-                )?
-            } else if let Some(bad) = line.strip_prefix(vif_plug_abi::BAD_ANSWER_TAG) {
-                self.step_failed = true;
-                self.fail(
-                    2,
-                    &format!(
-                        "{what}: provider {provider:?} gave an answer the SDK could not pass to the host, so it declined instead: {bad}"
-                    ),
-                )?
-            } else {
-                others.push((provider, line));
+            match violation(&line) {
+                Some(v) => {
+                    self.step_failed = true;
+                    self.fail(2, &format!("{what}: provider {provider:?} {v}"))?
+                }
+                None => others.push((provider, line)),
             }
         }
         Ok(others)
+    }
+}
+
+/// What a tagged provider error line reports, as the rest of a FAIL line
+/// after the provider's name: a panic the SDK caught
+/// ([`vif_plug_abi::CAUGHT_PANIC_TAG`]), an answer it could not pass on
+/// ([`vif_plug_abi::BAD_ANSWER_TAG`]), a breach the host survived
+/// ([`crate::provider::CONTRACT_TAG`]). `None` for any other line.
+pub(crate) fn violation(line: &str) -> Option<String> {
+    if let Some(panic) = line.strip_prefix(vif_plug_abi::CAUGHT_PANIC_TAG) {
+        Some(format!("panicked (caught by the SDK): {panic}"))
+    } else if let Some(bad) = line.strip_prefix(vif_plug_abi::BAD_ANSWER_TAG) {
+        Some(format!(
+            "gave an answer the SDK could not pass to the host, so it declined instead: {bad}"
+        ))
+    } else {
+        line.strip_prefix(crate::provider::CONTRACT_TAG)
+            .map(|breach| format!("broke the contract: {breach}"))
     }
 }

@@ -40,7 +40,43 @@ pub struct SamplePorts {
     pub iface_options: Vec<(String, String)>,
 }
 
+/// Logical port options `check` sets itself on every sample port.
+const OWN_OPTIONS: [&str; 2] = ["vif-plug-type", "requested-chassis"];
+
 impl SamplePorts {
+    /// Refuses what the agent could never pass a provider: a key given
+    /// twice in one map (OVSDB map keys are unique, and the ABI says so),
+    /// an option `check` sets itself, a logical port named twice.
+    ///
+    /// # Errors
+    /// One line naming the option and the value.
+    pub fn validate(&self) -> Result<(), String> {
+        fn twice<'a>(keys: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+            let mut seen = std::collections::HashSet::new();
+            keys.into_iter().find(|k| !seen.insert(*k))
+        }
+        if let Some(k) = twice(self.lport_options.iter().map(|(k, _)| k.as_str())) {
+            return Err(format!("--lport-option: key {k:?} given twice"));
+        }
+        if let Some(k) = self
+            .lport_options
+            .iter()
+            .find(|(k, _)| OWN_OPTIONS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "--lport-option: {:?} is set by check itself (vif-plug-type to each class's type, requested-chassis to check-chassis)",
+                k.0
+            ));
+        }
+        if let Some(k) = twice(self.iface_options.iter().map(|(k, _)| k.as_str())) {
+            return Err(format!("--iface-option: key {k:?} given twice"));
+        }
+        if let Some(l) = twice(self.lports.iter().map(String::as_str)) {
+            return Err(format!("--lport: {l:?} given twice"));
+        }
+        Ok(())
+    }
+
     /// The logical port names to check, in order.
     pub fn lports(&self) -> Vec<String> {
         if self.lports.is_empty() {
@@ -130,6 +166,58 @@ mod tests {
             ..SamplePorts::default()
         };
         assert_eq!(s.lports(), ["vm1"]);
+    }
+
+    #[test]
+    fn keys_given_twice_and_check_own_options_are_refused() {
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let cases: [(SamplePorts, Option<&str>); 6] = [
+            (SamplePorts::default(), None),
+            (
+                SamplePorts {
+                    lport_options: vec![kv("a", "1"), kv("b", "1")],
+                    iface_options: vec![kv("a", "1")],
+                    lports: vec!["vm1".into(), "vm2".into()],
+                    ..SamplePorts::default()
+                },
+                None,
+            ),
+            (
+                SamplePorts {
+                    lport_options: vec![kv("a", "1"), kv("a", "2")],
+                    ..SamplePorts::default()
+                },
+                Some("--lport-option: key \"a\" given twice"),
+            ),
+            (
+                SamplePorts {
+                    lport_options: vec![kv("vif-plug-type", "other")],
+                    ..SamplePorts::default()
+                },
+                Some("--lport-option: \"vif-plug-type\" is set by check itself"),
+            ),
+            (
+                SamplePorts {
+                    iface_options: vec![kv("k", "1"), kv("k", "2")],
+                    ..SamplePorts::default()
+                },
+                Some("--iface-option: key \"k\" given twice"),
+            ),
+            (
+                SamplePorts {
+                    lports: vec!["vm1".into(), "vm1".into()],
+                    ..SamplePorts::default()
+                },
+                Some("--lport: \"vm1\" given twice"),
+            ),
+        ];
+        for (s, want) in cases {
+            match (s.validate(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.starts_with(w), "{e}"),
+                (got, want) => panic!("{s:?}: {got:?}, wanted {want:?}"),
+            }
+        }
     }
 
     #[test]
