@@ -247,19 +247,19 @@ pub struct PortOut {
     pub options: Vec<(String, String)>,
 }
 
-impl PortOut {
-    /// Longest interface name Linux accepts: IFNAMSIZ (linux/if.h) less
-    /// the terminating NUL.
-    pub const MAX_IFNAME: usize = 15;
+/// Longest interface name Linux accepts: IFNAMSIZ (linux/if.h) less the
+/// terminating NUL. (Not public: cbindgen would put it in the C header.)
+const MAX_IFNAME: usize = 15;
 
-    /// `name` cut to at most [`PortOut::MAX_IFNAME`] bytes, at a character
+impl PortOut {
+    /// `name` cut to at most 15 bytes (IFNAMSIZ less its NUL), at a character
     /// boundary: logical port names are often longer (a UUID is 36
     /// bytes), and the host refuses an over-long interface name. Two
     /// logical ports whose names share their first 15 bytes get the same
     /// name; a provider that can meet such names builds a shorter unique
     /// one instead.
     pub fn ifname(name: &str) -> String {
-        let mut cut = name.len().min(Self::MAX_IFNAME);
+        let mut cut = name.len().min(MAX_IFNAME);
         while !name.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -339,7 +339,7 @@ mod tests {
         ];
         for (name, want) in cases {
             assert_eq!(PortOut::ifname(name), want, "{name:?}");
-            assert!(PortOut::ifname(name).len() <= PortOut::MAX_IFNAME);
+            assert!(PortOut::ifname(name).len() <= MAX_IFNAME);
         }
     }
 
