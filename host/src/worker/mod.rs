@@ -7,6 +7,7 @@
 //! - [`serve`]: the worker's side, one provider class driven by those
 //!   messages;
 //! - [`child`]: the worker process's entry point;
+//! - `failure`: how a request can fail, and the call it was in;
 //! - [`process`]: the agent's handle on a worker: spawn, call with a
 //!   deadline, crash and hang reported with the signal (used by the agent
 //!   through `dispatch`, and by `check`);
@@ -14,6 +15,7 @@
 //! - `stderr`: what a worker writes to its standard error, logged;
 
 pub mod child;
+mod failure;
 pub mod frame;
 pub mod process;
 mod program;

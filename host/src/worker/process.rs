@@ -8,12 +8,13 @@
 //! deadline from its mark. The same marks time every call, for the slow
 //! call warnings.
 
+pub use super::failure::{signal_name, Failure, Mark, SlowCall, WorkerFailure};
 use super::frame::{write_frame, FrameBuffer};
 use super::protocol::{Callback, FromWorker, Loaded, ToWorker};
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -41,122 +42,6 @@ const STOP_GRACE: Duration = Duration::from_millis(200);
 /// How long a worker that closed its end may take to exit.
 const REAP_WAIT: Duration = Duration::from_millis(200);
 
-/// Why a request got no answer.
-#[derive(Debug)]
-pub enum WorkerFailure {
-    /// The worker ended (crashed, exited, or closed its end).
-    Died(Option<ExitStatus>),
-    /// A callback did not return within the deadline; the worker has been
-    /// killed.
-    TimedOut(Duration),
-    /// The worker sent something that is not a message, or not the reply
-    /// the request calls for; it has been killed.
-    Garbled(String),
-    /// The caller's interruption flag was raised while waiting (the agent
-    /// is stopping); the worker has been killed.
-    Interrupted,
-    /// The worker did not read its request within the deadline (stopped,
-    /// or hung with a full socket buffer); it has been killed.
-    Stuck(Duration),
-}
-
-impl WorkerFailure {
-    /// The short form `check` and the agent use after the callback's name:
-    /// "crashed (SIGSEGV)", "did not return within 1000 ms".
-    pub fn short(&self) -> String {
-        match self {
-            WorkerFailure::Died(Some(status)) => match status.signal() {
-                Some(sig) => format!("crashed ({})", signal_name(sig)),
-                None => format!("exited with status {}", status.code().unwrap_or(-1)),
-            },
-            WorkerFailure::Died(None) => "closed its connection (killed)".into(),
-            WorkerFailure::TimedOut(d) => format!("did not return within {} ms", d.as_millis()),
-            WorkerFailure::Garbled(e) => format!("sent garbage ({e})"),
-            WorkerFailure::Interrupted => "was interrupted (the agent is stopping)".into(),
-            WorkerFailure::Stuck(d) => {
-                format!("did not read its request within {} ms", d.as_millis())
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for WorkerFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WorkerFailure::Died(Some(status)) => match status.signal() {
-                Some(sig) => write!(f, "the worker died of signal {sig} ({})", signal_name(sig)),
-                None => write!(
-                    f,
-                    "the worker exited with status {}",
-                    status.code().unwrap_or(-1)
-                ),
-            },
-            WorkerFailure::Died(None) => f.write_str("the worker closed its connection"),
-            WorkerFailure::TimedOut(d) => {
-                write!(f, "did not return within {} ms", d.as_millis())
-            }
-            WorkerFailure::Garbled(e) => write!(f, "the worker sent garbage: {e}"),
-            WorkerFailure::Interrupted => f.write_str("the wait was interrupted"),
-            WorkerFailure::Stuck(d) => {
-                write!(
-                    f,
-                    "the worker did not read its request within {} ms",
-                    d.as_millis()
-                )
-            }
-        }
-    }
-}
-
-/// The usual name of a signal a crashing provider dies of.
-pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        31 => "SIGSYS",
-        _ => "signal",
-    }
-}
-
-/// A callback the worker entered, as marked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mark {
-    /// The class.
-    pub provider: String,
-    /// The member.
-    pub callback: Callback,
-    /// The operation, for port callbacks.
-    pub id: Option<u64>,
-}
-
-/// A call that returned, slower than the warning threshold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlowCall {
-    /// Which call.
-    pub mark: Mark,
-    /// How long it took (from its mark to the next message).
-    pub took: Duration,
-}
-
-/// A request that got no answer, and the call the worker was in.
-#[derive(Debug)]
-pub struct Failure {
-    /// What happened.
-    pub what: WorkerFailure,
-    /// The last call the worker marked, if it had entered one for this
-    /// request.
-    pub during: Option<Mark>,
-    /// Slow calls that returned before the failure.
-    pub slow: Vec<SlowCall>,
-}
-
 /// The limits of one request.
 #[derive(Clone, Copy)]
 pub struct Limits<'a> {
@@ -182,6 +67,8 @@ pub struct WorkerProcess {
     child: Child,
     /// What it writes to its standard error, relayed to the log.
     stderr: Option<super::stderr::Relay>,
+    /// See [`WorkerProcess::stderr_held`].
+    stderr_held: bool,
     stream: UnixStream,
     frames: FrameBuffer,
     /// The log targets its library's classes may use (`provider::TYPE`).
@@ -270,6 +157,7 @@ impl WorkerProcess {
         let mut w = WorkerProcess {
             child,
             stderr,
+            stderr_held: false,
             stream: ours,
             frames: FrameBuffer::default(),
             targets: Vec::new(),
@@ -554,13 +442,12 @@ impl WorkerProcess {
                 {
                     // Dead, though a process it forked still holds the
                     // socket open: what it sent before dying is read first.
-                    if let Ok(Some(status)) = self.child.try_wait() {
+                    if self.exited() {
                         if self.read_ready(&mut chunk) {
                             continue;
                         }
-                        self.kill_group();
                         return Err(Failure {
-                            what: WorkerFailure::Died(Some(status)),
+                            what: WorkerFailure::Died(self.reap_exited()),
                             during: during.map(|d| d.0),
                             slow,
                         });
@@ -620,9 +507,8 @@ impl WorkerProcess {
     fn reap(&mut self) -> Option<ExitStatus> {
         let until = Instant::now() + REAP_WAIT;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.kill_group();
-                return Some(status);
+            if self.exited() {
+                return self.reap_exited();
             }
             if Instant::now() >= until {
                 self.kill();
@@ -630,6 +516,36 @@ impl WorkerProcess {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Whether the worker has exited (or was reaped already), without
+    /// reaping it: until it is reaped, its pid keeps its process group id
+    /// from being reused, so the group can still be killed safely.
+    fn exited(&self) -> bool {
+        !matches!(
+            self.exit_state(),
+            Ok(nix::sys::wait::WaitStatus::StillAlive)
+        )
+    }
+
+    /// waitid(WNOWAIT): `StillAlive`, another state once it exited and is
+    /// not reaped, an error (ECHILD) once it was reaped.
+    fn exit_state(&self) -> nix::Result<nix::sys::wait::WaitStatus> {
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        waitid(Id::Pid(pid), flags)
+    }
+
+    /// For a worker that [`exited`](Self::exited): kills what is left of
+    /// its process group (what the provider forked goes with it, as
+    /// docs/abi.md promises), then reaps it. A worker reaped earlier is
+    /// not signalled again: its group id may belong to a stranger by now.
+    fn reap_exited(&mut self) -> Option<ExitStatus> {
+        if self.exit_state().is_ok() {
+            self.kill_group();
+        }
+        self.child.wait().ok()
     }
 
     /// Kills what is left of the worker's process group (what a provider
@@ -657,32 +573,32 @@ impl WorkerProcess {
     /// killed (`None`). Its exit status otherwise, which `check` reports:
     /// under valgrind or ASan, a non-zero one means they found errors.
     pub fn finish(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         let until = Instant::now() + within;
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
-        let exited = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
         while Instant::now() < until {
-            match waitid(Id::Pid(pid), exited) {
-                Ok(WaitStatus::StillAlive) => {}
-                // Exited, not yet reaped: what the provider forked goes
-                // with it (the group id is still the worker's), as
-                // docs/abi.md promises.
-                Ok(_) => {
-                    self.kill_group();
-                    let status = self.child.wait().ok();
-                    if let Some(relay) = &self.stderr {
-                        relay.wait(Duration::from_millis(200));
-                    }
-                    return status;
-                }
-                // Reaped already (it died during a call).
-                Err(_) => return self.child.try_wait().ok().flatten(),
+            if self.exited() {
+                let status = self.reap_exited();
+                self.stderr_held = !self.wait_stderr(Duration::from_millis(200));
+                return status;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         self.kill();
         None
+    }
+
+    /// Waits up to `within` for the end of the worker's standard error,
+    /// so that its last words are logged before its fate is reported;
+    /// false if something still holds it open.
+    pub fn wait_stderr(&self, within: Duration) -> bool {
+        self.stderr.as_ref().is_none_or(|r| r.wait(within))
+    }
+
+    /// After [`finish`](Self::finish): a process still held the worker's
+    /// standard error once it had exited and its group was killed, so the
+    /// provider started one that left the group (setsid).
+    pub fn stderr_held(&self) -> bool {
+        self.stderr_held
     }
 }
 

@@ -33,8 +33,13 @@ impl Relay {
     /// Waits up to `within` for the stream's end (the worker, and whatever
     /// it forked, closed it), so that its last words are logged before
     /// its fate is reported.
-    pub(crate) fn wait(&self, within: Duration) {
-        let _ = self.done.recv_timeout(within);
+    /// True once the stream has ended (it can be asked again).
+    pub(crate) fn wait(&self, within: Duration) -> bool {
+        use std::sync::mpsc::RecvTimeoutError;
+        !matches!(
+            self.done.recv_timeout(within),
+            Err(RecvTimeoutError::Timeout)
+        )
     }
 }
 
