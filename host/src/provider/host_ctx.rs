@@ -90,14 +90,21 @@ impl HostContext {
     }
 }
 
-impl Drop for HostContext {
-    fn drop(&mut self) {
-        // Dropped once `destroy` returned (or `init` failed): retired, not
-        // freed; see RETIRED.
+impl HostContext {
+    /// `destroy` returned: from now on the provider may not call the host.
+    pub(crate) fn retire(&self) {
         // SAFETY: allocated in `new` and never freed.
         unsafe { &*self.ptr.as_ptr() }
             .destroyed
             .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for HostContext {
+    fn drop(&mut self) {
+        // Dropped once `destroy` returned (or `init` failed): retired, not
+        // freed; see RETIRED.
+        self.retire();
         RETIRED
             .lock()
             .unwrap_or_else(|e| e.into_inner())

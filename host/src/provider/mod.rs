@@ -408,16 +408,22 @@ impl Provider {
         Some(lines)
     }
 
-    /// Calls `destroy`; `Err` carries its errno.
+    /// Calls `destroy`; `Err` carries its errno. Once it returned 0, the
+    /// provider may no longer call the host: a late `log` call is said as
+    /// a contract breach (see [`HostContext`]).
     pub(crate) fn destroy(&self) -> Result<(), c_int> {
-        match self.handle.raw.destroy {
+        let r = match self.handle.raw.destroy {
             // SAFETY: called once, after init succeeded, as the ABI requires.
             Some(destroy) => match unsafe { destroy() } {
                 0 => Ok(()),
                 rc => Err(rc),
             },
             None => Ok(()),
+        };
+        if r.is_ok() {
+            self._host.retire();
         }
+        r
     }
 }
 

@@ -106,6 +106,7 @@ pub fn serve<R: Read>(
             .map(|c| (c.type_name().to_owned(), c))
             .collect(),
         providers: BTreeMap::new(),
+        retired: Vec::new(),
         creates: HashMap::new(),
         removes: HashMap::new(),
         out,
@@ -122,6 +123,10 @@ struct Worker<'o> {
     types: Vec<String>,
     /// Classes not (yet) initialised.
     classes: BTreeMap<String, ProviderClass>,
+    /// Classes destroyed: kept until the worker ends, so the library stays
+    /// mapped until [`Worker::before_unload`] has given its threads their
+    /// time.
+    retired: Vec<Provider>,
     /// Initialised classes, by type.
     providers: BTreeMap<String, Provider>,
     creates: HashMap<u64, PreparedCreate>,
@@ -221,6 +226,9 @@ impl Worker<'_> {
                     if r.is_err() {
                         // It may still use its context: leak rather than free.
                         std::mem::forget(p);
+                    } else {
+                        // Kept, and the library with it, until shut_down.
+                        self.retired.push(p);
                     }
                     r.map_err(|errno| InitError { errno, why: None })
                 }
@@ -234,7 +242,6 @@ impl Worker<'_> {
             },
             ToWorker::Destroy => {
                 self.shut_down();
-                self.threads_left();
                 FromWorker::Done
             }
         })
@@ -326,12 +333,12 @@ impl Worker<'_> {
     }
 
     /// Releases what is held, then `destroy` (once per class).
-    /// Every class is destroyed: a thread the library started and did
-    /// not stop would run on in code about to be unloaded, and may call
-    /// the host after `destroy` (docs/abi.md forbids both). Said as a
-    /// contract breach of the library's first class, after a grace of
-    /// 200 ms for threads that were told to stop but not joined.
-    fn threads_left(&self) {
+    /// Every class was destroyed and the library is about to be
+    /// unloaded: a thread it started that still runs its code would crash
+    /// the worker then. One told to stop in `destroy` but not joined gets
+    /// up to 200 ms to end; one still there is said (at warn level: it
+    /// may be a helper thread of the C library, which is harmless).
+    fn before_unload(&self) {
         let (Some(before), Some(first)) = (self.threads_at_start, self.types.first()) else {
             return;
         };
@@ -342,10 +349,9 @@ impl Worker<'_> {
             now = threads().unwrap_or(before);
         }
         if now > before {
-            log::error!(
+            log::warn!(
                 target: &crate::provider::log_target(first),
-                "{}{} thread(s) the library started still run after every class was destroyed: stop and join them in destroy",
-                crate::provider::CONTRACT_TAG,
+                "{} thread(s) started since the library was loaded still run after its last class was destroyed; it is unloaded now (a thread still in its code crashes the worker: stop and join them in destroy)",
                 now - before
             );
         }
@@ -359,7 +365,14 @@ impl Worker<'_> {
             if let Err(rc) = p.destroy() {
                 log::warn!("provider {t}: destroy returned {rc}");
                 std::mem::forget(p);
+            } else {
+                self.retired.push(p);
             }
+        }
+        if !self.retired.is_empty() {
+            self.before_unload();
+            // The library is unmapped with its last class.
+            self.retired.clear();
         }
     }
 }
