@@ -27,7 +27,9 @@
  * itself (two lines: its prefix and how often run was called).
  *
  * Built with LOG_AFTER_DESTROY, its destroy leaves a thread behind that
- * logs through the host context every millisecond.
+ * logs through the host context every millisecond. Built with
+ * THREAD_NOT_JOINED, init starts a thread that destroy tells to stop
+ * without joining it.
  *
  * Built with LEAK_PER_CREATE, each CREATE leaks 64 bytes (for the
  * valgrind and ASan recipes of docs/writing-a-provider.md).
@@ -50,6 +52,8 @@
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <time.h>
 
 #define IFNAME_MAX 15
 
@@ -107,6 +111,23 @@ lookup(const struct vif_plug_map *map, const char *key)
     }
     return NULL;
 }
+
+#ifdef THREAD_NOT_JOINED
+/* A thread started in init that destroy tells to stop, without joining
+ * it: it ends within a few milliseconds. */
+static volatile int stop_worker;
+
+static void *
+polling_worker(void *arg)
+{
+    struct timespec ms = { 0, 1000000 };
+    (void) arg;
+    while (!stop_worker) {
+        nanosleep(&ms, NULL);
+    }
+    return NULL;
+}
+#endif
 
 static int
 c_test_init(const struct vif_plug_host *h)
@@ -172,6 +193,15 @@ c_test_init(const struct vif_plug_host *h)
     snprintf(line, sizeof line, "c-test initialised with prefix \"%s\"", prefix);
     say(VIF_PLUG_LOG_INFO, line);
     note("init", h->provider_type);
+#ifdef THREAD_NOT_JOINED
+    {
+        pthread_t t;
+        stop_worker = 0;
+        if (pthread_create(&t, NULL, polling_worker, NULL) == 0) {
+            pthread_detach(t);
+        }
+    }
+#endif
 #ifdef BAD_INIT_FAIL
     say(VIF_PLUG_LOG_ERROR, "no such device here");
     return ENODEV;
@@ -180,9 +210,9 @@ c_test_init(const struct vif_plug_host *h)
 #endif
 }
 
+
+
 #ifdef LOG_AFTER_DESTROY
-#include <pthread.h>
-#include <time.h>
 
 /* A thread the provider forgot: it keeps logging through the host context
  * after destroy returned, which the contract forbids. */
@@ -203,6 +233,9 @@ static int
 c_test_destroy(void)
 {
     note("destroy", "c-test");
+#ifdef THREAD_NOT_JOINED
+    stop_worker = 1;
+#endif
 #ifdef LOG_AFTER_DESTROY
     {
         pthread_t t;

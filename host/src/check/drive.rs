@@ -100,11 +100,15 @@ impl Driver<'_> {
                 r.caught_panics(what)?;
                 let mut d = describe_failure(&f);
                 if let WorkerFailure::Died(Some(status)) = &f.what {
+                    // Its last words first (the C library's "double free
+                    // detected", a sanitizer's report).
+                    self.worker
+                        .wait_stderr(std::time::Duration::from_millis(200));
                     if what == "destroy" {
                         // The library is unmapped with its last class.
                         d.push_str(" (destroy, or unloading the library after it: its destructors run then; with --keep-loaded they run at the worker's exit instead)");
                     }
-                    if status.code().is_some() {
+                    if status.code().is_some_and(|c| c != 0) {
                         d.push_str(&super::tool_hint(self.worker.pid()));
                     }
                 }

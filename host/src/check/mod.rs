@@ -126,6 +126,7 @@ fn check_file(
             )
         }
     };
+    let threads_at_start = threads_of(worker.pid());
     r.line(
         1,
         "ok",
@@ -272,6 +273,24 @@ fn check_file(
             Err(()) => return r.note("the worker is gone: the rest of this file is not checked"),
         }
     }
+    // Every class is destroyed; the library stays mapped until the worker
+    // is told to end. Threads it started get 200 ms to end, as the
+    // worker gives them before it unloads the library.
+    let pid = worker.pid();
+    let until = std::time::Instant::now() + Duration::from_millis(200);
+    let mut now = threads_of(pid);
+    while now > threads_at_start && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+        now = threads_of(pid);
+    }
+    if let (Some(before), Some(now)) = (threads_at_start, now) {
+        if now > before {
+            r.warn(&format!(
+                "{} thread(s) started by the library still ran 200 ms after every class was destroyed, and the library is unloaded next: stop and join them in destroy (one still in the library's code crashes the worker; helper threads of the C library, such as timer_create's, are harmless)",
+                now - before
+            ))?;
+        }
+    }
     let _ = worker.call(&ToWorker::Destroy, &limits(opts));
     // Heard since the last class was destroyed: calls after destroy.
     for (provider, line) in take_provider_errors() {
@@ -283,15 +302,18 @@ fn check_file(
     // library's and the provider's destructors, and the leak reports of
     // valgrind and AddressSanitizer, which exit non-zero when they found
     // errors (see "Testing your provider under valgrind and ASan").
-    let pid = worker.pid();
-    match worker.finish(opts.deadline.max(Duration::from_secs(1))) {
+    let ended = worker.finish(opts.deadline.max(Duration::from_secs(1)));
+    if worker.stderr_held() {
+        r.warn("a process the library started still runs after the worker exited: it left the worker's process group (setsid?), so it was not stopped with it")?;
+    }
+    match ended {
         Some(status) if status.success() => Ok(()),
         Some(status) => r.fail(
             1,
             &format!(
                 "the worker (pid {pid}) exited with {} after every class was destroyed: a thread the library left running, or its destructors, crashed, or a memory tool found errors{}",
                 exit_text(status),
-                tool_hint(pid)
+                if status.code().is_some() { tool_hint(pid) } else { String::new() }
             ),
         ),
         None => r.fail(
@@ -310,6 +332,13 @@ fn tool_hint(pid: u32) -> String {
     format!(
         " (under valgrind --error-exitcode or AddressSanitizer, which exits 1 on an error, see their report for pid {pid}: valgrind.{pid}.log, asan.{pid} with the recipes of docs/writing-a-provider.md)"
     )
+}
+
+/// The number of threads of process `pid` (Linux: /proc/PID/task).
+fn threads_of(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()
+        .map(Iterator::count)
 }
 
 /// "status 23" or "signal 11 (SIGSEGV)".

@@ -4,6 +4,9 @@
 
 use std::io::{self, Write};
 
+/// Most untagged provider error lines kept between two steps.
+const MAX_HEARD: usize = 1024;
+
 /// Error lines providers logged and nobody reported yet; `check` quotes
 /// them in its report, so a failure reads with the provider's own reason.
 static PROVIDER_ERRORS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
@@ -21,13 +24,14 @@ impl<L: log::Log> log::Log for RecordingLogger<L> {
 
     fn log(&self, r: &log::Record<'_>) {
         if r.level() == log::Level::Error && r.target().starts_with("provider::") {
-            PROVIDER_ERRORS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((
-                    r.target().trim_start_matches("provider::").to_owned(),
-                    r.args().to_string(),
-                ));
+            let line = r.args().to_string();
+            let mut heard = PROVIDER_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
+            // A provider flooding error lines within one step must not grow
+            // check without bound: past the cap only tagged lines, which
+            // are violations, are kept.
+            if heard.len() < MAX_HEARD || violation(&line).is_some() {
+                heard.push((r.target().trim_start_matches("provider::").to_owned(), line));
+            }
         }
         if self.0.enabled(r.metadata()) {
             self.0.log(r);
