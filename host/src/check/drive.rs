@@ -109,7 +109,7 @@ impl Driver<'_> {
                         d.push_str(" (destroy, or unloading the library after it: its destructors run then; with --keep-loaded they run at the worker's exit instead)");
                     }
                     if status.code().is_some_and(|c| c != 0) {
-                        d.push_str(&super::tool_hint(self.worker.pid()));
+                        d.push_str(&super::ending::tool_hint(self.worker.pid()));
                     }
                 }
                 // "run did not return…", not "run: run did not return…".

@@ -8,9 +8,11 @@
 //!
 //! - [`report`]: the report's lines, totals, and the provider errors heard;
 //! - [`sample`]: the sample ports, as the agent would describe them;
-//! - [`drive`]: the steps of one class's life cycle.
+//! - [`drive`]: the steps of one class's life cycle;
+//! - [`ending`]: what a library leaves behind once its classes are gone.
 
 mod drive;
+mod ending;
 mod report;
 mod sample;
 
@@ -126,7 +128,7 @@ fn check_file(
             )
         }
     };
-    let threads_at_start = threads_of(worker.pid());
+    let threads_at_start = ending::threads_of(worker.pid());
     r.line(
         1,
         "ok",
@@ -273,83 +275,5 @@ fn check_file(
             Err(()) => return r.note("the worker is gone: the rest of this file is not checked"),
         }
     }
-    // Every class is destroyed; the library stays mapped until the worker
-    // is told to end. Threads it started get 200 ms to end, as the
-    // worker gives them before it unloads the library.
-    let pid = worker.pid();
-    let until = std::time::Instant::now() + Duration::from_millis(200);
-    let mut now = threads_of(pid);
-    while now > threads_at_start && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
-        now = threads_of(pid);
-    }
-    if let (Some(before), Some(now)) = (threads_at_start, now) {
-        if now > before {
-            r.warn(&format!(
-                "{} thread(s) started by the library still ran 200 ms after every class was destroyed, and the library is unloaded next: stop and join them in destroy (one still in the library's code crashes the worker; helper threads of the C library, such as timer_create's, are harmless)",
-                now - before
-            ))?;
-        }
-    }
-    let _ = worker.call(&ToWorker::Destroy, &limits(opts));
-    // Heard since the last class was destroyed: calls after destroy.
-    for (provider, line) in take_provider_errors() {
-        if let Some(v) = report::violation(&line) {
-            r.fail(1, &format!("after destroy: provider {provider:?} {v}"))?;
-        }
-    }
-    // What the process did after its classes were destroyed: the C
-    // library's and the provider's destructors, and the leak reports of
-    // valgrind and AddressSanitizer, which exit non-zero when they found
-    // errors (see "Testing your provider under valgrind and ASan").
-    let ended = worker.finish(opts.deadline.max(Duration::from_secs(1)));
-    if worker.stderr_held() {
-        r.warn("a process the library started still runs after the worker exited: it left the worker's process group (setsid?), so it was not stopped with it")?;
-    }
-    match ended {
-        Some(status) if status.success() => Ok(()),
-        Some(status) => r.fail(
-            1,
-            &format!(
-                "the worker (pid {pid}) exited with {} after every class was destroyed: a thread the library left running, or its destructors, crashed, or a memory tool found errors{}",
-                exit_text(status),
-                if status.code().is_some() { tool_hint(pid) } else { String::new() }
-            ),
-        ),
-        None => r.fail(
-            1,
-            &format!(
-                "the worker did not exit within {} ms after every class was destroyed (a thread the provider left running?); it was killed",
-                opts.deadline.max(Duration::from_secs(1)).as_millis()
-            ),
-        ),
-    }
-}
-
-/// Where to look when a worker exited with a status of its own: a memory
-/// tool running it may have made it exit so.
-fn tool_hint(pid: u32) -> String {
-    format!(
-        " (under valgrind --error-exitcode or AddressSanitizer, which exits 1 on an error, see their report for pid {pid}: valgrind.{pid}.log, asan.{pid} with the recipes of docs/writing-a-provider.md)"
-    )
-}
-
-/// The number of threads of process `pid` (Linux: /proc/PID/task).
-fn threads_of(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()
-        .map(Iterator::count)
-}
-
-/// "status 23" or "signal 11 (SIGSEGV)".
-fn exit_text(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("status {code}"),
-        (None, Some(sig)) => format!(
-            "signal {sig} ({})",
-            crate::worker::process::signal_name(sig)
-        ),
-        _ => status.to_string(),
-    }
+    ending::end_worker(&mut worker, threads_at_start, opts, r)
 }
