@@ -137,13 +137,11 @@ fn empty_option_key_is_a_violation() {
 fn a_negative_errno_from_init_is_explained() {
     let dir = private_dir();
     let lib = c_test_provider(dir.path(), &[], "libneg.so");
-    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-        .arg("check")
-        .arg(&lib)
-        .args(["--provider-config", "c-test:init-returns=-22"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = check_with(
+        &[&lib],
+        &["--provider-config", "c-test:init-returns=-22"],
+        "warn",
+    );
     let report = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(
@@ -158,13 +156,11 @@ fn a_negative_errno_from_init_is_explained() {
 fn a_log_level_outside_the_abi_is_flagged_once() {
     let dir = private_dir();
     let lib = c_test_provider(dir.path(), &[], "liblevel.so");
-    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-        .arg("check")
-        .arg(&lib)
-        .args(["--provider-config", "c-test:log-at-level=9"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = check_with(
+        &[&lib],
+        &["--provider-config", "c-test:log-at-level=9"],
+        "warn",
+    );
     let said = String::from_utf8_lossy(&out.stderr);
     let flagged: Vec<&str> = said
         .lines()
@@ -184,13 +180,16 @@ fn a_log_level_outside_the_abi_is_flagged_once() {
 fn a_configuration_key_given_twice_is_an_error_before_anything_is_loaded() {
     let dir = private_dir();
     let lib = c_test_provider(dir.path(), &[], "libtwice.so");
-    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-        .arg("check")
-        .arg(&lib)
-        .args(["--provider-config", "c-test:prefix=a"])
-        .args(["--provider-config", "c-test:prefix=b"])
-        .output()
-        .unwrap();
+    let out = check_with(
+        &[&lib],
+        &[
+            "--provider-config",
+            "c-test:prefix=a",
+            "--provider-config",
+            "c-test:prefix=b",
+        ],
+        "warn",
+    );
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(
