@@ -16,6 +16,8 @@
  *                or "needs=iface", it declines a CREATE unless the port
  *                has a MAC, DPDK is initialised, or the interface exists
  *                (a provider that only adopts interfaces made elsewhere).
+ *                With "update-name=NAME", it answers NAME for a port whose
+ *                interface exists (a rename).
  *   "c-test-alt" internal interface named after the lport, no options.
  *
  * It records every call in a journal that tests read through the exported
@@ -66,6 +68,7 @@ static long ready_after_runs;
 static long runs;
 static long errors_per_run;
 static char needs[16];
+static char update_name[16];
 static char journal[65536];
 
 static void say(uint32_t level, const char *message);
@@ -187,6 +190,8 @@ c_test_init(const struct vif_plug_host *h)
             }
         }
     }
+    p = lookup(&h->config, "update-name");
+    snprintf(update_name, sizeof update_name, "%s", p ? p : "");
     p = lookup(&h->config, "needs");
     snprintf(needs, sizeof needs, "%s", p ? p : "");
     runs = 0;
@@ -341,7 +346,9 @@ c_test_prepare(const struct vif_plug_port_ctx_in *in, struct vif_plug_port_ctx_o
     snprintf(a->name, sizeof a->name, "%s", "x");
     out->name = "a-name-far-longer-than-fifteen-bytes";
 #else
-    if (lookup(&in->lport_options, "vif-plug:c-test:name")) {
+    if (in->iface_name && update_name[0]) {
+        snprintf(a->name, sizeof a->name, "%s", update_name);
+    } else if (lookup(&in->lport_options, "vif-plug:c-test:name")) {
         snprintf(a->name, sizeof a->name, "%s", lookup(&in->lport_options, "vif-plug:c-test:name"));
     } else {
         snprintf(a->name, sizeof a->name, "%s%s", prefix, in->lport_name);

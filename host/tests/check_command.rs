@@ -169,6 +169,18 @@ fn a_log_level_outside_the_abi_is_flagged_once() {
         })
         .collect();
     assert_eq!(flagged.len(), 1, "{said}");
+    // And in the report, once: a breach of the contract is a FAIL.
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(
+        report
+            .matches(
+                "FAIL  init: provider \"c-test\" broke the contract: this provider logs at level 9"
+            )
+            .count(),
+        1,
+        "{report}"
+    );
     assert!(
         said.lines()
             .any(|l| l.contains("ERROR provider::c-test] a line at an odd level")),

@@ -424,3 +424,45 @@ fn the_same_file_given_twice_is_checked_once() {
     );
     has(&report, &["PASS: 3 file(s), 2 class(es), 0 violation(s)"]);
 }
+
+/// An UPDATE answered with a new name is a replacement in the agent (the
+/// answer released unfinished); with the name of another sample port's
+/// interface, a FAIL.
+#[test]
+fn an_update_that_renames_is_a_replacement_and_may_not_take_another_ports_name() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--lport",
+            "vm1",
+            "--provider-config",
+            "c-test:update-name=c-new",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    has(
+        &report,
+        &["note  UPDATE vm1: a new name for interface \"c-vm1\", so the agent would replace it: ctx_destroy without finish, then REMOVE and CREATE"],
+    );
+    // (The file's other class, c-test-alt, updates in place.)
+    let c_test = report.split("class \"c-test-alt\"").next().unwrap();
+    lacks(c_test, &["UPDATE vm1: finish"]);
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--lport",
+            "vm1",
+            "--lport",
+            "vm2",
+            "--provider-config",
+            "c-test:update-name=c-vm2",
+        ],
+    );
+    assert_eq!(code, Some(1), "{report}");
+    has(
+        &report,
+        &["FAIL  UPDATE vm1: interface \"c-vm2\" is the answer for vm2: the agent would plug only one of the two logical ports"],
+    );
+}

@@ -234,6 +234,20 @@ impl Driver<'_> {
         match self.prepare(t, Op::Create, req, &step, r)? {
             Ok(Prepared::Create(id, out)) => {
                 r.ok(&format!("{step}: prepare -> {}", describe(&out)))?;
+                // Another name for an existing interface: the agent does not
+                // update it in place but replaces it (agent/prepare.rs): this
+                // answer is released unfinished, and REMOVE and CREATE
+                // follow.
+                if let Some(old) = req.iface.as_ref().filter(|i| i.name != out.name) {
+                    if self.settle(vec![], vec![id], &step, r)?.is_err() {
+                        return Ok(Err(()));
+                    }
+                    r.note(&format!(
+                        "{step}: a new name for interface {:?}, so the agent would replace it: ctx_destroy without finish, then REMOVE and CREATE",
+                        old.name
+                    ))?;
+                    return Ok(Ok(Created::Accepted(out)));
+                }
                 if self.settle(vec![id], vec![], &step, r)?.is_err() {
                     return Ok(Err(()));
                 }
@@ -313,6 +327,17 @@ impl Driver<'_> {
         let Ok(updated) = self.create(t, &existing, "UPDATE", r)? else {
             return Ok(Err(()));
         };
+        if let Created::Accepted(out) = &updated {
+            if let Some((other, _)) = names.iter().find(|(l, n)| *n == out.name && l != first) {
+                r.fail(
+                    2,
+                    &format!(
+                        "UPDATE {first}: interface {:?} is the answer for {other}: the agent would plug only one of the two logical ports",
+                        out.name
+                    ),
+                )?;
+            }
+        }
         tally.add(&updated);
         self.judge_declines(&tally, r)?;
 

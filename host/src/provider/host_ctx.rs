@@ -237,10 +237,12 @@ unsafe extern "C" fn host_log(host: *const vif_plug_host, level: u32, message: *
         let level = match log_level_from_number(level) {
             Some(l) => l,
             None => {
+                // A breach the host survives: check reports it (the tag).
                 if !ctx.bad_level_said.swap(true, Ordering::Relaxed) {
-                    log::warn!(
+                    log::error!(
                         target: &ctx.target,
-                        "this provider logs at level {level}, outside 1 (VIF_PLUG_LOG_ERROR) to 5 (VIF_PLUG_LOG_TRACE): such lines are shown as errors (said once)"
+                        "{}this provider logs at level {level}, outside 1 (VIF_PLUG_LOG_ERROR) to 5 (VIF_PLUG_LOG_TRACE): such lines are shown as errors (said once)",
+                        super::CONTRACT_TAG
                     );
                 }
                 log::Level::Error
