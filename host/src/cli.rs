@@ -99,6 +99,15 @@ pub struct CheckPortArgs {
     /// them; passed to providers built for ABI 1.1 or later).
     #[arg(long = "lport-mac", value_name = "MAC", value_parser = parse_mac)]
     pub lport_macs: Vec<String>,
+    /// A logical port option for one sample port only, e.g. the VF a
+    /// provider looks up (repeatable; replaces an --lport-option of the
+    /// same key for that port).
+    #[arg(long = "lport-option-of", num_args = 2, value_names = ["LPORT", "KEY=VALUE"])]
+    pub lport_option_of: Vec<String>,
+    /// A MAC of one sample port only (repeatable; a port given any gets
+    /// these instead of the --lport-mac ones).
+    #[arg(long = "lport-mac-of", num_args = 2, value_names = ["LPORT", "MAC"])]
+    pub lport_mac_of: Vec<String>,
     /// The integration bridge's Bridge.datapath_type: netdev, or "" for
     /// the system datapath.
     #[arg(long = "datapath-type", value_name = "TYPE", default_value = "")]
@@ -183,6 +192,34 @@ pub struct ProviderArgs {
     /// logged. Not applicable with --provider-isolation=none.
     #[arg(long = "provider-timeout", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: Option<u64>,
+}
+
+/// `--lport-option-of`'s and `--lport-mac-of`'s values, taken in pairs:
+/// (logical port, parsed value).
+pub fn pairs<T>(
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<(String, T)>, String> {
+    values
+        .chunks(2)
+        .map(|c| match c {
+            [lport, v] => Ok((parse_lport(lport)?, parse(v)?)),
+            _ => Err("expected LPORT and a value".to_owned()),
+        })
+        .collect()
+}
+
+/// [`pairs`] of `--lport-option-of`.
+pub fn options_of(values: &[String]) -> Result<Vec<(String, String, String)>, String> {
+    Ok(pairs(values, parse_kv)?
+        .into_iter()
+        .map(|(l, (k, v))| (l, k, v))
+        .collect())
+}
+
+/// [`pairs`] of `--lport-mac-of`.
+pub fn macs_of(values: &[String]) -> Result<Vec<(String, String)>, String> {
+    pairs(values, parse_mac)
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

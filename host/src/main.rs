@@ -214,12 +214,28 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let per_port = cli::options_of(&ports.lport_option_of)
+                .map_err(|e| format!("--lport-option-of: {e}"))
+                .and_then(|o| {
+                    let m = cli::macs_of(&ports.lport_mac_of)
+                        .map_err(|e| format!("--lport-mac-of: {e}"))?;
+                    Ok((o, m))
+                });
+            let (options_of, macs_of) = match per_port {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("vif-plug-host: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = CheckOptions {
                 config,
                 ports: check::SamplePorts {
                     lports: ports.lports,
                     lport_options,
                     lport_macs: ports.lport_macs,
+                    options_of,
+                    macs_of,
                     datapath_type: ports.datapath_type,
                     dpdk_initialized: ports.dpdk_initialized,
                     iface_type: ports.iface_type,

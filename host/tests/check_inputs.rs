@@ -466,3 +466,70 @@ fn an_update_that_renames_is_a_replacement_and_may_not_take_another_ports_name()
         &["FAIL  UPDATE vm1: interface \"c-vm2\" is the answer for vm2: the agent would plug only one of the two logical ports"],
     );
 }
+
+/// Each sample port may have keys of its own: a provider keyed on them
+/// names one interface per port, and passes.
+#[test]
+fn each_sample_port_may_have_its_own_options_and_macs() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libc_test.so");
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--lport",
+            "vm1",
+            "--lport",
+            "vm2",
+            "--lport-option",
+            "vif-plug:c-test:name=eth0",
+            "--lport-option-of",
+            "vm1",
+            "vif-plug:c-test:name=eth1",
+            "--lport-option-of",
+            "vm2",
+            "vif-plug:c-test:name=eth2",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    has(
+        &report,
+        &[
+            "CREATE vm1: prepare -> interface \"eth1\"",
+            "CREATE vm2: prepare -> interface \"eth2\"",
+        ],
+    );
+    // Only vm1 has a MAC: vm2 is declined by a provider that needs one.
+    let (code, report) = check(
+        &[&so],
+        &[
+            "--lport",
+            "vm1",
+            "--lport",
+            "vm2",
+            "--provider-config",
+            "c-test:needs=mac",
+            "--lport-mac-of",
+            "vm1",
+            "0a:00:00:00:00:01",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    has(
+        &report,
+        &[
+            "ok    CREATE vm1: prepare -> interface \"c-vm1\"",
+            "note  CREATE vm2: declined",
+        ],
+    );
+    // A port that is not a sample port is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+        .arg("check")
+        .arg(&so)
+        .args(["--lport-option-of", "vm9", "k=v"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "--lport-option-of: \"vm9\" is not a sample port (the sample ports are lsp1, a-logical-port-name-longer-than-ifnamsiz; add it with --lport)"
+    ));
+}

@@ -299,7 +299,7 @@ impl Driver<'_> {
                     r.fail(
                         2,
                         &format!(
-                            "CREATE {lport}: interface {:?} is also the answer for {other}: the agent would plug only one of the two logical ports, holding the other until the name is free; build names that differ for different logical ports (PortOut::ifname only cuts), or, if the provider keys on --lport-option or --lport-mac, which every sample port gets alike, check one --lport at a time",
+                            "CREATE {lport}: interface {:?} is also the answer for {other}: the agent would plug only one of the two logical ports, holding the other until the name is free; build names that differ for different logical ports (PortOut::ifname only cuts), or, if the provider keys on --lport-option or --lport-mac, which every sample port gets alike, give each port its own with --lport-option-of or --lport-mac-of, or check one --lport at a time",
                             out.name
                         ),
                     )?;

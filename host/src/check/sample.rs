@@ -27,6 +27,13 @@ pub struct SamplePorts {
     pub lport_options: Vec<(String, String)>,
     /// The logical ports' MACs (ABI 1.1 `lport_macs`), lowercase.
     pub lport_macs: Vec<String>,
+    /// Options of one sample port only (`--lport-option-of LPORT
+    /// KEY=VALUE`): (logical port, key, value). One replaces an
+    /// `lport_options` entry of the same key for that port.
+    pub options_of: Vec<(String, String, String)>,
+    /// MACs of one sample port only (`--lport-mac-of LPORT MAC`): a port
+    /// with any gets these instead of `lport_macs`.
+    pub macs_of: Vec<(String, String)>,
     /// `Bridge.datapath_type` of the integration bridge: "" (system) or
     /// e.g. "netdev".
     pub datapath_type: String,
@@ -74,6 +81,38 @@ impl SamplePorts {
         if let Some(l) = twice(self.lports.iter().map(String::as_str)) {
             return Err(format!("--lport: {l:?} given twice"));
         }
+        let lports = self.lports();
+        let named = self
+            .options_of
+            .iter()
+            .map(|(l, _, _)| ("--lport-option-of", l))
+            .chain(self.macs_of.iter().map(|(l, _)| ("--lport-mac-of", l)));
+        for (flag, l) in named {
+            if !lports.contains(l) {
+                return Err(format!(
+                    "{flag}: {l:?} is not a sample port (the sample ports are {}; add it with --lport)",
+                    lports.join(", ")
+                ));
+            }
+        }
+        for (l, k, _) in &self.options_of {
+            if OWN_OPTIONS.contains(&k.as_str()) {
+                return Err(format!(
+                    "--lport-option-of: {k:?} is set by check itself (vif-plug-type to each class's type, requested-chassis to check-chassis)"
+                ));
+            }
+            if self
+                .options_of
+                .iter()
+                .filter(|(l2, k2, _)| l2 == l && k2 == k)
+                .count()
+                > 1
+            {
+                return Err(format!(
+                    "--lport-option-of: key {k:?} given twice for {l:?}"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -97,7 +136,18 @@ impl SamplePorts {
     /// `requested-chassis` set, as ovn-northd copies them from the
     /// Northbound).
     pub fn request(&self, type_name: &str, lport: &str) -> PortRequest {
-        let mut req = self.lport_options.iter().fold(
+        let own: Vec<(&str, &str)> = self
+            .options_of
+            .iter()
+            .filter(|(l, _, _)| l == lport)
+            .map(|(_, k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let shared = self
+            .lport_options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .filter(|(k, _)| !own.iter().any(|(o, _)| o == k));
+        let mut req = shared.chain(own.iter().copied()).fold(
             PortRequest::new(lport, "br-int")
                 .with_option("vif-plug-type", type_name)
                 .with_option("requested-chassis", "check-chassis")
@@ -105,7 +155,17 @@ impl SamplePorts {
             |req, (k, v)| req.with_option(k, v),
         );
         req.bridge.dpdk_initialized = self.dpdk_initialized;
-        req.lport_macs = self.lport_macs.clone();
+        let macs: Vec<String> = self
+            .macs_of
+            .iter()
+            .filter(|(l, _)| l == lport)
+            .map(|(_, m)| m.clone())
+            .collect();
+        req.lport_macs = if macs.is_empty() {
+            self.lport_macs.clone()
+        } else {
+            macs
+        };
         req
     }
 
@@ -243,6 +303,42 @@ mod tests {
         assert_eq!(r.bridge.datapath_type, "netdev");
         assert!(r.bridge.dpdk_initialized);
         assert_eq!(r.iface, None);
+    }
+
+    #[test]
+    fn a_port_of_its_own_gets_its_options_and_macs_and_others_the_shared_ones() {
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let s = SamplePorts {
+            lports: vec!["vm1".into(), "vm2".into()],
+            lport_options: vec![kv("vf", "0"), kv("pf", "p0")],
+            lport_macs: vec!["0a:00:00:00:00:99".into()],
+            options_of: vec![("vm1".into(), "vf".into(), "1".into())],
+            macs_of: vec![("vm1".into(), "0a:00:00:00:00:01".into())],
+            ..SamplePorts::default()
+        };
+        assert_eq!(s.validate(), Ok(()));
+        let vm1 = s.request("t", "vm1");
+        assert_eq!(&vm1.lport_options[2..], [kv("pf", "p0"), kv("vf", "1")]);
+        assert_eq!(vm1.lport_macs, ["0a:00:00:00:00:01"]);
+        let vm2 = s.request("t", "vm2");
+        assert_eq!(&vm2.lport_options[2..], [kv("vf", "0"), kv("pf", "p0")]);
+        assert_eq!(vm2.lport_macs, ["0a:00:00:00:00:99"]);
+
+        let stranger = SamplePorts {
+            options_of: vec![("vm9".into(), "vf".into(), "1".into())],
+            ..s.clone()
+        };
+        assert!(stranger.validate().unwrap_err().starts_with(
+            "--lport-option-of: \"vm9\" is not a sample port (the sample ports are vm1, vm2"
+        ));
+        let twice = SamplePorts {
+            options_of: vec![
+                ("vm1".into(), "vf".into(), "1".into()),
+                ("vm1".into(), "vf".into(), "2".into()),
+            ],
+            ..s
+        };
+        assert!(twice.validate().is_err());
     }
 
     /// (iface_type given, iface_options given, CREATE answered) -> the
