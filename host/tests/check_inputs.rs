@@ -7,14 +7,20 @@ use std::path::Path;
 use std::process::{Command, Output};
 use testkit::{c_test_provider, cargo_cdylib, private_dir};
 
-fn check(files: &[&Path], args: &[&str]) -> (Option<i32>, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
+/// Runs `vif-plug-host check FILES ARGS` with RUST_LOG=`rust_log`.
+fn run(files: &[&Path], args: &[&str], rust_log: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
         .arg("check")
         .args(files)
         .args(args)
-        .env("RUST_LOG", "off")
+        .env("RUST_LOG", rust_log)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Its exit code and report, the log off.
+fn check(files: &[&Path], args: &[&str]) -> (Option<i32>, String) {
+    let out = run(files, args, "off");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -224,13 +230,11 @@ fn bytes_that_are_not_utf8_are_escaped() {
     let dir = private_dir();
     let bad_type = c_test_provider(dir.path(), &["BAD_TYPE_BYTES"], "libbytes.so");
     let says_bytes = c_test_provider(dir.path(), &[], "libsays.so");
-    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-        .arg("check")
-        .args([&bad_type, &says_bytes])
-        .args(["--provider-config", "c-test:say-bytes=true"])
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
+    let out = run(
+        &[&bad_type, &says_bytes],
+        &["--provider-config", "c-test:say-bytes=true"],
+        "error",
+    );
     for stream in [&out.stdout, &out.stderr] {
         assert!(std::str::from_utf8(stream).is_ok(), "{stream:?}");
     }
@@ -313,12 +317,7 @@ fn sample_port_values_are_checked_before_anything_loads() {
             "expected KEY=VALUE with a non-empty KEY",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-            .arg("check")
-            .arg(&so)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = run(&[&so], args, "off");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?}: nothing checked");
         assert!(
@@ -522,12 +521,7 @@ fn each_sample_port_may_have_its_own_options_and_macs() {
         ],
     );
     // A port that is not a sample port is a usage error.
-    let out = Command::new(env!("CARGO_BIN_EXE_vif-plug-host"))
-        .arg("check")
-        .arg(&so)
-        .args(["--lport-option-of", "vm9", "k=v"])
-        .output()
-        .unwrap();
+    let out = run(&[&so], &["--lport-option-of", "vm9", "k=v"], "off");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(
         "--lport-option-of: \"vm9\" is not a sample port (the sample ports are lsp1, a-logical-port-name-longer-than-ifnamsiz; add it with --lport)"

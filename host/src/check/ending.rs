@@ -7,6 +7,8 @@ use super::report::{take_provider_errors, violation, Reporter};
 use super::{limits, CheckOptions};
 use crate::worker::process::WorkerProcess;
 use crate::worker::protocol::ToWorker;
+use crate::worker::serve::threads_after_grace;
+pub(super) use crate::worker::serve::threads_of;
 use std::io;
 use std::time::Duration;
 
@@ -23,13 +25,9 @@ pub(super) fn end_worker(
     // is told to end. Threads it started get 200 ms to end, as the
     // worker gives them before it unloads the library.
     let pid = worker.pid();
-    let until = std::time::Instant::now() + Duration::from_millis(200);
-    let mut now = threads_of(pid);
-    while now > threads_at_start && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
-        now = threads_of(pid);
-    }
-    if let (Some(before), Some(now)) = (threads_at_start, now) {
+    if let Some((before, now)) =
+        threads_at_start.and_then(|b| Some((b, threads_after_grace(pid, b)?)))
+    {
         if now > before {
             r.warn(&format!(
                 "{} thread(s) started by the library still ran 200 ms after every class was destroyed, and the library is unloaded next: stop and join them in destroy (one still in the library's code crashes the worker; helper threads of the C library, such as timer_create's, are harmless)",
@@ -78,13 +76,6 @@ pub(super) fn tool_hint(pid: u32) -> String {
     format!(
         " (under valgrind --error-exitcode or AddressSanitizer, which exits 1 on an error, see their report for pid {pid}: valgrind.{pid}.log, asan.{pid} with the recipes of docs/writing-a-provider.md)"
     )
-}
-
-/// The number of threads of process `pid` (Linux: /proc/PID/task).
-pub(super) fn threads_of(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()
-        .map(Iterator::count)
 }
 
 /// "status 23" or "signal 11 (SIGSEGV)".

@@ -97,7 +97,7 @@ pub fn serve<R: Read>(
         .map(|c| c.type_name().to_owned())
         .collect();
     let mut state = Worker {
-        threads_at_start: threads(),
+        threads_at_start: threads_of(std::process::id()),
         types,
         classes: lib
             .classes
@@ -332,7 +332,6 @@ impl Worker<'_> {
         })
     }
 
-    /// Releases what is held, then `destroy` (once per class).
     /// Every class was destroyed and the library is about to be
     /// unloaded: a thread it started that still runs its code would crash
     /// the worker then. One told to stop in `destroy` but not joined gets
@@ -342,12 +341,7 @@ impl Worker<'_> {
         let (Some(before), Some(first)) = (self.threads_at_start, self.types.first()) else {
             return;
         };
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
-        let mut now = threads().unwrap_or(before);
-        while now > before && std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            now = threads().unwrap_or(before);
-        }
+        let now = threads_after_grace(std::process::id(), before).unwrap_or(before);
         if now > before {
             log::warn!(
                 target: &crate::provider::log_target(first),
@@ -357,6 +351,7 @@ impl Worker<'_> {
         }
     }
 
+    /// Releases what is held, then `destroy` (once per class).
     fn shut_down(&mut self) {
         self.creates.clear();
         self.removes.clear();
@@ -377,9 +372,26 @@ impl Worker<'_> {
     }
 }
 
-/// The number of threads of this process (Linux: /proc/self/task).
-fn threads() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task")
+/// How long threads a library started get to end once its classes are
+/// destroyed, before it is unloaded.
+pub(crate) const THREAD_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The threads of `pid` once they are back to `before`, or after
+/// [`THREAD_GRACE`]; `None` if they cannot be counted.
+pub(crate) fn threads_after_grace(pid: u32, before: usize) -> Option<usize> {
+    let until = std::time::Instant::now() + THREAD_GRACE;
+    let mut now = threads_of(pid)?;
+    while now > before && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        now = threads_of(pid)?;
+    }
+    Some(now)
+}
+
+/// The number of threads of process `pid` (Linux: /proc/PID/task); the
+/// worker counts its own, `check` its worker's.
+pub(crate) fn threads_of(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()
         .map(Iterator::count)
 }
