@@ -93,11 +93,11 @@ impl Driver<'_> {
         }
         match result {
             Ok(Reply { msg, .. }) => {
-                r.caught_panics(what)?;
+                r.report_violations(what)?;
                 Ok(Ok(msg))
             }
             Err(f) => {
-                r.caught_panics(what)?;
+                r.report_violations(what)?;
                 let mut d = describe_failure(&f);
                 if let WorkerFailure::Died(Some(status)) = &f.what {
                     // Its last words first (the C library's "double free

@@ -109,19 +109,15 @@ impl Reporter<'_> {
     }
 
     /// A FAIL for each tagged line heard since the last step (see
-    /// [`violation`]); returns the other error lines, by provider type.
-    pub fn caught_panics(&mut self, what: &str) -> io::Result<Vec<(String, String)>> {
-        let mut others = Vec::new();
+    /// [`violation`]); the other lines were logged already and are dropped.
+    pub fn report_violations(&mut self, what: &str) -> io::Result<()> {
         for (provider, line) in take_provider_errors() {
-            match violation(&line) {
-                Some(v) => {
-                    self.step_failed = true;
-                    self.fail(2, &format!("{what}: provider {provider:?} {v}"))?
-                }
-                None => others.push((provider, line)),
+            if let Some(v) = violation(&line) {
+                self.step_failed = true;
+                self.fail(2, &format!("{what}: provider {provider:?} {v}"))?;
             }
         }
-        Ok(others)
+        Ok(())
     }
 }
 
