@@ -202,7 +202,7 @@ fn a_deleted_port_is_unplugged() {
     env.sb.nbctl(&["lsp-del", "lsp1"]).unwrap();
     env.wait("lsp1 unplugged", || !env.iface_exists("lsp1"));
     assert!(env.iface_exists("lsp2"));
-    assert!(env.agent.log().contains("unplugged logical port lsp1"));
+    env.wait_logged("unplugged logical port lsp1");
 }
 
 #[test]
@@ -862,6 +862,7 @@ fn a_stale_interface_left_while_the_agent_was_down_is_removed_at_start() {
     env.wait("ghost removed once both views are complete", || {
         !env.iface_exists("ghost")
     });
+    env.wait_logged("unplugged logical port ghost");
     let log = env.agent.log();
     let complete = log
         .find("southbound: the view is complete and current")

@@ -194,10 +194,9 @@ fn live_migration_keeps_the_port_until_it_is_requested_elsewhere_only() {
         ])
         .unwrap();
     env.wait("vm1 unplugged", || !env.iface_exists("vm1"));
-    assert!(env
-        .agent
-        .log()
-        .contains("unplugged logical port vm1: removed interface vm1, because it is requested on another chassis"));
+    env.wait_logged(
+        "unplugged logical port vm1: removed interface vm1, because it is requested on another chassis",
+    );
 }
 
 #[test]
@@ -305,15 +304,8 @@ fn a_changed_integration_bridge_moves_the_plugged_ports() {
             .iter()
             .all(|p| env.sb.vsctl(&["port-to-br", p]).ok().as_deref() == Some("br-new"))
     });
-    let log = env.agent.log();
-    assert!(
-        log.contains("integration bridge changed to br-new"),
-        "{log}"
-    );
-    assert!(
-        log.contains("replaced interface lsp1 of logical port lsp1 by lsp1 (type internal) on br-new, provider dummy, because it stands on br-int, which is no longer the integration bridge"),
-        "{log}"
-    );
+    env.wait_logged("integration bridge changed to br-new");
+    env.wait_logged("replaced interface lsp1 of logical port lsp1 by lsp1 (type internal) on br-new, provider dummy, because it stands on br-int, which is no longer the integration bridge");
     assert_eq!(
         env.iface("lsp1", "external_ids:iface-id").as_deref(),
         Some("lsp1")
@@ -372,9 +364,9 @@ fn withdrawing_vif_plug_type_unplugs_the_port() {
         .nbctl(&["lsp-set-options", "lsp1", "requested-chassis=chassis-1"])
         .unwrap();
     env.wait("lsp1 unplugged", || !env.iface_exists("lsp1"));
-    assert!(env.agent.log().contains(
-        "unplugged logical port lsp1: removed interface lsp1, because the CMS removed vif-plug-type from it"
-    ));
+    env.wait_logged(
+        "unplugged logical port lsp1: removed interface lsp1, because the CMS removed vif-plug-type from it",
+    );
 }
 
 #[test]
@@ -497,18 +489,18 @@ fn a_representor_answer_that_changes_replaces_the_interface() {
         env.iface(&rep1, "external_ids:iface-id").as_deref(),
         Some("vm1")
     );
-    assert!(env.agent.log().contains(&format!(
+    env.wait_logged(&format!(
         "replaced interface {rep0} of logical port vm1 by {rep1}"
-    )));
+    ));
 
     // udev renames the representor after it was plugged.
     v1.rename(&renamed);
     env.wait("the renamed representor plugged instead", || {
         env.iface_exists(&renamed) && !env.iface_exists(&rep1)
     });
-    assert!(env.agent.log().contains(&format!(
+    env.wait_logged(&format!(
         "because the provider now names interface \"{renamed}\" instead of \"{rep1}\""
-    )));
+    ));
     env.wait("an OpenFlow port for the renamed representor", || {
         env.iface(&renamed, "ofport")
             .is_some_and(|p| p.parse::<i64>().is_ok_and(|p| p > 0))
@@ -573,15 +565,9 @@ fn two_ports_that_swap_names_are_replaced_in_one_transaction() {
         iface_id(&env, "n2").as_deref() == Some("ma")
             && iface_id(&env, "n1").as_deref() == Some("mb")
     });
+    env.wait_logged("replaced interface n1 of logical port ma by n2");
+    env.wait_logged("replaced interface n2 of logical port mb by n1");
     let log = env.agent.log();
-    assert!(
-        log.contains("replaced interface n1 of logical port ma by n2"),
-        "{log}"
-    );
-    assert!(
-        log.contains("replaced interface n2 of logical port mb by n1"),
-        "{log}"
-    );
     assert!(!log.contains("is taken by"), "{log}");
 }
 

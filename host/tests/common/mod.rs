@@ -253,6 +253,15 @@ impl Env {
         }
     }
 
+    /// Waits until the agent's log holds `needle`. An interface shows in
+    /// OVSDB before the agent has read its transaction's reply and logged
+    /// it, so a log line is waited for, never read right after a change.
+    pub fn wait_logged(&self, needle: &str) {
+        self.wait(&format!("the agent to log {needle:?}"), || {
+            self.agent.log().contains(needle)
+        })
+    }
+
     /// The last lines of a daemon's log, so that a wait that times out on
     /// what OVN does (a port bound, `up` set) shows where OVN stood.
     fn daemon_tail(&self, daemon: Daemon) -> String {
