@@ -188,8 +188,14 @@ fn ovs_appctl_shows_ports_providers_and_errors_changes_log_levels_and_stops_the_
             .any(|l| l.starts_with("vif_plug_host::agent") && l.ends_with("WARN")),
         "{list}"
     );
+    let unplugs_before = unplugs(&env);
     env.sb.nbctl(&["lsp-del", "vm3"]).unwrap();
     env.wait("vm3 unplugged", || !env.iface_exists(&ghost));
+    // The interface goes before the agent reads its commit's reply; the
+    // unplug counter moves just after the (silenced) line would be written.
+    env.wait("the agent has read vm3's commit", || {
+        unplugs(&env) == unplugs_before + 1
+    });
     assert!(env.log_lines("unplugged logical port vm3").is_empty());
     env.agent
         .appctl(&["vlog/set", "vif_plug_host::agent:info"])
@@ -445,4 +451,14 @@ fn agent_without_databases(
         .arg("--provider-dir")
         .arg(providers);
     cmd
+}
+
+/// The agent's `unplug` counter, from `coverage/show`.
+fn unplugs(env: &Env) -> u64 {
+    let shown = env.agent.appctl(&["coverage/show"]).unwrap();
+    shown
+        .lines()
+        .find_map(|l| l.strip_prefix("unplug ")?.split("total: ").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no unplug counter in {shown}"))
 }
