@@ -22,6 +22,8 @@
  *   abort-in-init-if=PATH   calls abort() in init when PATH exists (a
  *                           provider that starts once, then never again)
  *   hang-in-run=true        sleeps 30 s in run
+ *   crash-in-maintained=true  writes through NULL in
+ *                           get_maintained_iface_options
  *
  * It logs "faulty provider ready (pid N)" through the host at init, so a
  * test can see C host logging pass through a worker.
@@ -117,6 +119,16 @@ faulty_run(const struct vif_plug_class *cls)
         sleep(30);
     }
     return false;
+}
+
+static const char *const *
+faulty_maintained(void)
+{
+    static const char *const none[] = { NULL };
+    if (flag("crash-in-maintained")) {
+        crash();
+    }
+    return none;
 }
 
 /* What a CREATE's ctx_out holds: the name, allocated, freed at destroy. */
@@ -266,7 +278,7 @@ static const struct vif_plug_class faulty_class = {
     faulty_init,
     faulty_destroy,
     faulty_run,
-    NULL,
+    faulty_maintained,
     faulty_prepare,
     faulty_finish,
     faulty_ctx_destroy,

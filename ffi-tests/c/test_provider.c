@@ -277,7 +277,11 @@ c_test_run(const struct vif_plug_class *cls)
 }
 
 #ifdef BAD_MAINTAINED_KEY
-static const char *const maintained[] = { "c-test-lport", "c-test-datapath", "forged\nPASS", NULL };
+static const char *const maintained[] = {
+    "c-test-lport", "c-test-datapath", "forged\nPASS", "tab\there",
+    /* U+202E RIGHT-TO-LEFT OVERRIDE, then "SSAP": shown raw, reads PASS. */
+    "\xe2\x80\xaeSSAP", NULL
+};
 #else
 static const char *const maintained[] = { "c-test-lport", "c-test-datapath", NULL };
 #endif

@@ -23,6 +23,35 @@ pub fn escape_bytes(bytes: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `c` is a Unicode bidirectional formatting character (UAX #9:
+/// ALM, LRM, RLM, the embeddings and overrides U+202A..U+202E, the isolates
+/// U+2066..U+2069). Shown raw, one reorders what a terminal displays after
+/// it, so a provider could make a FAIL read as a PASS; these are escaped
+/// wherever a line is escaped.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every bidirectional formatting character written as
+/// `\u{NNNN}`; everything else as it is (a report line may hold several
+/// lines on purpose).
+pub fn escape_bidi(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_bidi_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if is_bidi_control(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// A path as [`escape_bytes`] shows it, with control characters escaped
 /// too (a file name may hold a newline).
 pub fn path(p: &Path) -> Cow<'_, str> {
@@ -50,6 +79,23 @@ mod tests {
             assert_eq!(escape_bytes(bytes), shown, "{bytes:?}");
         }
         assert!(matches!(escape_bytes(b"ok"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn bidirectional_formatting_characters_are_escaped() {
+        let cases = [
+            ("plain", "plain"),
+            ("caf\u{e9}", "caf\u{e9}"),
+            ("PASS\u{202e}LIAF", "PASS\\u{202e}LIAF"),
+            ("\u{2066}a\u{2069}", "\\u{2066}a\\u{2069}"),
+            ("\u{200f}\u{61c}", "\\u{200f}\\u{61c}"),
+            ("two\nlines\tkept", "two\nlines\tkept"),
+            // Zero-width joiner: not a direction control, kept.
+            ("a\u{200d}b", "a\u{200d}b"),
+        ];
+        for (text, shown) in cases {
+            assert_eq!(escape_bidi(text), shown, "{text:?}");
+        }
     }
 
     #[test]

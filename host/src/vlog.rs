@@ -265,9 +265,10 @@ impl Log for Vlog {
         }
         // Names in log lines come from the CMS (logical ports) and from
         // providers: a line break or other control character in one must
-        // not forge a line of the journal.
+        // not forge a line of the journal, nor a bidirectional formatting
+        // character reorder what a terminal shows of it.
         let text = record.args().to_string();
-        if text.chars().any(|c| c.is_control() && c != '\t') {
+        if text.chars().any(crate::provider::escaped_in_a_line) {
             let shown = crate::provider::one_line(&text);
             self.out.log(
                 &Record::builder()

@@ -329,6 +329,19 @@ fn a_crash_or_a_hang_is_a_fail_naming_the_step_and_the_next_file_is_checked() {
         report.contains("FAIL  class \"faulty\": init crashed (SIGABRT)"),
         "{report}"
     );
+
+    // The callback right after init is named as itself, not as init.
+    let out = check_with(
+        &[&so],
+        &["--provider-config", "faulty:crash-in-maintained=true"],
+        "warn",
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  class \"faulty\": get_maintained_iface_options crashed (SIGSEGV)"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -254,6 +254,26 @@ fn bytes_that_are_not_utf8_are_escaped() {
     assert!(!report.contains('\u{fffd}'), "{report}");
 }
 
+/// A bidirectional formatting character from a provider (here in the
+/// interface names it answers, which Linux allows) is escaped in the
+/// report and in the log, so that it cannot reorder what a terminal shows.
+#[test]
+fn bidirectional_controls_from_a_provider_are_escaped() {
+    let dir = private_dir();
+    let so = c_test_provider(dir.path(), &[], "libbidi.so");
+    let out = run(
+        &[&so],
+        &["--provider-config", "c-test:prefix=\u{202e}x-"],
+        "info",
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{report}\n{log}");
+    has(&report, &["\\u{202e}x-lsp1"]);
+    assert!(!report.contains('\u{202e}'), "{report}");
+    assert!(!log.contains('\u{202e}'), "{log}");
+}
+
 /// One interface name for two logical ports: the agent would plug only
 /// one of them. A FAIL says so, and how to check a provider keyed on an
 /// option every sample port gets alike. (Also what a provider that only
@@ -378,9 +398,17 @@ fn breaches_the_host_survives_are_fails_every_time() {
     assert_eq!(code, Some(1), "{report}");
     has(
         &report,
-        &["FAIL  init: provider \"c-test\" broke the contract: maintained interface option #2 \"forged\\nPASS\" holds a control character; ignored"],
+        &[
+            "FAIL  init: provider \"c-test\" broke the contract: maintained interface option #2 \"forged\\nPASS\" holds a control character; ignored",
+            "maintained interface option #3 \"tab\\there\" holds a control character; ignored",
+            "maintained interface option #4 \"\\u{202e}SSAP\" holds a bidirectional formatting character; ignored",
+        ],
     );
     assert!(!report.contains("\nPASS"), "{report}");
+    assert!(
+        !report.contains('\t') && !report.contains('\u{202e}'),
+        "{report}"
+    );
 }
 
 /// A process the provider forked does not outlive its worker.

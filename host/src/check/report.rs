@@ -85,8 +85,11 @@ impl Reporter<'_> {
     pub fn line(&mut self, indent: usize, tag: &str, text: &str) -> io::Result<()> {
         writeln!(
             self.out,
-            "{:indent$}{tag:<5} {text}",
+            "{:indent$}{tag:<5} {}",
             "",
+            // Names and messages come from the provider: a bidirectional
+            // control in one must not make a FAIL line read otherwise.
+            crate::text::escape_bidi(text),
             indent = indent * 2
         )
     }

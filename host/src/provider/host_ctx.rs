@@ -176,8 +176,9 @@ fn note_said(level: log::Level, text: &str) {
 /// cut, saying how much was left out.
 pub const MAX_LOG_TEXT: usize = 8 << 10;
 
-/// A provider's message as one log line: line breaks and other control
-/// characters are escaped (`\n`, `\u{1b}`), so that a provider cannot
+/// A provider's message as one log line: line breaks, other control
+/// characters and bidirectional formatting characters are escaped (`\n`,
+/// `\u{1b}`, `\u{202e}`), so that a provider cannot
 /// forge lines that look like the agent's own, and a message longer than
 /// [`MAX_LOG_TEXT`] is cut.
 pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
@@ -194,17 +195,25 @@ pub fn one_line_within(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
         let shown = one_line_within(&text[..cut], max);
         return format!("{shown}... ({} more bytes not logged)", text.len() - cut).into();
     }
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
+    if !text.chars().any(escaped_in_a_line) {
         return text.into();
     }
     text.chars()
-        .map(|c| match c {
-            '\t' => "\t".to_owned(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
+        .map(|c| {
+            if escaped_in_a_line(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
         })
         .collect::<String>()
         .into()
+}
+
+/// Whether [`one_line`] escapes `c`: a control character other than a tab,
+/// or a bidirectional formatting character.
+pub fn escaped_in_a_line(c: char) -> bool {
+    (c.is_control() && c != '\t') || crate::text::is_bidi_control(c)
 }
 
 /// `vif_plug_host.log`: called by providers, from C.

@@ -16,7 +16,7 @@ pub use ctx_out::{
     check_iface_type, check_ifname, check_option_sizes, Options, PortOutput, MAX_IFNAME_LEN,
 };
 pub(crate) use host_ctx::HostContext;
-pub use host_ctx::{log_target, one_line, one_line_within, MAX_LOG_TEXT};
+pub use host_ctx::{escaped_in_a_line, log_target, one_line, one_line_within, MAX_LOG_TEXT};
 
 use ctx_in::RawCtxIn;
 use std::ffi::CStr;
@@ -274,17 +274,48 @@ pub struct Provider {
     _host: HostContext,
 }
 
+/// A class whose `init` succeeded, before its maintained options are read.
+/// Two steps, so that a worker can say which of the two callbacks a crash
+/// happened in; [`Initialised::read_maintained_options`] makes the
+/// [`Provider`].
+pub struct Initialised {
+    handle: Rc<ClassHandle>,
+    host: HostContext,
+}
+
+impl Initialised {
+    /// Calls `get_maintained_iface_options` (as the ABI allows only after a
+    /// successful `init`), keeping the keys an answer could set and logging
+    /// each other entry as a contract breach.
+    pub fn read_maintained_options(self) -> Provider {
+        let maintained = read_maintained(&self.handle);
+        Provider {
+            handle: self.handle,
+            maintained,
+            _host: self.host,
+        }
+    }
+}
+
 impl Provider {
-    /// Calls `init` with a fresh host context; on success reads the
-    /// maintained options. `Err` carries init's errno.
+    /// Calls `init` and then `get_maintained_iface_options`, as
+    /// [`Provider::init_only`] then [`Initialised::read_maintained_options`].
     pub(crate) fn init(
         class: ProviderClass,
         config: &[(String, String)],
     ) -> Result<Self, InitFailure> {
+        Ok(Self::init_only(class, config)?.read_maintained_options())
+    }
+
+    /// Calls `init` with a fresh host context. `Err` carries init's errno.
+    pub(crate) fn init_only(
+        class: ProviderClass,
+        config: &[(String, String)],
+    ) -> Result<Initialised, InitFailure> {
         let handle = class.handle;
         let host = HostContext::new(&handle.type_name, config).map_err(InitFailure::BadConfig)?;
         if let Some(init) = handle.raw.init {
-            // SAFETY: the context lives in `host`, which this Provider keeps
+            // SAFETY: the context lives in `host`, which the Provider keeps
             // until after `destroy`; on failure the provider promised not to
             // keep it.
             let rc: c_int = unsafe { init(host.as_raw()) };
@@ -292,12 +323,7 @@ impl Provider {
                 return Err(InitFailure::Errno(rc));
             }
         }
-        let maintained = read_maintained(&handle);
-        Ok(Provider {
-            handle,
-            maintained,
-            _host: host,
-        })
+        Ok(Initialised { handle, host })
     }
 
     /// The class's type.
@@ -484,7 +510,8 @@ fn read_maintained(handle: &ClassHandle) -> Vec<String> {
             Err(why) => log::error!(
                 target: &log_target(&handle.type_name),
                 "{CONTRACT_TAG}maintained interface option #{i} \"{}\" {why}; ignored",
-                one_line(&crate::text::escape_bytes(bytes))
+                // A tab, kept in a log line, is escaped in a key.
+                one_line(&crate::text::escape_bytes(bytes)).replace('\t', "\\t")
             ),
         }
     }
@@ -509,6 +536,8 @@ fn maintained_key(bytes: &[u8]) -> Result<&str, String> {
         ))
     } else if k.chars().any(char::is_control) {
         Err("holds a control character".into())
+    } else if k.chars().any(crate::text::is_bidi_control) {
+        Err("holds a bidirectional formatting character".into())
     } else {
         Ok(k)
     }

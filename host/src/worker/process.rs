@@ -296,7 +296,8 @@ impl WorkerProcess {
     /// be marked once, so a worker cannot buy time by marking more.
     fn expected_marks(&self, msg: &ToWorker) -> usize {
         match msg {
-            ToWorker::Init { classes } => classes.len(),
+            // init, then get_maintained_iface_options if it succeeded.
+            ToWorker::Init { classes } => 2 * classes.len(),
             ToWorker::Run | ToWorker::Destroy => self.targets.len().max(1),
             ToWorker::Prepare(calls) => calls.len(),
             ToWorker::Settle { committed, dropped } => 2 * committed.len() + dropped.len(),

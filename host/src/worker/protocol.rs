@@ -104,8 +104,11 @@ pub struct Iface {
 pub enum Callback {
     /// Loading the library (its constructors, the ABI check).
     Load,
-    /// `init` (and `get_maintained_iface_options`, read right after it).
+    /// `init`.
     Init,
+    /// `get_maintained_iface_options`, called right after a successful
+    /// `init`.
+    MaintainedOptions,
     /// `run`.
     Run,
     /// `port_prepare`.
@@ -125,6 +128,7 @@ impl std::fmt::Display for Callback {
         f.write_str(match self {
             Callback::Load => "loading the library",
             Callback::Init => "init",
+            Callback::MaintainedOptions => "get_maintained_iface_options",
             Callback::Run => "run",
             Callback::PortPrepare => "port_prepare",
             Callback::PortFinish => "port_finish",

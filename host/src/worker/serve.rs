@@ -263,8 +263,11 @@ impl Worker<'_> {
             }));
         };
         self.entering(type_name, Callback::Init, None)?;
-        Ok(match Provider::init(class, config) {
-            Ok(p) => {
+        Ok(match Provider::init_only(class, config) {
+            Ok(initialised) => {
+                // Its own step: a crash here is not init's.
+                self.entering(type_name, Callback::MaintainedOptions, None)?;
+                let p = initialised.read_maintained_options();
                 let maintained = p.maintained_options().to_vec();
                 self.providers.insert(type_name.to_owned(), p);
                 Ok(maintained)
