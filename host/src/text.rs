@@ -36,20 +36,25 @@ pub fn is_bidi_control(c: char) -> bool {
 /// `\u{NNNN}`; everything else as it is (a report line may hold several
 /// lines on purpose).
 pub fn escape_bidi(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_bidi_control) {
+    escape_chars(text, is_bidi_control)
+}
+
+/// `text` with each character for which `escaped` holds written as Rust
+/// writes it in a literal (`\n`, `\u{1b}`, `\u{202e}`); borrowed when
+/// there is none.
+pub fn escape_chars(text: &str, escaped: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(&escaped) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if is_bidi_control(c) {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A path as [`escape_bytes`] shows it, with control characters escaped

@@ -195,19 +195,7 @@ pub fn one_line_within(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
         let shown = one_line_within(&text[..cut], max);
         return format!("{shown}... ({} more bytes not logged)", text.len() - cut).into();
     }
-    if !text.chars().any(escaped_in_a_line) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if escaped_in_a_line(c) {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
+    crate::text::escape_chars(text, escaped_in_a_line)
 }
 
 /// Whether [`one_line`] escapes `c`: a control character other than a tab,
