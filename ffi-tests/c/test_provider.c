@@ -414,6 +414,9 @@ static const struct vif_plug_class c_test_class = {
     "",
 #elif defined(BAD_TYPE_BYTES)
     "c-test\xff",
+#elif defined(BAD_TYPE_BIDI)
+    /* U+202E RIGHT-TO-LEFT OVERRIDE, then a tab. */
+    "c-test\xe2\x80\xae\t",
 #else
     "c-test",
 #endif

@@ -169,7 +169,19 @@ fn run(args: RunArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     vif_plug_host::memory::limit_arenas();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap repeats a bad value as it was given; a bidirectional
+            // control in it would reorder the rest of the line.
+            let plain = e.render().to_string();
+            if plain.chars().any(vif_plug_host::text::is_bidi_control) {
+                eprint!("{}", vif_plug_host::text::escape_bidi(&plain));
+                return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            }
+            e.exit()
+        }
+    };
     let logger =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
             .format_timestamp_millis()

@@ -39,6 +39,13 @@ pub fn escape_bidi(text: &str) -> Cow<'_, str> {
     escape_chars(text, is_bidi_control)
 }
 
+/// A name (a type, an option key) as shown in a message: as [`escape_bidi`],
+/// and every control character escaped too, a tab included (which a log
+/// line keeps).
+pub fn escape_name(text: &str) -> Cow<'_, str> {
+    escape_chars(text, |c| c.is_control() || is_bidi_control(c))
+}
+
 /// `text` with each character for which `escaped` holds written as Rust
 /// writes it in a literal (`\n`, `\u{1b}`, `\u{202e}`); borrowed when
 /// there is none.

@@ -342,6 +342,10 @@ fn a_crash_or_a_hang_is_a_fail_naming_the_step_and_the_next_file_is_checked() {
         report.contains("FAIL  class \"faulty\": get_maintained_iface_options crashed (SIGSEGV)"),
         "{report}"
     );
+    assert!(
+        report.contains("note  the worker is gone before it answered init: what init returned for the other classes of this file is unknown"),
+        "{report}"
+    );
 }
 
 #[test]

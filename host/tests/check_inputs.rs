@@ -272,6 +272,29 @@ fn bidirectional_controls_from_a_provider_are_escaped() {
     has(&report, &["\\u{202e}x-lsp1"]);
     assert!(!report.contains('\u{202e}'), "{report}");
     assert!(!log.contains('\u{202e}'), "{log}");
+
+    // In a class's type, where it would also stand in every log line's
+    // target, one is refused (as are tabs, shown escaped).
+    let so = c_test_provider(dir.path(), &["BAD_TYPE_BIDI"], "libbiditype.so");
+    let out = run(&[&so], &[], "info");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    has(
+        &report,
+        &["its type \"c-test\\u{202e}\\t\" is not a printable UTF-8 word"],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !report.contains('\u{202e}') && !log.contains('\u{202e}'),
+        "{report}\n{log}"
+    );
+
+    // A usage error repeats the bad value: escaped too.
+    let out = run(&[&so], &["--provider-config", "ev\u{202e}il"], "off");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ev\\u{202e}il"), "{err}");
+    assert!(!err.contains('\u{202e}'), "{err}");
 }
 
 /// One interface name for two logical ports: the agent would plug only
@@ -399,7 +422,7 @@ fn breaches_the_host_survives_are_fails_every_time() {
     has(
         &report,
         &[
-            "FAIL  init: provider \"c-test\" broke the contract: maintained interface option #2 \"forged\\nPASS\" holds a control character; ignored",
+            "FAIL  get_maintained_iface_options: provider \"c-test\" broke the contract: maintained interface option #2 \"forged\\nPASS\" holds a control character; ignored",
             "maintained interface option #3 \"tab\\there\" holds a control character; ignored",
             "maintained interface option #4 \"\\u{202e}SSAP\" holds a bidirectional formatting character; ignored",
         ],

@@ -208,7 +208,17 @@ fn check_file(
                 1,
                 &format!("{who}{}", crate::dispatch::library::describe_failure(&f)),
             )?;
-            return r.note("the worker is gone: the rest of this file is not checked");
+            // The worker answers for all classes at once: what the others
+            // said is all there is of them.
+            for (t, line) in take_provider_errors() {
+                match report::violation(&line) {
+                    Some(v) => r.fail(1, &format!("init: provider {t:?} {v}"))?,
+                    None => r.note(&format!("provider {t:?} said: {line}"))?,
+                }
+            }
+            return r.note(
+                "the worker is gone before it answered init: what init returned for the other classes of this file is unknown, and the rest of this file is not checked",
+            );
         }
     };
     // What each class said while it initialised: a panic the SDK caught
@@ -223,7 +233,14 @@ fn check_file(
                 // contract: bad maintained options, a panic the SDK caught
                 // in a thread of its own.
                 for v in mine().filter_map(|l| report::violation(l)) {
-                    r.fail(1, &format!("init: provider {t:?} {v}"))?;
+                    // The host's lines on the maintained options (see
+                    // provider::read_maintained) name that list.
+                    let step = if v.contains("maintained interface option") {
+                        "get_maintained_iface_options"
+                    } else {
+                        "init"
+                    };
+                    r.fail(1, &format!("{step}: provider {t:?} {v}"))?;
                 }
                 ready.push((t, maintained))
             }

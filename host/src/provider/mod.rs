@@ -119,10 +119,18 @@ impl ClassHandle {
         let type_c = unsafe { CStr::from_ptr(raw.type_) };
         let type_name = match type_c.to_str() {
             Ok("") => return Err(ClassError::EmptyType),
-            Ok(t) if t.chars().all(|c| !c.is_whitespace() && !c.is_control()) => t.to_owned(),
+            Ok(t)
+                if t.chars().all(|c| {
+                    !c.is_whitespace() && !c.is_control() && !crate::text::is_bidi_control(c)
+                }) =>
+            {
+                t.to_owned()
+            }
             _ => {
                 let shown = crate::text::escape_bytes(type_c.to_bytes());
-                return Err(ClassError::BadType(one_line(&shown).into_owned()));
+                return Err(ClassError::BadType(
+                    crate::text::escape_name(&one_line(&shown)).into_owned(),
+                ));
             }
         };
         let missing = |callback| ClassError::MissingCallback {
@@ -510,8 +518,7 @@ fn read_maintained(handle: &ClassHandle) -> Vec<String> {
             Err(why) => log::error!(
                 target: &log_target(&handle.type_name),
                 "{CONTRACT_TAG}maintained interface option #{i} \"{}\" {why}; ignored",
-                // A tab, kept in a log line, is escaped in a key.
-                one_line(&crate::text::escape_bytes(bytes)).replace('\t', "\\t")
+                crate::text::escape_name(&one_line(&crate::text::escape_bytes(bytes)))
             ),
         }
     }
