@@ -734,6 +734,10 @@ fn a_plug_decides_only_the_ports_it_touches() {
     let names: Vec<String> = (0..20).map(|i| format!("q{i}")).collect();
     env.add_plugged_lsps(&names, &[]);
     env.wait("20 plugged", || env.plugged().len() == 20);
+    // Claimed and up: ovn-controller and ovn-northd have written what they
+    // write for those 20 (each such update touches them all), so that a
+    // slow machine does not count those decisions against the next plug.
+    env.wait("20 up", || names.iter().all(|n| env.up(n)));
     // Until the lookups of those 20 are answered and all is quiet.
     std::thread::sleep(Duration::from_secs(1));
     let from = env.agent.log().len();
