@@ -190,6 +190,46 @@ impl Driver<'_> {
         }))
     }
 
+    /// The REMOVE step for `existing`'s logical port: committed (`finish`)
+    /// or, as in a transaction that did not commit, dropped.
+    fn remove(
+        &mut self,
+        t: &str,
+        existing: &PortRequest,
+        committed: bool,
+        r: &mut Reporter<'_>,
+    ) -> io::Result<Result<(), Gone>> {
+        let lport = &existing.lport_name;
+        let step = if committed {
+            format!("REMOVE {lport}")
+        } else {
+            format!("REMOVE {lport} (not committed)")
+        };
+        match self.prepare(t, Op::Remove, existing, &step, r)? {
+            Ok(Prepared::Remove(id)) => {
+                let (finish, drop) = if committed {
+                    (vec![id], vec![])
+                } else {
+                    (vec![], vec![id])
+                };
+                if self.settle(finish, drop, &step, r)?.is_err() {
+                    return Ok(Err(()));
+                }
+                let then = if committed { "finish" } else { "no finish" };
+                r.ok(&format!("{step}: prepare (ctx_out NULL) -> true, {then}"))?;
+            }
+            Ok(Prepared::Declined) => {
+                r.summary.declined += 1;
+                r.note(&format!(
+                    "{step}: declined (prepare returned false: keep the port for now)"
+                ))?;
+            }
+            Ok(_) => {}
+            Err(()) => return Ok(Err(())),
+        }
+        Ok(Ok(()))
+    }
+
     fn settle(
         &mut self,
         committed: Vec<u64>,
@@ -360,41 +400,10 @@ impl Driver<'_> {
             Ok(_) => {}
             Err(()) => return Ok(Err(())),
         }
-        let step = format!("REMOVE {first} (not committed)");
-        match self.prepare(t, Op::Remove, &existing, &step, r)? {
-            Ok(Prepared::Remove(id)) => {
-                if self.settle(vec![], vec![id], &step, r)?.is_err() {
-                    return Ok(Err(()));
-                }
-                r.ok(&format!(
-                    "{step}: prepare (ctx_out NULL) -> true, no finish"
-                ))?;
-            }
-            Ok(Prepared::Declined) => {
-                r.summary.declined += 1;
-                r.note(&format!(
-                    "{step}: declined (prepare returned false: keep the port for now)"
-                ))?;
-            }
-            Ok(_) => {}
-            Err(()) => return Ok(Err(())),
-        }
-        let step = format!("REMOVE {first}");
-        match self.prepare(t, Op::Remove, &existing, &step, r)? {
-            Ok(Prepared::Remove(id)) => {
-                if self.settle(vec![id], vec![], &step, r)?.is_err() {
-                    return Ok(Err(()));
-                }
-                r.ok(&format!("{step}: prepare (ctx_out NULL) -> true, finish"))?;
-            }
-            Ok(Prepared::Declined) => {
-                r.summary.declined += 1;
-                r.note(&format!(
-                    "{step}: declined (prepare returned false: keep the port for now)"
-                ))?;
-            }
-            Ok(_) => {}
-            Err(()) => return Ok(Err(())),
+        if self.remove(t, &existing, false, r)?.is_err()
+            || self.remove(t, &existing, true, r)?.is_err()
+        {
+            return Ok(Err(()));
         }
         self.run_and_describe(t, r)
     }
