@@ -233,9 +233,7 @@ fn check_file(
                 // contract: bad maintained options, a panic the SDK caught
                 // in a thread of its own.
                 for v in mine().filter_map(|l| report::violation(l)) {
-                    // The host's lines on the maintained options (see
-                    // provider::read_maintained) name that list.
-                    let step = if v.contains("maintained interface option") {
+                    let step = if v.contains(crate::provider::MAINTAINED_OPTION) {
                         "get_maintained_iface_options"
                     } else {
                         "init"

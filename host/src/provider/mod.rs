@@ -517,14 +517,14 @@ fn read_maintained(handle: &ClassHandle) -> Vec<String> {
             Ok(k) => out.push(k.to_owned()),
             Err(why) => log::error!(
                 target: &log_target(&handle.type_name),
-                "{CONTRACT_TAG}maintained interface option #{i} \"{}\" {why}; ignored",
+                "{CONTRACT_TAG}{MAINTAINED_OPTION} #{i} \"{}\" {why}; ignored",
                 crate::text::escape_name(&one_line(&crate::text::escape_bytes(bytes)))
             ),
         }
     }
     log::error!(
         target: &log_target(&handle.type_name),
-        "{CONTRACT_TAG}the maintained interface options list has no NULL terminator within {MAX} entries"
+        "{CONTRACT_TAG}the {MAINTAINED_OPTION}s list has no NULL terminator within {MAX} entries"
     );
     out
 }
@@ -549,6 +549,11 @@ fn maintained_key(bytes: &[u8]) -> Result<&str, String> {
         Ok(k)
     }
 }
+
+/// The words every contract breach the host finds in the maintained options
+/// list carries, so that `check` can name `get_maintained_iface_options`
+/// rather than `init` for it.
+pub const MAINTAINED_OPTION: &str = "maintained interface option";
 
 /// How the host marks, in a provider's log, a breach of the contract that
 /// it survived by ignoring what the provider gave (a bad maintained option
