@@ -15,6 +15,26 @@ use std::io;
 /// The worker is gone: the file's remaining steps cannot run.
 pub(crate) type Gone = ();
 
+/// The two calls of a class's start, to which a contract breach heard then
+/// is attributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InitStep {
+    /// `init`.
+    Init,
+    /// `get_maintained_iface_options`.
+    MaintainedOptions,
+}
+
+impl InitStep {
+    /// The callback's name in the ABI.
+    pub fn callback(self) -> &'static str {
+        match self {
+            InitStep::Init => "init",
+            InitStep::MaintainedOptions => "get_maintained_iface_options",
+        }
+    }
+}
+
 /// Drives the classes of one worker.
 pub(crate) struct Driver<'a> {
     pub worker: &'a mut WorkerProcess,
@@ -311,17 +331,31 @@ impl Driver<'_> {
         &mut self,
         t: &str,
         maintained: &[String],
+        breaches: &[(InitStep, String)],
         r: &mut Reporter<'_>,
     ) -> io::Result<Result<(), Gone>> {
-        r.ok("init")?;
-        r.ok(&format!(
-            "maintained interface options: {}",
-            if maintained.is_empty() {
-                "(none)".to_owned()
-            } else {
-                maintained.join(", ")
+        let listed = if maintained.is_empty() {
+            "(none)".to_owned()
+        } else {
+            maintained.join(", ")
+        };
+        for step in [InitStep::Init, InitStep::MaintainedOptions] {
+            let mut clean = true;
+            for (_, v) in breaches.iter().filter(|(s, _)| *s == step) {
+                clean = false;
+                r.fail(2, &format!("{}: provider {t:?} {v}", step.callback()))?;
             }
-        ))?;
+            match (step, clean) {
+                (InitStep::Init, true) => r.ok("init")?,
+                (InitStep::Init, false) => {}
+                (InitStep::MaintainedOptions, true) => {
+                    r.ok(&format!("maintained interface options: {listed}"))?
+                }
+                (InitStep::MaintainedOptions, false) => {
+                    r.note(&format!("maintained interface options kept: {listed}"))?
+                }
+            }
+        }
         if self.run(t, r)?.is_err() {
             return Ok(Err(()));
         }

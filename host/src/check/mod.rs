@@ -216,9 +216,11 @@ fn check_file(
                     None => r.note(&format!("provider {t:?} said: {line}"))?,
                 }
             }
-            return r.note(
-                "the worker is gone before it answered init: what init returned for the other classes of this file is unknown, and the rest of this file is not checked",
-            );
+            return r.note(if types.len() > 1 {
+                "the worker is gone before it answered for this file's classes: what init returned for the others is unknown, and the rest of this file is not checked"
+            } else {
+                "the worker is gone: the rest of this file is not checked"
+            });
         }
     };
     // What each class said while it initialised: a panic the SDK caught
@@ -231,16 +233,19 @@ fn check_file(
             Ok(maintained) => {
                 // A class that initialised may still have broken the
                 // contract: bad maintained options, a panic the SDK caught
-                // in a thread of its own.
-                for v in mine().filter_map(|l| report::violation(l)) {
-                    let step = if v.contains(crate::provider::MAINTAINED_OPTION) {
-                        "get_maintained_iface_options"
-                    } else {
-                        "init"
-                    };
-                    r.fail(1, &format!("{step}: provider {t:?} {v}"))?;
-                }
-                ready.push((t, maintained))
+                // in a thread of its own. Reported in the class's block.
+                let breaches = mine()
+                    .filter_map(|l| report::violation(l))
+                    .map(|v| {
+                        let step = if v.contains(crate::provider::MAINTAINED_OPTION) {
+                            drive::InitStep::MaintainedOptions
+                        } else {
+                            drive::InitStep::Init
+                        };
+                        (step, v)
+                    })
+                    .collect::<Vec<_>>();
+                ready.push((t, maintained, breaches))
             }
             Err(e) => {
                 let said: Vec<String> = mine()
@@ -280,9 +285,12 @@ fn check_file(
         opts,
         next_id: 0,
     };
-    for (type_name, maintained) in ready {
+    for (type_name, maintained, breaches) in ready {
         writeln!(r.out, "  class {type_name:?}")?;
-        if driver.drive(&type_name, &maintained, r)?.is_err() {
+        if driver
+            .drive(&type_name, &maintained, &breaches, r)?
+            .is_err()
+        {
             return r.note("the worker is gone: the rest of this file is not checked");
         }
         match driver.destroy(&type_name, r)? {
